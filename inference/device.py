@@ -1,0 +1,99 @@
+"""Device and precision choice, memory options, and CUDA out-of-memory handling."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from inference.api import EngineSettings, OutOfMemoryError
+
+log = logging.getLogger(__name__)
+
+OOM_ADVICE = (
+    "the graphics card ran out of memory; lower the size or batch count, or turn on "
+    "'model CPU offload', VAE tiling or attention slicing in the settings"
+)
+
+
+def choose_device(settings: EngineSettings) -> Any:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    import torch
+
+    wanted = settings.device.strip().lower()
+    if wanted != "auto":
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def choose_dtype(device: Any, precision: str = "auto") -> Any:
+    """fp32 on the CPU; fp16 on CUDA/MPS (bf16 when asked and supported)."""
+    import torch
+
+    precision = precision.strip().lower()
+    if device.type == "cpu":
+        return torch.bfloat16 if precision == "bf16" else torch.float32
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            log.warning("bf16 is not supported on this GPU; using fp16")
+            return torch.float16
+        return torch.bfloat16
+    return torch.float16
+
+
+def place_pipeline(pipe: Any, settings: EngineSettings, device: Any) -> None:
+    """Move a pipeline to the device, honouring the memory options in the settings."""
+    mode = settings.memory_mode
+    if device.type == "cuda" and mode == "model_offload":
+        pipe.enable_model_cpu_offload(device=device)
+    elif device.type == "cuda" and mode == "sequential_offload":
+        pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    if settings.vae_tiling:
+        pipe.vae.enable_tiling()
+        pipe.vae.enable_slicing()
+    if settings.attention_slicing:
+        pipe.enable_attention_slicing()
+
+
+def free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        mps.empty_cache()
+
+
+def is_oom(error: BaseException) -> bool:
+    import torch
+
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+@contextlib.contextmanager
+def oom_guard() -> Iterator[None]:
+    """Turn a device out-of-memory error into ``OutOfMemoryError`` after freeing the cache."""
+    try:
+        yield
+    except Exception as error:
+        if not is_oom(error):
+            raise
+        log.warning("out of memory: %s", error)
+        del error
+        free_memory()
+        raise OutOfMemoryError(OOM_ADVICE) from None

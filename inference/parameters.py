@@ -1,0 +1,173 @@
+"""AUTOMATIC1111-style ``parameters`` text: format, parse, and read/write it in PNG files.
+
+Format (what A1111, ComfyUI importers and Civitai read)::
+
+    a cat on a sofa
+    Negative prompt: blurry
+    Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 0123456789, Model: sd15
+
+Values containing ``,``, ``:`` or ``"`` are written JSON-quoted, as A1111 does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PNG_KEY = "parameters"
+
+# recipe key -> A1111 label, in A1111's order
+_LABELS: tuple[tuple[str, str], ...] = (
+    ("steps", "Steps"),
+    ("sampler", "Sampler"),
+    ("cfg", "CFG scale"),
+    ("seed", "Seed"),
+    ("size", "Size"),
+    ("model_hash", "Model hash"),
+    ("model", "Model"),
+    ("strength", "Denoising strength"),
+    ("mask_blur", "Mask blur"),
+    ("padding", "Masked area padding"),
+    ("mode", "Mode"),
+    ("crop_box", "Crop box"),
+)
+_INT_KEYS = {"steps", "seed", "mask_blur", "padding"}
+_FLOAT_KEYS = {"cfg", "strength"}
+_PARAM_RE = re.compile(r'\s*([\w ./+\-()]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+_NEGATIVE = "Negative prompt:"
+
+
+def _quote(value: str) -> str:
+    if any(ch in value for ch in ',:"\n'):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _format_value(key: str, value: Any) -> str:
+    if key == "size" and isinstance(value, (tuple, list)):
+        return f"{value[0]}x{value[1]}"
+    if key == "crop_box" and isinstance(value, (tuple, list)):
+        return "x".join(str(int(v)) for v in value)
+    if isinstance(value, float):
+        return _number(round(value, 4))
+    return str(value)
+
+
+def format_parameters(recipe: dict[str, Any]) -> str:
+    """A recipe (see ``inference.engine``) -> the A1111 text. Unknown scalar keys are appended."""
+    lines = [str(recipe.get("prompt", ""))]
+    negative = recipe.get("negative_prompt", "")
+    if negative:
+        lines.append(f"{_NEGATIVE} {negative}")
+    known = {"prompt", "negative_prompt"}
+    pairs = []
+    for key, label in _LABELS:
+        known.add(key)
+        value = recipe.get(key)
+        if value is None or value == "":
+            continue
+        pairs.append(f"{label}: {_quote(_format_value(key, value))}")
+    for key, value in recipe.items():
+        if key in known or isinstance(value, (dict, list, tuple)) or value is None:
+            continue
+        pairs.append(f"{key}: {_quote(_format_value(key, value))}")
+    lines.append(", ".join(pairs))
+    return "\n".join(lines)
+
+
+def parse_parameters(text: str) -> dict[str, Any]:
+    """The A1111 text -> a recipe dict (typed where the key is known; unknown labels kept as text).
+
+    Always has ``prompt`` and ``negative_prompt``; ``size`` becomes ``(width, height)``.
+    """
+    lines = text.strip("\n").split("\n")
+    settings_line = ""
+    if lines and _PARAM_RE.findall(lines[-1]) and len(_PARAM_RE.findall(lines[-1])) >= 3:
+        settings_line = lines.pop()
+    prompt_lines: list[str] = []
+    negative_lines: list[str] = []
+    target = prompt_lines
+    for line in lines:
+        if line.startswith(_NEGATIVE):
+            target = negative_lines
+            line = line[len(_NEGATIVE) :].lstrip()
+        target.append(line)
+    recipe: dict[str, Any] = {
+        "prompt": "\n".join(prompt_lines).strip(),
+        "negative_prompt": "\n".join(negative_lines).strip(),
+    }
+    by_label = {label: key for key, label in _LABELS}
+    for label, raw in _PARAM_RE.findall(settings_line):
+        label = label.strip()
+        value = raw.strip()
+        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                value = value[1:-1]
+        key = by_label.get(label, label)
+        recipe[key] = _typed(key, value)
+    return recipe
+
+
+def _typed(key: str, value: str) -> Any:
+    try:
+        if key in _INT_KEYS:
+            return int(value)
+        if key in _FLOAT_KEYS:
+            return float(value)
+        if key == "size":
+            width, height = value.lower().split("x")
+            return (int(width), int(height))
+        if key == "crop_box":
+            return tuple(int(v) for v in value.lower().split("x"))
+    except ValueError:
+        return value
+    return value
+
+
+def write_png(path: str | Path, image: np.ndarray, parameters: str | None = None) -> Path:
+    """Write an RGB/RGBA uint8 image as PNG with a ``parameters`` text chunk, atomically."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    path = Path(path)
+    info = PngInfo()
+    if parameters:
+        info.add_text(PNG_KEY, parameters)  # Pillow writes iTXt when the text is not Latin-1
+    mode = "RGBA" if image.ndim == 3 and image.shape[2] == 4 else "RGB"
+    if image.ndim == 2:
+        mode = "L"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            Image.fromarray(np.ascontiguousarray(image), mode).save(handle, "PNG", pnginfo=info)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_png_parameters(path: str | Path) -> str | None:
+    """The ``parameters`` text of a PNG (tEXt, zTXt or iTXt), or None."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        text = getattr(image, "text", None) or {}
+        value = text.get(PNG_KEY) or image.info.get(PNG_KEY)
+    return str(value) if value is not None else None
