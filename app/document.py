@@ -266,7 +266,8 @@ class Document(QObject):
     def _set_layer_property(self, layer_id: int, prop: str, value: Any) -> None:
         layer = self.layer(layer_id)
         setattr(layer, prop, value)
-        self.layers_changed.emit()
+        if prop != "pose":  # a pose drag changes only pixels; don't rebuild the layers panel
+            self.layers_changed.emit()
         if prop in {"visible", "opacity", "pose", "control"}:
             self._emit_layer_area(layer)
 

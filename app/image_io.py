@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.io.errors import OpenError, SaveError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PIXEL_LIMIT = 100_000_000  # 100 megapixels (10k x 10k)
@@ -22,11 +24,11 @@ OPEN_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 EXPORT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
-class ImageLoadError(Exception):
+class ImageLoadError(OpenError):
     pass
 
 
-class ImageSaveError(Exception):
+class ImageSaveError(SaveError):
     pass
 
 

@@ -35,7 +35,7 @@ class Sampler(StrEnum):
         for sampler in cls:
             if _squash(sampler.value) == wanted or _squash(sampler.name) == wanted:
                 return sampler
-        if wanted in {"dpmpp2m", "dpm2m"}:
+        if wanted in {"dpmpp2m", "dpm2m", "dpmpppp2m", "dpmpp2mkarras", "dpm2mkarras"}:
             return cls.DPMPP_2M_KARRAS
         names = ", ".join(s.value for s in cls)
         raise InvalidRequestError(f"unknown sampler {text!r}; choose one of: {names}")

@@ -53,7 +53,7 @@ def run_classic(
     box = request.crop_box or cropping.crop_box_for_mask(mask, request.padding)
     if box is None:  # empty mask: nothing to do, the input comes back unchanged
         box = Box(0, 0, width, height)
-    box = cropping.plan_crop(width, height, box, native=max(box.width, box.height)).box
+    box = cropping.clamp_box(box, width, height)
     method = classic_method(request.model_path)
     radius = max(3, request.mask_blur)
     rgb = np.ascontiguousarray(cropping.cut(image, box)[..., :3])

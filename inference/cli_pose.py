@@ -88,7 +88,9 @@ def _render(args: argparse.Namespace) -> int:
     _check_size("width", args.width)
     _check_size("height", args.height)
     if args.out.suffix.lower() != ".png":
-        raise _UsageError(f"--out must be a .png file (control images must be lossless): {args.out}")
+        raise _UsageError(
+            f"--out must be a .png file (control images must be lossless): {args.out}"
+        )
     canvas = (args.width, args.height) if args.width and args.height else None
     pose = load_pose(args.pose, canvas_size=canvas)
     width, height = _output_size(pose, args.width, args.height)

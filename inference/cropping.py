@@ -65,7 +65,7 @@ def plan_crop(image_width: int, image_height: int, box: Box | None, native: int)
     """Grow ``box`` (None = whole image) to the generation aspect, keep it inside the image."""
     if box is None:
         box = Box(0, 0, image_width, image_height)
-    box = _clamp(box, image_width, image_height)
+    box = clamp_box(box, image_width, image_height)
     if box.width <= 0 or box.height <= 0:
         raise InvalidRequestError("the crop box lies outside the image")
     if (box.width, box.height) == (native, native):
@@ -80,7 +80,7 @@ def plan_crop(image_width: int, image_height: int, box: Box | None, native: int)
     return CropPlan(grown, gen_w, gen_h)
 
 
-def _clamp(box: Box, width: int, height: int) -> Box:
+def clamp_box(box: Box, width: int, height: int) -> Box:
     x0, y0 = max(0, box.x), max(0, box.y)
     x1, y1 = min(width, box.right), min(height, box.bottom)
     return Box(x0, y0, x1 - x0, y1 - y0)

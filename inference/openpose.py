@@ -1,4 +1,4 @@
-"""OpenPose figures as immutable values: people with 18 COCO body keypoints, optional hands and face.
+"""OpenPose figures as immutable values: people with 18 COCO body keypoints, hands and face.
 
 Coordinates are pixels on a canvas of ``Pose.width`` x ``Pose.height`` (the document), y down.
 Every edit returns a new value, so an undo step only has to keep the old one.
@@ -224,7 +224,7 @@ class Person:
             raise KeyError(f"this person has no {part}")
         if not 0 <= index < len(points):
             raise IndexError(f"{part} has no point {index}")
-        changed = points[:index] + (point,) + points[index + 1 :]
+        changed = (*points[:index], point, *points[index + 1 :])
         return replace(self, **{part.value: changed})
 
     def with_point_moved(self, part: Part, index: int, x: float, y: float) -> Person:
@@ -319,12 +319,12 @@ class Pose:
 
     def with_person(self, index: int, person: Person) -> Pose:
         self._check_index(index)
-        people = self.people[:index] + (person,) + self.people[index + 1 :]
+        people = (*self.people[:index], person, *self.people[index + 1 :])
         return replace(self, people=people)
 
     def with_person_added(self, person: Person, index: int | None = None) -> Pose:
         index = len(self.people) if index is None else index
-        return replace(self, people=self.people[:index] + (person,) + self.people[index:])
+        return replace(self, people=(*self.people[:index], person, *self.people[index:]))
 
     def without_person(self, index: int) -> Pose:
         self._check_index(index)
@@ -406,11 +406,14 @@ def parse_pose_json(
     visible coordinate lies within 0..1 the coordinates are fractions of the canvas.
     BODY_25 bodies (75 numbers) are converted to the 18 COCO keypoints.
     """
-    if isinstance(data, (str, bytes, bytearray)):
+    if isinstance(data, (bytes, bytearray)):
         try:
-            data = json.loads(data)
+            data = bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError as err:
             raise PoseFormatError(f"pose file is not UTF-8 text ({err.reason})") from err
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
         except json.JSONDecodeError as err:
             raise PoseFormatError(
                 f"malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"
@@ -496,7 +499,9 @@ def _read_person(index: int, entry: Any) -> RawPerson:
             raw[part] = [(0.0, 0.0, 0.0)] * part.size if part is Part.BODY else None
             continue
         if not isinstance(values, list):
-            raise PoseFormatError(f"{where}.{key} must be a list of numbers, not {_json_type(values)}")
+            raise PoseFormatError(
+                f"{where}.{key} must be a list of numbers, not {_json_type(values)}"
+            )
         numbers = [_number(f"{where}.{key}[{n}]", v) for n, v in enumerate(values)]
         expected = part.size * 3
         if part is Part.BODY and len(numbers) == 25 * 3:
@@ -541,7 +546,9 @@ def _check_not_absurd(where: str, x: float, y: float, width: int, height: int) -
         )
 
 
-def _place_hidden_points(parts: dict[Part, list[Keypoint] | None], width: int, height: int) -> Person:
+def _place_hidden_points(
+    parts: dict[Part, list[Keypoint] | None], width: int, height: int
+) -> Person:
     """Hidden points arrive as 0,0: give them a plausible place (from the standing figure fitted
     to the visible joints) so that showing one again in the editor puts it somewhere sensible."""
     body = parts[Part.BODY] or []
@@ -584,7 +591,9 @@ def _fit_standing_figure(
     mean_s = sum(sources) / len(sources)
     spread = sum(abs(s - mean_s) ** 2 for s in sources)
     if len(visible) >= 2 and spread > 0 and any(t != mean_t for t in targets):
-        a = sum((s - mean_s).conjugate() * (t - mean_t) for s, t in zip(sources, targets, strict=True))
+        a = sum(
+            (s - mean_s).conjugate() * (t - mean_t) for s, t in zip(sources, targets, strict=True)
+        )
         a /= spread
     else:
         a = complex(0.5 * height, 0)  # one point: a figure half the canvas tall
@@ -624,7 +633,11 @@ def _check_finite(what: str, *values: float) -> None:
 
 def _check_canvas(width: int, height: int) -> None:
     for name, value in (("width", width), ("height", height)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_CANVAS_SIDE:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 0 < value <= MAX_CANVAS_SIDE
+        ):
             raise ValueError(f"canvas {name} must be a whole number in 1..{MAX_CANVAS_SIDE}")
 
 

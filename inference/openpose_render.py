@@ -14,6 +14,7 @@ it exactly, including its integer truncations and drawing order:
    21 blue dots of radius 4; 6. faces: white dots of radius 3.
 
 Coordinates go through the annotator's normalised form: ``int(x / canvas_width * W)``.
+OpenCV is imported when drawing, so the editor can import the palette without loading it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import colorsys
 import math
 
-import cv2
 import numpy as np
 
 from inference.openpose import Part, Person, Points, Pose
@@ -99,7 +99,9 @@ def _normalised(pose: Pose, x: float, y: float) -> tuple[float, float]:
 
 
 def _draw_bodies(canvas: np.ndarray, pose: Pose) -> np.ndarray:
-    H, W = canvas.shape[:2]  # noqa: N806 (the annotator's names, to ease comparison)
+    import cv2
+
+    H, W = canvas.shape[:2]
     people: list[Person] = list(pose.people)
     for limb_index, (a, b) in enumerate(LIMBS):
         for person in people:
@@ -130,9 +132,11 @@ def _draw_bodies(canvas: np.ndarray, pose: Pose) -> np.ndarray:
 
 
 def _draw_hand(canvas: np.ndarray, points: Points | None, pose: Pose) -> None:
+    import cv2
+
     if points is None:
         return
-    H, W = canvas.shape[:2]  # noqa: N806
+    H, W = canvas.shape[:2]
     pixels = []
     for p in points:
         x, y = _normalised(pose, p.x, p.y)
@@ -150,9 +154,11 @@ def _draw_hand(canvas: np.ndarray, points: Points | None, pose: Pose) -> None:
 
 
 def _draw_face(canvas: np.ndarray, points: Points | None, pose: Pose) -> None:
+    import cv2
+
     if points is None:
         return
-    H, W = canvas.shape[:2]  # noqa: N806
+    H, W = canvas.shape[:2]
     for p in points:
         if not p.visible:
             continue

@@ -36,6 +36,7 @@ _LABELS: tuple[tuple[str, str], ...] = (
     ("padding", "Masked area padding"),
     ("mode", "Mode"),
     ("crop_box", "Crop box"),
+    ("vae", "VAE"),
 )
 _INT_KEYS = {"steps", "seed", "mask_blur", "padding"}
 _FLOAT_KEYS = {"cfg", "strength"}
@@ -66,23 +67,18 @@ def _format_value(key: str, value: Any) -> str:
 
 
 def format_parameters(recipe: dict[str, Any]) -> str:
-    """A recipe (see ``inference.engine``) -> the A1111 text. Unknown scalar keys are appended."""
+    """A recipe (see ``inference.engine``) -> the A1111 text (keys without an A1111 label are left
+    out: batch size, seeds, control inputs live in the recipe, not in this text)."""
     lines = [str(recipe.get("prompt", ""))]
     negative = recipe.get("negative_prompt", "")
     if negative:
         lines.append(f"{_NEGATIVE} {negative}")
-    known = {"prompt", "negative_prompt"}
     pairs = []
     for key, label in _LABELS:
-        known.add(key)
         value = recipe.get(key)
         if value is None or value == "":
             continue
         pairs.append(f"{label}: {_quote(_format_value(key, value))}")
-    for key, value in recipe.items():
-        if key in known or isinstance(value, (dict, list, tuple)) or value is None:
-            continue
-        pairs.append(f"{key}: {_quote(_format_value(key, value))}")
     lines.append(", ".join(pairs))
     return "\n".join(lines)
 

@@ -28,6 +28,7 @@ from inference.library.scanner import (
     inspect_path,
     scan_folders,
 )
+from inference.library.select import find_taesd
 
 
 def default_folders(
@@ -59,6 +60,7 @@ __all__ = [
     "default_folders",
     "default_settings_path",
     "fill_hashes",
+    "find_taesd",
     "format_size",
     "hf_hub_cache",
     "inspect_path",

@@ -38,9 +38,9 @@ def classify_tensors(shapes: Shapes, name_hint: str = "") -> Classification:
         return Classification(ModelKind.UNKNOWN, problem="the file contains no tensors")
     keys = list(shapes)
     for detector in (
+        _controlnet,  # first: original ControlNet files also carry a whole SD model
         _ldm_checkpoint,
         _other_architectures,
-        _controlnet,
         _lora,
         _taesd,
         _vae,
@@ -126,6 +126,7 @@ def _other_architectures(shapes: Shapes, keys: list[str], _hint: str) -> Classif
 
 _CONTROLNET_MARKERS = (
     "control_model.input_hint_block.",
+    "model.control_model.input_hint_block.",
     "input_hint_block.",
     "controlnet_cond_embedding.",
 )

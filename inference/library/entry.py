@@ -26,14 +26,20 @@ class Base(StrEnum):
     FLUX = "Flux"
     UNKNOWN = "unknown"
 
-    def compatible_with(self, other: Base) -> bool:
-        """True when a component of this base can be used with a checkpoint of ``other``.
+    @property
+    def latent_family(self) -> str | None:
+        """Bases that share a latent space (and so VAEs and TAESD decoders)."""
+        return _LATENT_FAMILY.get(self)
 
-        An unknown base is never ruled out; SD1 and SD2 share their VAE and TAESD latent space,
-        SDXL and its refiner share theirs."""
-        if Base.UNKNOWN in (self, other) or self == other:
-            return True
-        return {self, other} in ({Base.SDXL, Base.SDXL_REFINER},)
+
+_LATENT_FAMILY = {
+    Base.SD1: "sd",
+    Base.SD2: "sd",
+    Base.SDXL: "sdxl",
+    Base.SDXL_REFINER: "sdxl",
+    Base.SD3: "sd3",
+    Base.FLUX: "flux",
+}
 
 
 class ModelFormat(StrEnum):
@@ -61,6 +67,17 @@ class ModelEntry:
     @property
     def usable(self) -> bool:
         return self.problem is None and self.kind is not ModelKind.UNKNOWN
+
+    def works_with(self, base: Base) -> bool:
+        """Whether this component can be used with a checkpoint of ``base``.
+
+        An unknown base is never ruled out. VAEs and TAESD decoders only need the same latent
+        space (SD1 and SD2 share one); ControlNets and LoRAs need the same base."""
+        if Base.UNKNOWN in (self.base, base) or self.base == base:
+            return True
+        if self.kind in (ModelKind.VAE, ModelKind.TAESD):
+            return self.base.latent_family == base.latent_family
+        return False
 
     @property
     def hashable(self) -> bool:

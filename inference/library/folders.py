@@ -29,7 +29,17 @@ ROLE_FOLDERS: dict[str, ModelKind] = {
     "vae_approx": ModelKind.TAESD,  # ComfyUI
 }
 
-# Subfolders of a ``models/`` folder that hold nothing the library uses (upscalers, CLIP...).
+# Subfolders of an A1111/ComfyUI ``models/`` folder that hold nothing the library uses.
+IGNORED_MODEL_FOLDERS = frozenset(
+    name.lower()
+    for name in (
+        "ESRGAN", "RealESRGAN", "SwinIR", "ScuNET", "LDSR", "GFPGAN", "Codeformer", "BLIP",
+        "deepbooru", "karlo", "hypernetworks", "upscale_models", "clip", "clip_vision",
+        "text_encoders", "style_models", "gligen", "photomaker", "insightface",
+        "facerestore_models", "ultralytics", "sams", "embeddings", "unet", "diffusion_models",
+    )
+)  # fmt: skip
+
 APP_MARKERS = (
     Path("models") / "Stable-diffusion",  # AUTOMATIC1111 / Forge
     Path("models") / "checkpoints",  # ComfyUI

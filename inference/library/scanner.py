@@ -24,7 +24,7 @@ from inference.library.classify import (
     read_json,
 )
 from inference.library.entry import Base, ModelEntry, ModelFormat, ModelKind
-from inference.library.folders import app_model_roots, role_of
+from inference.library.folders import IGNORED_MODEL_FOLDERS, app_model_roots, role_of
 from inference.library.hashing import (
     CancelFlag,
     HashCancelled,
@@ -42,6 +42,7 @@ SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 SKIPPED_DIRS = {"__pycache__", "node_modules", "venv", ".venv", "site-packages"}
 DEFAULT_MAX_DEPTH = 12
+_KIND_ORDER = {kind: index for index, kind in enumerate(ModelKind)}
 PROGRESS_INTERVAL_S = 0.1
 
 
@@ -88,7 +89,7 @@ def scan_folders(
         cache.save()
     entries = sorted(
         walker.entries,
-        key=lambda e: (e.kind != ModelKind.CHECKPOINT, e.kind, e.display_name.lower(), e.path),
+        key=lambda e: (_KIND_ORDER[e.kind], e.display_name.lower(), e.path),
     )
     return ScanResult(tuple(entries), cancelled=walker.cancelled)
 
@@ -208,12 +209,18 @@ class _Walker:
     def _add(self, entry: ModelEntry) -> None:
         self.entries.append(entry)
 
-    def _bad(self, path: Path, problem: str, fmt: ModelFormat = ModelFormat.FOLDER) -> None:
+    def _bad(
+        self,
+        path: Path,
+        problem: str,
+        fmt: ModelFormat = ModelFormat.FOLDER,
+        name: str | None = None,
+    ) -> None:
         self._add(
             ModelEntry(
                 os.path.abspath(path),
                 ModelKind.UNKNOWN,
-                display_name=path.name or str(path),
+                display_name=name or path.name or str(path),
                 problem=problem,
                 format=fmt,
             )
@@ -281,6 +288,8 @@ class _Walker:
                         continue
                     if _is_sidecar_config(path):
                         continue
+                    if folder.name == "models" and child.name.lower() in IGNORED_MODEL_FOLDERS:
+                        continue  # upscalers, text encoders...: nothing a picker could offer
                     if child.name.startswith("models--"):
                         snapshot = _hf_snapshot(path)
                         if snapshot is not None:
@@ -291,6 +300,8 @@ class _Walker:
                         subfolders.append(
                             (path, depth + 1, (*ancestors, identity), _join(hf_name, child.name))
                         )
+                    elif self.max_depth > 0:
+                        self._bad(path, f"not scanned: more than {self.max_depth} folders deep")
                     continue
                 self._report(path)
                 if child.name.lower().endswith(SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES) or (
@@ -379,7 +390,7 @@ class _Walker:
             real = os.path.realpath(path)
             info = os.stat(real)
         except OSError as exc:
-            self._bad(path, _problem_from_oserror(exc), ModelFormat.MISSING)
+            self._bad(path, _problem_from_oserror(exc), ModelFormat.MISSING, display)
             return
         if real in self.seen:
             return
@@ -388,15 +399,20 @@ class _Walker:
         lower = path.name.lower()
         if lower.endswith(PICKLE_SUFFIXES):
             kind = role or _kind_from_name(lower)
+            if kind is ModelKind.TAESD and "taesd" not in lower:
+                return  # A1111's VAE-approx/model.pt is its own tiny approximation, not TAESD
             if kind is None:
                 if not lower.endswith(".ckpt"):
                     return  # a .bin/.pt outside any model folder: most likely not a model
                 kind = ModelKind.CHECKPOINT
+            base = _base_from_name(lower)
+            if kind is ModelKind.TAESD and base is Base.UNKNOWN:
+                base = Base.SD1  # taesd_decoder: SD1/SD2 latents (taesdxl says xl)
             self._add(
                 ModelEntry(
                     abspath,
                     kind,
-                    _base_from_name(lower),
+                    base,
                     "inpaint" in lower,
                     size=info.st_size,
                     hash=short_hash(cached_sha) if cached_sha else None,
@@ -487,7 +503,14 @@ def _hf_snapshot(repo: Path) -> Path | None:
         snapshots = [p for p in (repo / "snapshots").iterdir() if p.is_dir()]
     except OSError:
         return None
-    return max(snapshots, key=lambda p: p.stat().st_mtime, default=None)
+    return max(snapshots, key=_mtime, default=None)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _folder_size(folder: Path, limit: int = 10_000) -> int:

@@ -63,7 +63,7 @@ _FIRST_STAGE: Spec = {
 def sd1_checkpoint(inpaint: bool = False) -> Spec:
     return {
         **_sd_unet(9 if inpaint else 4, 768, linear_proj=False),
-        "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": (49408, 768),
+        "cond_stage_model.transformer.text_model.final_layer_norm.weight": (768,),
         **_FIRST_STAGE,
     }
 
@@ -71,7 +71,7 @@ def sd1_checkpoint(inpaint: bool = False) -> Spec:
 def sd2_checkpoint(inpaint: bool = False) -> Spec:
     return {
         **_sd_unet(9 if inpaint else 4, 1024, linear_proj=True),
-        "cond_stage_model.model.token_embedding.weight": (49408, 1024),
+        "cond_stage_model.model.ln_final.weight": (1024,),
         **_FIRST_STAGE,
     }
 
@@ -81,11 +81,8 @@ def sdxl_checkpoint(inpaint: bool = False) -> Spec:
         _LDM + "input_blocks.0.0.weight": (320, 9 if inpaint else 4, 3, 3),
         _LDM + "label_emb.0.0.weight": (1280, 2816),
         _LDM + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": (640, 2048),
-        "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight": (
-            49408,
-            768,
-        ),
-        "conditioner.embedders.1.model.token_embedding.weight": (49408, 1280),
+        "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight": (768,),
+        "conditioner.embedders.1.model.ln_final.weight": (1280,),
         **_FIRST_STAGE,
     }
 
@@ -94,7 +91,7 @@ def sdxl_refiner_checkpoint() -> Spec:
     return {
         _LDM + "input_blocks.0.0.weight": (384, 4, 3, 3),
         _LDM + "label_emb.0.0.weight": (1536, 2560),
-        "conditioner.embedders.0.model.token_embedding.weight": (49408, 1280),
+        "conditioner.embedders.0.model.ln_final.weight": (1280,),
         **_FIRST_STAGE,
     }
 

@@ -1,0 +1,480 @@
+"""OpenRaster (.ora), Impasto's project format (https://www.openraster.org/).
+
+Layout written::
+
+    mimetype                    "image/openraster", first entry, stored (not compressed)
+    stack.xml                   <image w h><stack><layer .../>...</stack></image>, top layer first
+    data/layerNNN.png           one PNG per layer, placed at the layer's x/y offset
+    mergedimage.png             the flattened picture at full size
+    Thumbnails/thumbnail.png    the picture scaled to fit 256x256
+    impasto/document.json       format version, prompt panel state, active layer, selection
+    impasto/layers/layerNNN.json          kind-specific data: recipe, control settings, pose
+    impasto/layers/layerNNN.openpose.json a pose layer's OpenPose JSON, for other tools
+    impasto/arrays/*.npy        numpy arrays found in recipes / generation state
+    impasto/selection.png       the selection, if any
+
+Layer attributes in stack.xml: the standard ``name src x y opacity visibility``, plus
+``impasto:kind``, ``impasto:visible``, ``impasto:locked``, ``impasto:empty`` and ``impasto:data`` in
+the Impasto namespace. Mask, pose and control layers are written ``visibility="hidden"`` (their own
+visibility is ``impasto:visible``) so Krita, GIMP and MyPaint show the same picture as Impasto.
+Masks are stored as white with the mask as alpha; pose layers as their rendered control image.
+
+Reading files from other apps: every layer becomes an image layer, nested stacks are flattened
+(offsets added, opacity multiplied, hidden if any parent is hidden; the group path is kept in
+``layer.extra["ora_group"]``), unknown attributes are kept in ``layer.extra["ora_attrs"]`` and
+written back.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import numpy as np
+from PIL import Image
+
+from app.document import Document
+from app.io import layer_data
+from app.io.atomic import atomic_save
+from app.io.errors import CorruptFileError, FileError, OpenError, SaveError, UnsafeFileError
+from app.io.safety import (
+    DEFAULT_LIMITS,
+    Limits,
+    ReadBudget,
+    check_archive,
+    check_canvas,
+    check_offset,
+    decode_png,
+    read_entry,
+)
+from app.layers import Layer, LayerKind
+from app.raster import Raster
+
+log = logging.getLogger(__name__)
+
+MIMETYPE = b"image/openraster"
+ORA_VERSION = "0.0.5"
+NS = "https://github.com/impasto/impasto/ns/openraster/1"
+FORMAT_VERSION = 1
+THUMBNAIL_SIDE = 256
+PNG_COMPRESS_LEVEL = 1  # layers are big; level 1 is ~4x faster than 6 for ~10% more bytes
+
+_STANDARD_ATTRS = {"name", "src", "x", "y", "opacity", "visibility", "composite-op"}
+_Q = f"{{{NS}}}"
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+
+def save_ora(doc: Document, path: str | os.PathLike, *, backup: bool = True) -> None:
+    """Write ``doc`` as an OpenRaster project, atomically. Raises :class:`SaveError`."""
+    atomic_save(path, lambda tmp: write_ora(doc, tmp), backup=backup)
+
+
+def write_ora(doc: Document, target: str | os.PathLike | io.BufferedIOBase) -> None:
+    """Write the project to a path or a binary file object (not atomic; see :func:`save_ora`)."""
+    layers = layer_data.saved_layers(doc.layers)
+    ET.register_namespace("impasto", NS)
+    root = ET.Element("image", {"version": ORA_VERSION, "w": str(doc.width), "h": str(doc.height)})
+    stack = ET.SubElement(root, "stack")
+    packer = layer_data.JsonPacker("impasto/arrays/")
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, compress_type=zipfile.ZIP_STORED)
+        elements = []
+        for index, layer in enumerate(layers):
+            elements.append(_write_layer(archive, doc, layer, index, packer))
+        for element in reversed(elements):  # stack.xml lists the top layer first
+            stack.append(element)
+        active = next(
+            (i for i, layer in enumerate(layers) if layer.id == doc.active_layer_id), None
+        )
+        document = {
+            "format": FORMAT_VERSION,
+            "app": "Impasto",
+            "active_layer": active,
+            "generation_state": packer.pack(doc.generation_state),
+        }
+        if not doc.selection.is_blank():
+            selection = doc.selection.copy()
+            selection.trim()
+            _write_png(archive, "impasto/selection.png", Image.fromarray(selection.data, "L"))
+            document["selection"] = {"x": selection.x, "y": selection.y}
+        _write_json(archive, "impasto/document.json", document)
+        for name, array in packer.arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            archive.writestr(name, buffer.getvalue())
+        archive.writestr("stack.xml", ET.tostring(root, encoding="utf-8", xml_declaration=True))
+        merged = Image.fromarray(layer_data.flatten(layers, doc.rect), "RGBA")
+        _write_png(archive, "mergedimage.png", merged)
+        merged.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BOX)
+        _write_png(archive, "Thumbnails/thumbnail.png", merged)
+
+
+def _write_layer(
+    archive: zipfile.ZipFile,
+    doc: Document,
+    layer: Layer,
+    index: int,
+    packer: layer_data.JsonPacker,
+) -> ET.Element:
+    stem = f"layer{index:03d}"
+    src = f"data/{stem}.png"
+    attrs: dict[str, str] = {}
+    for key, value in (layer.extra.get("ora_attrs") or {}).items():
+        if isinstance(key, str) and key not in _STANDARD_ATTRS and isinstance(value, str):
+            attrs[key] = value
+    pixels = layer_data.layer_rgba(layer, doc.rect)
+    if pixels is None:
+        image, x, y = Image.new("RGBA", (1, 1), (0, 0, 0, 0)), 0, 0
+        attrs[_Q + "empty"] = "true"
+    else:
+        rgba, x, y = pixels
+        image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
+    _write_png(archive, src, image)
+    del image
+    attrs.update(
+        {
+            "name": layer.name,
+            "src": src,
+            "x": str(x),
+            "y": str(y),
+            "opacity": repr(float(layer.opacity)),
+            "visibility": "visible" if layer_data.shown_in_picture(layer) else "hidden",
+            "composite-op": (layer.extra.get("ora_attrs") or {}).get(
+                "composite-op", "svg:src-over"
+            ),
+            _Q + "kind": layer.kind.value,
+            _Q + "visible": _bool(layer.visible),
+            _Q + "locked": _bool(layer.locked),
+        }
+    )
+    if layer.locked:
+        attrs["edit-locked"] = "true"
+    meta: dict[str, Any] = {}
+    if layer.recipe is not None:
+        meta["recipe"] = packer.pack(layer.recipe)
+    if layer.control is not None:
+        meta["control"] = packer.pack(layer_data.control_to_data(layer.control))
+    if layer.pose is not None:
+        meta["pose"] = layer_data.pose_to_data(layer.pose)
+        openpose = layer_data.pose_openpose_json(layer.pose)
+        _write_json(archive, f"impasto/layers/{stem}.openpose.json", openpose)
+    extra = {k: v for k, v in layer.extra.items() if k not in ("ora_attrs",)}
+    if extra:
+        meta["extra"] = packer.pack(extra)
+    if meta:
+        name = f"impasto/layers/{stem}.json"
+        _write_json(archive, name, meta)
+        attrs[_Q + "data"] = name
+    return ET.Element("layer", attrs)
+
+
+def _write_png(archive: zipfile.ZipFile, name: str, image: Image.Image) -> None:
+    # PNG data is already compressed: store it, and stream it without an extra in-memory copy.
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_STORED
+    raw = image.width * image.height * len(image.getbands())
+    with archive.open(info, "w", force_zip64=raw > (1 << 30)) as stream:
+        image.save(stream, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+
+
+def _write_json(archive: zipfile.ZipFile, name: str, value: Any) -> None:
+    try:
+        text = json.dumps(value, ensure_ascii=False, indent=1)
+    except (TypeError, ValueError) as err:
+        raise SaveError(f"Could not save {name}: {err}") from err
+    archive.writestr(name, text.encode("utf-8"))
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Placed:
+    element: ET.Element
+    x: int
+    y: int
+    opacity: float
+    visible: bool
+    group: str
+
+
+def open_ora(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Document:
+    """Read an OpenRaster file (ours or another app's) into a new document.
+
+    Raises only :class:`FileError` subclasses: :class:`OpenError` for a missing or unreadable
+    file, :class:`CorruptFileError` for damaged content, :class:`UnsafeFileError` (zip slip, zip
+    bomb, absurd sizes) for files refused on purpose.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise OpenError(f"{path.name}: file not found ({path})")
+    if path.is_dir():
+        raise OpenError(f"{path.name} is a folder, not a project file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            doc = _read_archive(archive, limits)
+    except FileError as err:
+        raise type(err)(f"{path.name}: {err}") from err
+    except PermissionError as err:
+        raise OpenError(f"{path.name}: permission denied") from err
+    except zipfile.BadZipFile as err:
+        raise CorruptFileError(f"{path.name} is not a valid OpenRaster file ({err})") from err
+    except MemoryError as err:
+        raise UnsafeFileError(f"{path.name} needs more memory than is available") from err
+    except Exception as err:  # zlib.error, EOFError, struct.error, ValueError, ...
+        raise CorruptFileError(f"{path.name} is damaged or truncated ({err})") from err
+    doc.path = path
+    return doc
+
+
+def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
+    check_archive(archive, limits)
+    budget = ReadBudget(limits)
+    names = set(archive.namelist())
+    if "mimetype" in names:
+        mimetype = read_entry(archive, "mimetype", 256, budget).strip()
+        if mimetype != MIMETYPE:
+            raise CorruptFileError(f"it is not an OpenRaster file (mimetype {mimetype[:40]!r})")
+    if "stack.xml" not in names:
+        raise CorruptFileError("it is not an OpenRaster file (no stack.xml)")
+    root = _parse_xml(read_entry(archive, "stack.xml", limits.max_text_bytes, budget))
+    if root.tag != "image":
+        raise CorruptFileError("stack.xml does not describe an image")
+    width, height = _int_attr(root, "w", None), _int_attr(root, "h", None)
+    check_canvas(width, height, limits)
+    stack = root.find("stack")
+    if stack is None:
+        raise CorruptFileError("stack.xml has no layer stack")
+
+    placed: list[_Placed] = []
+    _collect(stack, 0, 0, 1.0, True, "", placed, limits, depth=0)
+    if len(placed) > limits.max_layers:
+        raise UnsafeFileError(f"it has {len(placed)} layers (at most {limits.max_layers})")
+
+    document_meta: dict[str, Any] = {}
+    if "impasto/document.json" in names:
+        document_meta = _read_json(archive, "impasto/document.json", limits, budget)
+        if not isinstance(document_meta, dict):
+            raise CorruptFileError("impasto/document.json is not an object")
+
+    def load_array(name: str) -> np.ndarray:
+        data = read_entry(archive, name, limits.max_entry_bytes, budget)
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+        if array.size > limits.max_layer_pixels * 4:
+            raise UnsafeFileError(f"{name} is too large")
+        return array
+
+    layers = [
+        _read_layer(archive, item, width, height, limits, budget, load_array)
+        for item in reversed(placed)  # bottom to top
+    ]
+    doc = Document(width, height)
+    for index, layer in enumerate(layers):
+        doc._insert_layer(layer, index)
+    if not document_meta:  # another app's file: give it the mask layer every document has
+        doc._insert_layer(Layer(LayerKind.MASK, LayerKind.MASK.default_name), len(doc.layers))
+    state = unpack_state(document_meta.get("generation_state"), load_array)
+    doc.generation_state = state if isinstance(state, dict) else {}
+    _read_selection(archive, doc, document_meta, limits, budget)
+    active = document_meta.get("active_layer")
+    if isinstance(active, int) and 0 <= active < len(layers):
+        doc.set_active(layers[active].id)
+    elif doc.layers:
+        paint = [layer for layer in doc.layers if layer.kind is not LayerKind.MASK]
+        doc.set_active((paint or doc.layers)[-1].id)
+    doc.history.clear()
+    return doc
+
+
+def unpack_state(value: Any, load_array) -> Any:
+    return layer_data.unpack(value, load_array) if value is not None else {}
+
+
+def _parse_xml(data: bytes) -> ET.Element:
+    # Entity declarations are how XML bombs work; stack.xml never needs them.
+    if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
+        raise UnsafeFileError("stack.xml declares XML entities, which Impasto refuses")
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as err:
+        raise CorruptFileError(f"stack.xml is not valid XML ({err})") from err
+
+
+def _collect(
+    stack: ET.Element,
+    x: int,
+    y: int,
+    opacity: float,
+    visible: bool,
+    group: str,
+    out: list[_Placed],
+    limits: Limits,
+    depth: int,
+) -> None:
+    """Flatten nested stacks into a list of layers, top first, with inherited placement."""
+    if depth > 64:
+        raise UnsafeFileError("layer groups are nested more than 64 deep")
+    for child in stack:
+        if child.tag not in ("layer", "stack"):
+            log.info("skipping unknown stack.xml element <%s>", child.tag)
+            continue
+        cx = x + _int_attr(child, "x", 0)
+        cy = y + _int_attr(child, "y", 0)
+        check_offset(cx, cy, f"layer {child.get('name', '')!r}", limits)
+        c_opacity = opacity * _opacity(child)
+        c_visible = visible and child.get("visibility", "visible") != "hidden"
+        if child.tag == "stack":
+            name = child.get("name", "Group")
+            path = f"{group}/{name}" if group else name
+            _collect(child, cx, cy, c_opacity, c_visible, path, out, limits, depth + 1)
+        elif child.get("src"):
+            out.append(_Placed(child, cx, cy, c_opacity, c_visible, group))
+            if len(out) > limits.max_layers:
+                raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+        else:
+            log.info("skipping layer %r without pixels", child.get("name"))
+
+
+def _read_layer(
+    archive: zipfile.ZipFile,
+    item: _Placed,
+    width: int,
+    height: int,
+    limits: Limits,
+    budget: ReadBudget,
+    load_array,
+) -> Layer:
+    element = item.element
+    name = element.get("name") or "Layer"
+    try:
+        kind = LayerKind(element.get(_Q + "kind", "image"))
+    except ValueError:
+        kind = LayerKind.IMAGE
+    if kind is LayerKind.PREVIEW:
+        kind = LayerKind.IMAGE
+    visible = item.visible
+    if element.get(_Q + "visible") is not None:
+        visible = element.get(_Q + "visible") == "true"
+    locked = element.get(_Q + "locked", element.get("edit-locked", "false")) == "true"
+    src = element.get("src", "")
+    what = f"layer {name!r}"
+    if not src.lower().endswith(".png"):
+        log.warning("layer %r has non-PNG pixels %r; reading them as an image anyway", name, src)
+    data = read_entry(archive, src, limits.max_entry_bytes, budget)
+    empty = element.get(_Q + "empty") == "true"
+
+    meta: dict[str, Any] = {}
+    if element.get(_Q + "data"):
+        meta = _read_json(archive, element.get(_Q + "data"), limits, budget)
+        if not isinstance(meta, dict):
+            raise CorruptFileError(f"the data of {what} is not an object")
+
+    raster: Raster | None = None
+    if kind.is_raster:
+        if empty:
+            raster = Raster(kind.channels)
+        else:
+            pixels = decode_png(data, what, budget, mask=kind is LayerKind.MASK)
+            raster = Raster(kind.channels, pixels, item.x, item.y)
+    attrs = {
+        k: v
+        for k, v in element.attrib.items()
+        if k not in (_STANDARD_ATTRS - {"composite-op"}) | {"edit-locked"} and not k.startswith(_Q)
+    }
+    extra: dict[str, Any] = {}
+    if meta.get("extra"):
+        unpacked = layer_data.unpack(meta["extra"], load_array)
+        if isinstance(unpacked, dict):
+            extra.update(unpacked)
+    if attrs and attrs != {"composite-op": "svg:src-over"}:
+        extra["ora_attrs"] = attrs
+    if item.group:
+        extra["ora_group"] = item.group
+    layer = Layer(
+        kind,
+        name,
+        raster,
+        visible=visible,
+        opacity=item.opacity,
+        locked=locked,
+        extra=extra,
+    )
+    if "recipe" in meta:
+        layer.recipe = layer_data.unpack(meta["recipe"], load_array)
+    if meta.get("control") is not None:
+        layer.control = layer_data.control_from_data(layer_data.unpack(meta["control"], load_array))
+    if kind is LayerKind.POSE and meta.get("pose") is not None:
+        try:
+            layer.pose = layer_data.pose_from_data(meta["pose"])
+        except FileError:
+            raise
+        except Exception as err:  # ValueError, KeyError, TypeError, PoseFormatError
+            raise CorruptFileError(f"the pose of {what} is damaged ({err})") from err
+    return layer
+
+
+def _read_selection(
+    archive: zipfile.ZipFile,
+    doc: Document,
+    meta: dict[str, Any],
+    limits: Limits,
+    budget: ReadBudget,
+) -> None:
+    placement = meta.get("selection")
+    if not isinstance(placement, dict):
+        return
+    data = read_entry(archive, "impasto/selection.png", limits.max_entry_bytes, budget)
+    pixels = decode_png(data, "the selection", budget, mask=True)
+    x, y = int(placement.get("x", 0)), int(placement.get("y", 0))
+    check_offset(x, y, "the selection", limits)
+    doc.selection = Raster(1, pixels, x, y)
+
+
+def _read_json(archive: zipfile.ZipFile, name: str, limits: Limits, budget: ReadBudget) -> Any:
+    data = read_entry(archive, name, limits.max_text_bytes, budget)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptFileError(f"{name} is not valid JSON ({err})") from err
+
+
+def _int_attr(element: ET.Element, key: str, default: int | None) -> int:
+    raw = element.get(key)
+    if raw is None:
+        if default is None:
+            raise CorruptFileError(f"<{element.tag}> has no {key} attribute")
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise CorruptFileError(f"<{element.tag}> has a non-numeric {key}={raw[:20]!r}") from None
+    if not math.isfinite(value):
+        raise CorruptFileError(f"<{element.tag}> has {key}={raw[:20]!r}")
+    if abs(value) > 1 << 40:
+        raise UnsafeFileError(f"<{element.tag}> has an absurd {key}={raw[:20]!r}")
+    return round(value)
+
+
+def _opacity(element: ET.Element) -> float:
+    raw = element.get("opacity", "1")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise CorruptFileError(f"layer opacity {raw[:20]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise CorruptFileError(f"layer opacity {raw[:20]!r} is not a number")
+    return min(1.0, max(0.0, value))

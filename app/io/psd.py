@@ -1,0 +1,222 @@
+"""Layered Photoshop (.psd) export and import through psd-tools.
+
+Export writes an RGBA document (in an RGB one psd-tools turns layer alpha into layer masks),
+bottom layer first, every layer with its name, visibility, opacity and offset. Mask, pose and
+control layers are included hidden (the mask as white with the mask as alpha, the pose as its
+rendered control image), so the picture Photoshop shows equals Impasto's. The merged image is
+Impasto's own composite, stored the way Photoshop stores it (colour matted on white plus a
+transparency channel, flagged by a negative layer count).
+
+Import reads every pixel-bearing layer (type, shape and smart-object layers rendered to pixels,
+groups flattened: visibility and opacity inherited) as an image layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from app.document import Document
+from app.io import layer_data
+from app.io.atomic import atomic_save
+from app.io.errors import CorruptFileError, FileError, OpenError, SaveError, UnsafeFileError
+from app.io.safety import DEFAULT_LIMITS, Limits, ReadBudget, check_canvas, check_offset
+from app.layers import Layer, LayerKind
+from app.raster import Raster
+
+log = logging.getLogger(__name__)
+
+# psd-tools layer kinds that render to pixels; adjustment layers have none of their own.
+_PIXEL_KINDS = {
+    "pixel",
+    "type",
+    "shape",
+    "smartobject",
+    "solidcolorfill",
+    "gradientfill",
+    "patternfill",
+}
+
+
+# ---- export --------------------------------------------------------------------------------
+
+
+def save_psd(doc: Document, path: str | os.PathLike, *, backup: bool = True) -> None:
+    """Export ``doc`` as a layered PSD, atomically. Raises :class:`SaveError`."""
+    if doc.width > 30000 or doc.height > 30000:
+        raise SaveError(
+            f"A PSD is at most 30000 pixels a side; this canvas is {doc.width}x"
+            f"{doc.height}. Save as .ora instead."
+        )
+    atomic_save(path, lambda tmp: write_psd(doc, tmp), backup=backup)
+
+
+def write_psd(doc: Document, target: str | os.PathLike) -> None:
+    from psd_tools import PSDImage
+    from psd_tools.api.layers import PixelLayer
+    from psd_tools.constants import Compression
+
+    psd = PSDImage.new("RGBA", (doc.width, doc.height), color=(0, 0, 0, 0))
+    # The merged image carries transparency (Photoshop's negative layer count). Set before the
+    # first layer is added: psd-tools keeps the sign when it rebuilds the layer records.
+    psd._merged_alpha = True
+    layers = layer_data.saved_layers(doc.layers)
+    for layer in layers:
+        pixels = layer_data.layer_rgba(layer, doc.rect)
+        if pixels is None:
+            image, x, y = Image.new("RGBA", (0, 0)), 0, 0
+        else:
+            rgba, x, y = pixels
+            image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
+        psd_layer = PixelLayer.frompil(image, psd, "Layer", top=y, left=x)
+        del image
+        psd_layer.name = layer.name[:255]  # sets the Unicode name block, as Photoshop does
+        psd_layer.opacity = round(min(1.0, max(0.0, layer.opacity)) * 255)
+        psd_layer.visible = layer_data.shown_in_picture(layer)
+    merged = layer_data.flatten(layers, doc.rect)
+    planes = [_matted_on_white(merged, channel).tobytes() for channel in range(3)]
+    planes.append(merged[..., 3].tobytes())
+    del merged
+    image_data = psd._record.image_data
+    image_data.compression = Compression.RLE
+    image_data.set_data(planes, psd._record.header)
+    del planes
+    # PSDImage.save() would recomposite with psd-tools (slow, float64, and it would replace our
+    # composite); write the record we built as it is.
+    with open(target, "wb") as handle:
+        psd._record.write(handle)
+
+
+def _matted_on_white(rgba: np.ndarray, channel: int) -> np.ndarray:
+    alpha = rgba[..., 3].astype(np.uint32)
+    color = rgba[..., channel].astype(np.uint32)
+    return ((color * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+
+
+# ---- import --------------------------------------------------------------------------------
+
+
+def open_psd(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Document:
+    """Read a PSD/PSB as a document of image layers. Raises only :class:`FileError` subclasses."""
+    path = Path(path)
+    if not path.exists():
+        raise OpenError(f"{path.name}: file not found ({path})")
+    if path.is_dir():
+        raise OpenError(f"{path.name} is a folder, not a PSD file")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(26)
+        _check_header(header, limits)
+        doc = _read_psd(path, limits)
+    except FileError as err:
+        raise type(err)(f"{path.name}: {err}") from err
+    except PermissionError as err:
+        raise OpenError(f"{path.name}: permission denied") from err
+    except MemoryError as err:
+        raise UnsafeFileError(f"{path.name} needs more memory than is available") from err
+    except Exception as err:  # psd-tools raises many types for broken data
+        raise CorruptFileError(f"{path.name} is damaged or truncated ({err})") from err
+    doc.path = None  # a PSD is an export format: Save asks where to put the project
+    return doc
+
+
+def _check_header(header: bytes, limits: Limits) -> None:
+    if len(header) < 26 or header[:4] != b"8BPS":
+        raise CorruptFileError("it is not a Photoshop file")
+    version, channels, height, width, depth, _mode = struct.unpack(">H6xHIIHH", header[4:26])
+    if version not in (1, 2):
+        raise CorruptFileError(f"unknown PSD version {version}")
+    check_canvas(width, height, limits)
+    if depth not in (1, 8, 16, 32) or not 1 <= channels <= 56:
+        raise CorruptFileError(f"unsupported PSD layout ({channels} channels, {depth} bits)")
+
+
+def _read_psd(path: Path, limits: Limits) -> Document:
+    from psd_tools import ParseLimits, PSDImage
+
+    budget = ReadBudget(limits)
+    psd = PSDImage.open(
+        path,
+        max_alloc_bytes=limits.max_layer_pixels * 16,
+        parse_limits=ParseLimits(max_total_bytes=limits.max_total_bytes),
+    )
+    width, height = psd.width, psd.height
+    check_canvas(width, height, limits)
+    layers: list[Layer] = []
+    for psd_layer in psd.descendants():
+        if psd_layer.is_group():
+            continue
+        layer = _read_layer(psd_layer, limits, budget)
+        if layer is not None:
+            layers.append(layer)
+        if len(layers) > limits.max_layers:
+            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+    if not layers:  # no layer records: use the merged image
+        budget.spend_pixels(width, height, "the merged image")
+        image = psd.topil() or psd.composite()
+        rgba = np.asarray(image.convert("RGBA"), np.uint8).copy()
+        layers.append(Layer(LayerKind.IMAGE, path.stem, Raster(4, rgba)))
+    doc = Document(width, height)
+    for index, layer in enumerate(layers):
+        doc._insert_layer(layer, index)
+    doc._insert_layer(Layer(LayerKind.MASK, LayerKind.MASK.default_name), len(doc.layers))
+    paint = [layer for layer in doc.layers if layer.kind is not LayerKind.MASK]
+    doc.set_active(paint[-1].id)
+    doc.history.clear()
+    return doc
+
+
+def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
+    name = psd_layer.name or "Layer"
+    left, top, right, bottom = psd_layer.bbox
+    w, h = right - left, bottom - top
+    visible, opacity = True, 1.0
+    node = psd_layer
+    group_path: list[str] = []
+    while node is not None and not isinstance(node, _psd_image_type()):
+        visible = visible and node.visible
+        opacity *= node.opacity / 255.0
+        if node is not psd_layer:
+            group_path.append(node.name)
+        node = node.parent
+    extra = {"psd_kind": psd_layer.kind} if psd_layer.kind != "pixel" else {}
+    if group_path:
+        extra["psd_group"] = "/".join(reversed(group_path))
+    if psd_layer.kind not in _PIXEL_KINDS:
+        log.info("skipping PSD layer %r of kind %s (no pixels)", name, psd_layer.kind)
+        return None
+    if w <= 0 or h <= 0 or (psd_layer.kind == "pixel" and not psd_layer.has_pixels()):
+        return Layer(
+            LayerKind.IMAGE, name, Raster(4), visible=visible, opacity=opacity, extra=extra
+        )
+    check_offset(left, top, f"layer {name!r}", limits)
+    budget.spend_pixels(w, h, f"layer {name!r}")
+    image = None
+    if psd_layer.kind == "pixel" and not psd_layer.has_mask():
+        image = psd_layer.topil()
+    if image is None:  # masks, type, shapes, smart objects: let psd-tools render them
+        image = psd_layer.composite()
+        if image is None:
+            return None
+        left, top = psd_layer.bbox[0], psd_layer.bbox[1]
+    rgba = np.asarray(image.convert("RGBA"), np.uint8).copy()
+    return Layer(
+        LayerKind.IMAGE,
+        name,
+        Raster(4, rgba, left, top),
+        visible=visible,
+        opacity=opacity,
+        locked=False,
+        extra=extra,
+    )
+
+
+def _psd_image_type():
+    from psd_tools import PSDImage
+
+    return PSDImage

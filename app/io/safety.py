@@ -1,0 +1,173 @@
+"""Limits that keep a hostile or broken file from harming the machine.
+
+Archives are read in memory, never extracted, but entry paths that would escape a folder are
+still refused (zip slip), as are archives whose declared or actual uncompressed size or entry
+count is unreasonable (zip bomb), and canvases or layers with absurd sizes or offsets.
+Every refusal is a typed :class:`~app.io.errors.UnsafeFileError`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import numpy as np
+from PIL import Image
+
+from app.io.errors import CorruptFileError, LayerBoundsError, ZipBombError, ZipSlipError
+
+MAX_CANVAS_SIDE = 32768  # the Document's own limit (app.document.MAX_SIDE)
+_CHUNK = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a file may ask of us. The defaults open an 8192x8192 project with dozens of layers."""
+
+    max_entries: int = 10_000
+    max_entry_bytes: int = 2 << 30  # one uncompressed archive entry
+    max_total_bytes: int = 8 << 30  # all entries together, uncompressed
+    max_text_bytes: int = 64 << 20  # stack.xml, JSON
+    max_canvas_side: int = MAX_CANVAS_SIDE
+    max_layer_pixels: int = 150_000_000  # one layer (600 MB of RGBA; Pillow stops at 179 MP)
+    max_total_pixels: int = 1_500_000_000  # all layers of one file (6 GB of RGBA)
+    max_offset: int = 4 * MAX_CANVAS_SIDE  # |x|, |y| of a layer's top-left corner
+    max_layers: int = 2_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def check_entry_name(name: str) -> None:
+    """Refuse entry paths that are absolute or climb out of the archive."""
+    if not name or "\0" in name:
+        raise ZipSlipError(f"archive entry {name!r} has an invalid name")
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or _DRIVE.match(posix) or ".." in PurePosixPath(posix).parts:
+        raise ZipSlipError(
+            f"archive entry {name!r} points outside the archive; the file was refused"
+        )
+
+
+def check_archive(archive: zipfile.ZipFile, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Check entry names, count and declared sizes before anything is decompressed."""
+    infos = archive.infolist()
+    if len(infos) > limits.max_entries:
+        raise ZipBombError(
+            f"the archive has {len(infos)} entries (at most {limits.max_entries} are accepted)"
+        )
+    total = 0
+    seen: set[str] = set()
+    for info in infos:
+        check_entry_name(info.filename)
+        if info.filename in seen:
+            raise CorruptFileError(f"the archive holds {info.filename!r} twice")
+        seen.add(info.filename)
+        if info.file_size > limits.max_entry_bytes:
+            raise ZipBombError(
+                f"archive entry {info.filename!r} declares {info.file_size / 2**20:.0f} MB "
+                f"uncompressed (at most {limits.max_entry_bytes / 2**20:.0f} MB)"
+            )
+        total += info.file_size
+    if total > limits.max_total_bytes:
+        raise ZipBombError(
+            f"the archive declares {total / 2**30:.1f} GB uncompressed "
+            f"(at most {limits.max_total_bytes / 2**30:.1f} GB)"
+        )
+
+
+def read_entry(
+    archive: zipfile.ZipFile, name: str, max_bytes: int, budget: ReadBudget | None = None
+) -> bytes:
+    """Read one entry, counting what actually comes out of the decompressor."""
+    check_entry_name(name)
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise CorruptFileError(f"the archive has no entry {name!r}") from None
+    limit = min(max_bytes, info.file_size)
+    out = io.BytesIO()
+    with archive.open(info) as stream:
+        while True:
+            chunk = stream.read(_CHUNK)
+            if not chunk:
+                break
+            out.write(chunk)
+            if out.tell() > limit:
+                raise ZipBombError(
+                    f"archive entry {name!r} expands beyond "
+                    f"{'its declared size' if limit == info.file_size else 'the size limit'}"
+                )
+    data = out.getvalue()
+    if budget is not None:
+        budget.spend_bytes(len(data), name)
+    return data
+
+
+class ReadBudget:
+    """Running totals while reading one file: bytes decompressed, pixels decoded."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS):
+        self.limits = limits
+        self.bytes = 0
+        self.pixels = 0
+
+    def spend_bytes(self, amount: int, what: str) -> None:
+        self.bytes += amount
+        if self.bytes > self.limits.max_total_bytes:
+            raise ZipBombError(f"the file expands beyond {self.limits.max_total_bytes} bytes")
+
+    def spend_pixels(self, width: int, height: int, what: str) -> None:
+        pixels = width * height
+        if pixels > self.limits.max_layer_pixels:
+            raise LayerBoundsError(
+                f"{what} is {width}x{height} pixels, above the limit of "
+                f"{self.limits.max_layer_pixels / 1e6:.0f} MP for one layer"
+            )
+        self.pixels += pixels
+        if self.pixels > self.limits.max_total_pixels:
+            raise LayerBoundsError(
+                f"the layers hold more than {self.limits.max_total_pixels / 1e6:.0f} MP together"
+            )
+
+
+def check_canvas(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    side = limits.max_canvas_side
+    if not (0 < width <= side and 0 < height <= side):
+        raise LayerBoundsError(f"the canvas size {width}x{height} is outside 1..{side} pixels")
+
+
+def check_offset(x: int, y: int, what: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    if abs(x) > limits.max_offset or abs(y) > limits.max_offset:
+        raise LayerBoundsError(f"{what} is placed at an absurd offset ({x}, {y})")
+
+
+def decode_png(data: bytes, what: str, budget: ReadBudget, *, mask: bool = False) -> np.ndarray:
+    """Decode an image entry to RGBA (h, w, 4) or, with ``mask``, one channel (h, w).
+
+    The size is checked from the header before any pixel is decompressed. A mask takes the alpha
+    channel when the image has one (how Impasto stores masks), else the grey value.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                budget.spend_pixels(width, height, what)
+                image.load()
+                if mask:
+                    band = image.getchannel("A") if "A" in image.getbands() else image.convert("L")
+                    return np.array(band, np.uint8)
+                # np.array copies once into a writable array; convert only when needed
+                return np.array(image if image.mode == "RGBA" else image.convert("RGBA"), np.uint8)
+    except LayerBoundsError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise LayerBoundsError(f"{what} is too large to decode: {err}") from err
+    except Exception as err:  # PIL raises many types for broken data
+        raise CorruptFileError(f"{what} is damaged or not an image ({err})") from err

@@ -1,0 +1,489 @@
+"""Turn the document plus the generate panel's settings into one immutable engine request.
+
+A pure function: it reads the document, copies every array it sends, and returns a
+:class:`PlannedJob` that later edits of the document cannot touch. No threads, no Qt objects
+beyond reading the document.
+
+Coordinates: the request's ``image`` covers ``PlannedJob.origin`` (a document rectangle, the whole
+canvas or the crop box plus some context), so memory follows the generated area rather than the
+canvas; the engine's boxes are relative to that origin.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from app.compose import composite, flatten_rgb
+from app.document import Document
+from app.geometry import EMPTY, Rect
+from app.layers import Layer, LayerKind
+from inference.api import Box, ControlInput, Mode, Request, ResizeMode, Sampler
+
+# Context kept around the crop box so the engine can grow it to the model's aspect ratio.
+CONTEXT_MARGIN = 64
+SIZE_MULTIPLE = 8
+DEFAULT_NATIVE = 512
+
+
+class RequestBuildError(ValueError):
+    """The document and settings cannot make a request; the message says what to do."""
+
+
+class Workflow(StrEnum):
+    """What Generate will do, as the panel shows it."""
+
+    INPAINT = "Inpaint"
+    SKETCH = "Sketch to image"
+    IMG2IMG_SELECTION = "Image to image (selection)"
+    IMG2IMG = "Image to image"
+    TXT2IMG = "Text to image"
+
+    @property
+    def engine_mode(self) -> Mode:
+        if self is Workflow.INPAINT:
+            return Mode.INPAINT
+        if self is Workflow.TXT2IMG:
+            return Mode.TXT2IMG
+        return Mode.IMG2IMG
+
+
+class ResolutionPolicy(StrEnum):
+    NATIVE = "Model native (fast)"  # generate at the model's resolution, scale to the box
+    EXACT = "Crop size (exact)"  # generate at the box's own size (slow for large boxes)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Everything the generate panel decides (a plain value, easy to save and compare)."""
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    model_path: str | None = None  # None = built-in classic engine
+    model_name: str = "Built-in classic"
+    model_hash: str | None = None
+    vae_path: str | None = None
+    native_size: int = DEFAULT_NATIVE  # model's native resolution (512 SD1.x, 1024 SDXL)
+    sampler: Sampler = Sampler.EULER_A
+    steps: int = 20
+    guidance: float = 7.0
+    strength: float = 0.75
+    seed: int = 0  # already resolved: the panel draws a random one before building
+    batch_size: int = 1
+    resolution: ResolutionPolicy = ResolutionPolicy.NATIVE
+    padding: int = 32
+    mask_blur: int = 4
+    color_match: bool = False
+    workflow: Workflow | None = None  # user override; None = follow the document
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class PlannedJob:
+    """A request and where its results belong in the document."""
+
+    request: Request
+    workflow: Workflow
+    origin: Rect  # document area covered by request.image (txt2img: the target box)
+    target: Rect  # the crop box in document coordinates
+    recipe: dict[str, Any]  # app-side recipe entries (merged with the engine's)
+    doc_size: tuple[int, int] = (0, 0)
+
+    def to_document(self, box: Box) -> Rect:
+        """An engine box (relative to the request image) in document coordinates."""
+        return Rect(box.x + self.origin.x, box.y + self.origin.y, box.width, box.height)
+
+
+# ---- mode ------------------------------------------------------------------------------
+
+
+def detect_workflow(doc: Document) -> Workflow:
+    """Inpaint when the mask has pixels, sketch-to-image when the active layer is a sketch with
+    strokes, img2img on a selection, txt2img on an empty canvas, otherwise img2img of it all."""
+    mask = doc.mask_layer
+    if mask is not None and not _content(mask, doc).is_empty:
+        return Workflow.INPAINT
+    active = doc.active_layer
+    if (
+        active is not None
+        and active.kind is LayerKind.SKETCH
+        and active.visible
+        and not _used_as_control(active)
+        and not _content(active, doc).is_empty
+    ):
+        return Workflow.SKETCH
+    blank = picture_is_blank(doc)
+    if blank:
+        return Workflow.TXT2IMG
+    if doc.selection_mask() is not None:
+        return Workflow.IMG2IMG_SELECTION
+    return Workflow.IMG2IMG
+
+
+def picture_is_blank(doc: Document) -> bool:
+    """True when the visible picture is nothing, or one flat colour (a new canvas)."""
+    contributing = [
+        layer
+        for layer in doc.layers
+        if layer.kind in _PICTURE_KINDS
+        and layer.visible
+        and layer.opacity > 0
+        and not _content(layer, doc).is_empty
+    ]
+    if not contributing:
+        return True
+    if len(contributing) > 1:
+        return False
+    data = contributing[0].raster.data
+    first = data[0, 0]
+    if not np.array_equal(
+        data[::7, ::7].reshape(-1, 4).min(0), data[::7, ::7].reshape(-1, 4).max(0)
+    ):
+        return False
+    return bool((data == first).all())
+
+
+# ---- the request -----------------------------------------------------------------------
+
+
+def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
+    """The immutable request for ``params`` on ``doc`` (raises :class:`RequestBuildError`)."""
+    _check_params(params)
+    workflow = params.workflow or detect_workflow(doc)
+    if params.model_path is None and workflow is not Workflow.INPAINT:
+        raise RequestBuildError(
+            "The built-in classic engine can only remove things: paint an inpaint mask over "
+            "them, or choose a Stable Diffusion model for "
+            f"{workflow.value.lower()}."
+        )
+    target = _target_box(doc, workflow, params.padding)
+    if target.is_empty:
+        raise RequestBuildError(_empty_target_message(workflow))
+    controls_layers = active_control_layers(doc)
+    if workflow is Workflow.TXT2IMG:
+        origin = target
+        width, height = _txt2img_size(target, params)
+        image = mask = None
+        crop_box = None
+    else:
+        origin = doc.rect if target == doc.rect else _with_context(target, doc, params.padding)
+        image = flatten_rgb(doc.layers, origin)  # picture layers only: never the preview
+        width, height = origin.w, origin.h
+        crop_box = Box(target.x - origin.x, target.y - origin.y, target.w, target.h)
+        mask = None
+        if workflow is Workflow.INPAINT:
+            mask = _mask_over(doc, origin)
+    controls = tuple(_control_input(doc, layer, origin) for layer in controls_layers)
+    model_size = None
+    if params.resolution is ResolutionPolicy.EXACT and workflow is not Workflow.TXT2IMG:
+        model_size = _round(max(target.w, target.h))
+    request = Request(
+        mode=workflow.engine_mode,
+        prompt=params.prompt.strip(),
+        negative_prompt=params.negative_prompt.strip(),
+        seed=int(params.seed),
+        steps=int(params.steps),
+        guidance=float(params.guidance),
+        strength=float(params.strength),
+        sampler=params.sampler,
+        batch_size=int(params.batch_size),
+        width=width,
+        height=height,
+        model_path=params.model_path,
+        model_size=model_size,
+        image=image,
+        mask=mask,
+        crop_box=crop_box,
+        mask_blur=int(params.mask_blur),
+        padding=int(params.padding),
+        color_match=params.color_match,
+        controls=controls,
+        vae_path=params.vae_path,
+    )
+    recipe = _app_recipe(params, workflow, target, controls_layers)
+    return PlannedJob(request, workflow, origin, target, recipe, (doc.width, doc.height))
+
+
+def active_control_layers(doc: Document) -> list[Layer]:
+    """Visible control, pose and sketch-as-control layers whose control is enabled."""
+    return [
+        layer
+        for layer in doc.layers
+        if layer.kind in (LayerKind.CONTROL, LayerKind.POSE, LayerKind.SKETCH)
+        and layer.visible
+        and _used_as_control(layer)
+    ]
+
+
+def control_image(doc: Document, layer: Layer, area: Rect) -> np.ndarray:
+    """The control image (RGB uint8) a layer gives over the document ``area``."""
+    if layer.kind is LayerKind.POSE:
+        return _pose_image(doc, layer, area)
+    if layer.kind is LayerKind.SKETCH:
+        from inference.control_images import scribble_from_sketch
+
+        strokes = composite([_opaque_copy(layer)], area)
+        if not strokes[..., 3].any():
+            return np.zeros((area.h, area.w, 3), np.uint8)
+        return scribble_from_sketch(strokes)
+    # a control layer already holds its control image (canny, depth...), black where empty
+    return composite(
+        [_opaque_copy(layer)], area, kinds=frozenset({layer.kind}), background=(0, 0, 0, 255)
+    )[..., :3]
+
+
+# ---- recipes ---------------------------------------------------------------------------
+
+
+def encode_mask(mask: np.ndarray) -> str:
+    """A mask as base64 PNG text (small for masks, and JSON-safe for project files)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(mask, np.uint8), "L").save(buffer, "PNG", optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_mask(text: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(text))) as image:
+        return np.asarray(image.convert("L")).copy()
+
+
+def params_from_recipe(recipe: dict[str, Any], base: GenerationParams) -> GenerationParams:
+    """Panel settings that reproduce ``recipe`` ("generate again with this recipe")."""
+    from dataclasses import replace
+
+    sampler = base.sampler
+    if recipe.get("sampler"):
+        with contextlib.suppress(ValueError):
+            sampler = Sampler.parse(str(recipe["sampler"]))
+    workflow = base.workflow
+    if recipe.get("workflow") in {w.value for w in Workflow}:
+        workflow = Workflow(recipe["workflow"])
+    return replace(
+        base,
+        prompt=str(recipe.get("prompt", base.prompt)),
+        negative_prompt=str(recipe.get("negative_prompt", base.negative_prompt)),
+        model_path=recipe.get("model_path", base.model_path),
+        model_name=str(recipe.get("model", base.model_name)),
+        model_hash=recipe.get("model_hash", base.model_hash),
+        vae_path=recipe.get("vae_path", base.vae_path),
+        sampler=sampler,
+        steps=int(recipe.get("steps", base.steps)),
+        guidance=float(recipe.get("guidance", base.guidance)),
+        strength=float(recipe.get("strength", base.strength)),
+        seed=int(recipe.get("seed", base.seed)),
+        padding=int(recipe.get("padding", base.padding)),
+        mask_blur=int(recipe.get("mask_blur", base.mask_blur)),
+        workflow=workflow,
+    )
+
+
+def recipe_parameters_text(recipe: dict[str, Any]) -> str:
+    """AUTOMATIC1111-style parameters text (what "copy parameters" puts on the clipboard)."""
+    lines = [str(recipe.get("prompt", ""))]
+    if recipe.get("negative_prompt"):
+        lines.append(f"Negative prompt: {recipe['negative_prompt']}")
+    fields = [
+        ("Steps", recipe.get("steps")),
+        ("Sampler", recipe.get("sampler")),
+        ("CFG scale", recipe.get("guidance")),
+        ("Seed", recipe.get("seed")),
+        ("Size", _size_text(recipe)),
+        ("Model hash", recipe.get("model_hash")),
+        ("Model", recipe.get("model")),
+        ("Denoising strength", recipe.get("strength")),
+        ("Mask blur", recipe.get("mask_blur") if recipe.get("mask") else None),
+    ]
+    lines.append(", ".join(f"{key}: {value}" for key, value in fields if value not in (None, "")))
+    return "\n".join(lines)
+
+
+def _size_text(recipe: dict[str, Any]) -> str | None:
+    box = recipe.get("crop_box")
+    return f"{box[2]}x{box[3]}" if box else None
+
+
+def _app_recipe(
+    params: GenerationParams,
+    workflow: Workflow,
+    target: Rect,
+    control_layers: list[Layer],
+) -> dict[str, Any]:
+    recipe: dict[str, Any] = {
+        "workflow": workflow.value,
+        "mode": workflow.engine_mode.value,
+        "prompt": params.prompt.strip(),
+        "negative_prompt": params.negative_prompt.strip(),
+        "model": params.model_name,
+        "model_path": params.model_path,
+        "model_hash": params.model_hash,
+        "vae_path": params.vae_path,
+        "sampler": params.sampler.value,
+        "steps": int(params.steps),
+        "guidance": float(params.guidance),
+        "strength": float(params.strength),
+        "seed": int(params.seed),
+        "batch_size": int(params.batch_size),
+        "crop_box": [target.x, target.y, target.w, target.h],
+        "padding": int(params.padding),
+        "mask_blur": int(params.mask_blur),
+        "resolution": params.resolution.value,
+        "native_size": int(params.native_size) if params.model_path else 0,
+        "mask": None,
+        "controls": [
+            {
+                "layer": layer.name,
+                "type": layer.control.control_type if layer.control else "",
+                "model": layer.control.model_path if layer.control else None,
+                "weight": layer.control.weight if layer.control else 1.0,
+                "start": layer.control.start if layer.control else 0.0,
+                "end": layer.control.end if layer.control else 1.0,
+                "resize_mode": layer.control.resize_mode if layer.control else "",
+            }
+            for layer in control_layers
+        ],
+    }
+    return recipe
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+_PICTURE_KINDS = frozenset({LayerKind.IMAGE, LayerKind.SKETCH, LayerKind.RESULT})
+
+
+def _content(layer: Layer, doc: Document) -> Rect:
+    if layer.raster is None:
+        return EMPTY
+    return layer.raster.content_rect().intersected(doc.rect)
+
+
+def _used_as_control(layer: Layer) -> bool:
+    return layer.control is not None and layer.control.enabled
+
+
+def _check_params(params: GenerationParams) -> None:
+    problems = []
+    if not 1 <= params.steps <= 1000:
+        problems.append(f"steps must be 1..1000, not {params.steps}")
+    if not 0.0 <= params.strength <= 1.0:
+        problems.append(f"strength must be 0..1, not {params.strength}")
+    if not 1 <= params.batch_size <= 64:
+        problems.append(f"batch count must be 1..64, not {params.batch_size}")
+    if params.padding < 0 or params.mask_blur < 0:
+        problems.append("padding and mask blur cannot be negative")
+    if not math.isfinite(params.guidance) or params.guidance < 0:
+        problems.append(f"guidance must be a number >= 0, not {params.guidance}")
+    if not 0 <= params.seed < 2**32:
+        problems.append(f"seed must be 0..{2**32 - 1}, not {params.seed}")
+    if problems:
+        raise RequestBuildError("Cannot generate: " + "; ".join(problems) + ".")
+
+
+def _target_box(doc: Document, workflow: Workflow, padding: int) -> Rect:
+    selection = _selection_bounds(doc)
+    if workflow is Workflow.INPAINT:
+        mask = doc.mask_layer
+        bounds = _content(mask, doc) if mask is not None else EMPTY
+        return bounds.adjusted(padding).intersected(doc.rect) if not bounds.is_empty else EMPTY
+    if workflow is Workflow.IMG2IMG_SELECTION:
+        return (
+            selection.adjusted(padding).intersected(doc.rect) if not selection.is_empty else EMPTY
+        )
+    if workflow in (Workflow.SKETCH, Workflow.TXT2IMG) and not selection.is_empty:
+        return selection.adjusted(padding).intersected(doc.rect)
+    return doc.rect
+
+
+def _selection_bounds(doc: Document) -> Rect:
+    if doc.selection.is_blank():
+        return EMPTY
+    return doc.selection.content_rect().intersected(doc.rect)
+
+
+def _empty_target_message(workflow: Workflow) -> str:
+    if workflow is Workflow.INPAINT:
+        return "Nothing to inpaint: paint the inpaint mask over the area to regenerate."
+    if workflow is Workflow.IMG2IMG_SELECTION:
+        return "Nothing is selected: select the area to regenerate, or choose another mode."
+    return "The area to generate is empty."
+
+
+def _with_context(target: Rect, doc: Document, padding: int) -> Rect:
+    margin = max(CONTEXT_MARGIN, padding, abs(target.w - target.h) // 2 + SIZE_MULTIPLE)
+    return target.adjusted(margin).intersected(doc.rect)
+
+
+def _round(value: float) -> int:
+    return max(SIZE_MULTIPLE * 8, round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+
+
+def _txt2img_size(target: Rect, params: GenerationParams) -> tuple[int, int]:
+    if params.resolution is ResolutionPolicy.EXACT:
+        return _round(target.w), _round(target.h)
+    aspect = target.w / target.h
+    native = params.native_size
+    return _round(native * math.sqrt(aspect)), _round(native / math.sqrt(aspect))
+
+
+def _mask_over(doc: Document, area: Rect) -> np.ndarray:
+    mask = doc.mask_layer
+    assert mask is not None and mask.raster is not None
+    return mask.raster.read(area)
+
+
+def _opaque_copy(layer: Layer) -> Layer:
+    """The layer as it feeds control: visible and fully opaque whatever its display opacity."""
+    from dataclasses import replace
+
+    return replace(layer, visible=True, opacity=1.0)
+
+
+def _pose_image(doc: Document, layer: Layer, area: Rect) -> np.ndarray:
+    from inference.openpose import Pose
+    from inference.openpose_render import render_pose
+
+    pose = layer.pose
+    if pose is None or not pose.people:
+        return np.zeros((area.h, area.w, 3), np.uint8)
+    if (pose.width, pose.height) != (doc.width, doc.height):
+        pose = pose.resized(doc.width, doc.height)
+    shifted = Pose(
+        area.w,
+        area.h,
+        tuple(person.translated(-area.x, -area.y) for person in pose.people),
+    )
+    return render_pose(shifted)
+
+
+def _control_input(doc: Document, layer: Layer, origin: Rect) -> ControlInput:
+    settings = layer.control
+    assert settings is not None
+    if not settings.model_path:
+        raise RequestBuildError(
+            f"Control layer “{layer.name}” has no ControlNet model: choose one in its settings, "
+            "or switch its control off."
+        )
+    image = control_image(doc, layer, origin)
+    try:
+        resize_mode = ResizeMode(settings.resize_mode)
+    except ValueError:
+        resize_mode = ResizeMode.CROP_AND_RESIZE
+    return ControlInput(
+        image=image,
+        model_path=settings.model_path,
+        control_type=settings.control_type,
+        weight=float(settings.weight),
+        start=float(settings.start),
+        end=float(settings.end),
+        resize_mode=resize_mode,
+    )

@@ -1,0 +1,105 @@
+"""Staging: the variants of one batch wait here until the user picks.
+
+The current variant is shown on the canvas through the transient preview layer (never in the
+history, never fed into a job); accepting lands the chosen variants as RESULT layers in one
+undoable step; discarding drops them and changes nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, Signal
+
+from app.document import Document
+from app.jobs import land_layers
+from app.layers import Layer
+
+log = logging.getLogger(__name__)
+
+
+class Staging(QObject):
+    changed = Signal()  # the staged set changed (new batch, accepted, discarded)
+    current_changed = Signal(int)  # index of the variant shown on the canvas (-1: none)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self.job_id: int | None = None
+        self.layers: list[Layer] = []
+        self.current = -1
+
+    # ---- queries ------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return bool(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def preview_owner(self) -> int | None:
+        """The preview id staging draws with (negative, so it never matches a running job)."""
+        return None if self.job_id is None else -self.job_id
+
+    # ---- commands -----------------------------------------------------------------------
+
+    def stage(self, doc: Document, job_id: int, layers: list[Layer]) -> None:
+        """Hold a new batch (replacing an older one that was never decided) and show its first."""
+        if self.active:
+            self.discard()
+        self.doc, self.job_id, self.layers = doc, job_id, list(layers)
+        self.current = -1
+        self.changed.emit()
+        self.show(0)
+
+    def show(self, index: int) -> None:
+        """Show variant ``index`` on the canvas (wraps around)."""
+        if not self.layers or self.doc is None:
+            return
+        index %= len(self.layers)
+        layer = self.layers[index]
+        assert layer.raster is not None
+        self.current = index
+        self.doc.show_preview(self.preview_owner, layer.raster.rect, layer.raster.data)
+        self.current_changed.emit(index)
+
+    def next(self) -> None:
+        self.show(self.current + 1)
+
+    def previous(self) -> None:
+        self.show(self.current - 1)
+
+    def refresh(self) -> None:
+        """Show the current variant again (after a running job's preview went away)."""
+        if self.active and self.doc is not None and self.doc.preview is None:
+            self.show(max(self.current, 0))
+
+    def accept(self, indices: list[int] | None = None) -> list[Layer]:
+        """Land the variants at ``indices`` (default: the one shown) as one undoable step and
+        discard the others. Returns the landed layers."""
+        if not self.layers or self.doc is None:
+            return []
+        if indices is None:
+            indices = [max(self.current, 0)]
+        wanted = sorted({i % len(self.layers) for i in indices})
+        chosen = [self.layers[i] for i in wanted]
+        doc = self.doc
+        self._clear()
+        count = len(chosen)
+        land_layers(doc, chosen, f"Accept {count} variant{'s' if count > 1 else ''}")
+        return chosen
+
+    def accept_all(self) -> list[Layer]:
+        return self.accept(list(range(len(self.layers))))
+
+    def discard(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        if self.doc is not None and self.preview_owner is not None:
+            self.doc.clear_preview(self.preview_owner)
+        self.doc, self.job_id, self.layers, self.current = None, None, [], -1
+        self.changed.emit()
+        self.current_changed.emit(-1)

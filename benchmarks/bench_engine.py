@@ -1,0 +1,117 @@
+"""Engine overhead vs a raw diffusers pipe() call, preview cost, and cancel latency.
+
+Run by hand (CPU is fine; it uses a tiny random-weight model built in code):
+
+    python benchmarks/bench_engine.py [--size 256] [--steps 20] [--repeats 5]
+
+Targets (issue 3): engine/raw time ratio <= 1.05 with previews on; linear preview <= 1% of the
+step time; steps run after a cancel request <= 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", help="a real model folder/.safetensors instead of the tiny one")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from inference.api import CancelToken, Cancelled, EngineSettings, Mode, Request, Sampler
+    from inference.engine import Engine
+    from inference.schedulers import make_scheduler
+    from tests.tiny_models import save_tiny_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or str(save_tiny_model(Path(tmp) / "tiny"))
+        engine = Engine(EngineSettings(device="cpu" if not torch.cuda.is_available() else "auto"))
+        request = Request(Mode.TXT2IMG, prompt="a cat", steps=args.steps, width=args.size,
+                          height=args.size, seed=1, sampler=Sampler.EULER_A, model_path=model)
+        loaded = engine.load(model)
+        pipe = loaded.pipeline(Mode.TXT2IMG)
+        previews: list[float] = []
+
+        def on_preview(step, total, image):
+            previews.append(time.perf_counter())
+
+        def raw_call() -> None:
+            pipe.scheduler = make_scheduler(Sampler.EULER_A, loaded.scheduler_config)
+            pipe("a cat", num_inference_steps=args.steps, guidance_scale=7.0, width=args.size,
+                 height=args.size, generator=torch.Generator("cpu").manual_seed(1),
+                 output_type="np")
+
+        def engine_call() -> None:
+            engine.run(request, on_preview)
+
+        raw_call(), engine_call()  # warm-up
+        raw_times, engine_times = [], []
+        for _ in range(args.repeats):  # interleaved so drift hits both equally
+            start = time.perf_counter()
+            raw_call()
+            raw_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            engine_call()
+            engine_times.append(time.perf_counter() - start)
+        raw, ours = statistics.median(raw_times), statistics.median(engine_times)
+
+        # preview cost: the linear preview alone on this run's latent shape
+        from inference.previews import LinearPreview
+
+        preview = LinearPreview(loaded.info.family, loaded.device)
+        latents = torch.randn(1, 4, args.size // 8, args.size // 8, device=loaded.device)
+        preview(latents)
+        start = time.perf_counter()
+        for _ in range(200):
+            preview(latents)
+        preview_cost = (time.perf_counter() - start) / 200
+        step_time = ours / args.steps
+
+        # cancel latency: count UNet calls after the cancel request
+        calls = {"n": 0, "at_cancel": None}
+        unet = loaded.base.unet
+        hook = unet.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+        token = CancelToken()
+        cancel_step = args.steps // 2
+
+        def cancel_preview(step, total, image):
+            if step == cancel_step:
+                token.cancel()
+                calls["at_cancel"] = calls["n"]
+
+        try:
+            engine.run(request, cancel_preview, token)
+        except Cancelled:
+            pass
+        hook.remove()
+        # one UNet call per step (CFG batches cond+uncond into one call)
+        steps_after_cancel = calls["n"] - calls["at_cancel"]
+
+    print(f"model: {'tiny random' if not args.model else args.model}, {args.size}px, "
+          f"{args.steps} steps, Euler a, median of {args.repeats}")
+    print(f"raw diffusers pipe(): {raw:.3f} s   engine.run (previews on): {ours:.3f} s")
+    print(f"overhead ratio engine/raw: {ours / raw:.3f}   (target <= 1.05)")
+    print(f"linear preview: {preview_cost * 1e3:.3f} ms = {100 * preview_cost / step_time:.2f}% "
+          f"of a {step_time * 1e3:.1f} ms step   (target <= 1%)")
+    print(f"steps run after cancel: {steps_after_cancel}   (target <= 1)")
+    print(f"previews received: {len(previews)} over {args.repeats + 1} engine runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

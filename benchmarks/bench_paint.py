@@ -1,0 +1,221 @@
+"""Painting performance of the canvas (issue 2, "Performance"). Run by hand:
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_paint.py
+
+1. Cost per dab of a 200-dab stroke at size 64 on 8192x8192 vs 1024x1024, through the real
+   canvas (the stroke's pixels_changed signals re-render dirty tiles; paint events are processed).
+2. Repaint area: rendered document pixels and painted screen pixels vs the dirty rectangles.
+3. Memory of an 8192x8192 document with an image layer and 10 painted 768x768 layers vs the raw
+   pixel bytes; undo memory of 100 small strokes.
+4. Time from `impasto` to a shown window vs a bare PySide6 window (offscreen, separate processes).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.document import Document  # noqa: E402
+from app.geometry import Rect  # noqa: E402
+from app.layers import LayerKind  # noqa: E402
+from app.tools import BrushSettings, BrushTarget, BrushTool, Phase, PointerEvent  # noqa: E402
+from widgets.canvas import CanvasView  # noqa: E402
+
+DABS = 200
+SIZE = 64
+RUNS = 7
+
+
+def circle_points(cx: float, cy: float, dabs: int, size: float) -> list[tuple[float, float]]:
+    """Points on a circle whose length makes ``dabs`` dabs at the brush spacing."""
+    spacing = max(1.0, size * BrushSettings().spacing)
+    radius = dabs * spacing / (2 * math.pi)
+    count = dabs * 2
+    return [
+        (
+            cx + radius * math.cos(2 * math.pi * i / count),
+            cy + radius * math.sin(2 * math.pi * i / count),
+        )
+        for i in range(count + 1)
+    ]
+
+
+def stroke(tool: BrushTool, points, app: QApplication | None = None) -> None:
+    last = len(points) - 1
+    for i, (x, y) in enumerate(points):
+        phase = Phase.PRESS if i == 0 else Phase.RELEASE if i == last else Phase.MOVE
+        tool.handle(PointerEvent(x, y, phase))
+        if app is not None and i % 4 == 0:  # a mouse delivers a few points per frame
+            app.processEvents()
+    if app is not None:
+        app.processEvents()
+
+
+def bench_dabs(app: QApplication, side: int, target: BrushTarget, zoom: float | None):
+    doc = Document.blank(side, side, fill=(120, 130, 140, 255))
+    if target is BrushTarget.SKETCH:
+        doc.add_layer(LayerKind.SKETCH)
+    view = CanvasView()
+    view.resize(1200, 800)
+    view.set_document(doc)
+    view.show()
+    app.processEvents()
+    center = side / 2
+    if zoom is not None:
+        view.set_zoom(zoom, view.doc_to_widget(center, center))
+    view.repaint()
+    dirty: list[Rect] = []
+    doc.pixels_changed.connect(lambda _id, rect: dirty.append(rect))
+    tool = BrushTool(doc, target, BrushSettings(size=SIZE, hardness=0.8), "bench")
+    points = circle_points(center, center, DABS, SIZE)
+    times = []
+    for _ in range(RUNS):
+        dirty.clear()
+        view.stats.reset()
+        start = time.perf_counter()
+        stroke(tool, points, app)
+        times.append(time.perf_counter() - start)
+        dabs = len(dirty)
+        doc.history.undo()
+        app.processEvents()
+    dirty_area = sum(r.area for r in dirty)
+    result = {
+        "per_dab_ms": min(times) / dabs * 1000,  # min: the VM is shared, noise only adds
+        "dabs": dabs,
+        "rendered_doc_px": view.stats.rendered_doc_px,
+        "dirty_px": dirty_area,
+        "painted_screen_px": view.stats.painted_screen_px,
+        "paint_events": view.stats.paint_events,
+        "widget_px": view.width() * view.height(),
+        "zoom": view.zoom,
+    }
+    view.close()
+    view.deleteLater()
+    app.processEvents()
+    return result
+
+
+def report_dabs(app: QApplication) -> None:
+    print(f"## Cost per dab: {DABS}-dab stroke, size {SIZE}, best of {RUNS} strokes")
+    for target in (BrushTarget.MASK, BrushTarget.SKETCH):
+        for zoom, label in ((1.0, "100%"), (None, "fit")):
+            small = bench_dabs(app, 1024, target, zoom)
+            large = bench_dabs(app, 8192, target, zoom)
+            ratio = large["per_dab_ms"] / small["per_dab_ms"]
+            print(
+                f"{target.value:6s} view {label:4s}: 1024² {small['per_dab_ms']:.3f} ms/dab, "
+                f"8192² {large['per_dab_ms']:.3f} ms/dab (zoom {large['zoom']:.3f}) "
+                f"-> ratio {ratio:.2f}"
+            )
+            for side, r in ((1024, small), (8192, large)):
+                per_event = r["painted_screen_px"] / max(1, r["paint_events"])
+                print(
+                    f"    {side}²: {r['dabs']} dabs, re-rendered {r['rendered_doc_px']:,} doc px "
+                    f"for {r['dirty_px']:,} dirty px ({r['rendered_doc_px'] / r['dirty_px']:.2f}x); "
+                    f"{r['paint_events']} paints, {per_event:,.0f} screen px each = "
+                    f"{per_event / r['widget_px'] * 100:.2f}% of the {r['widget_px']:,} px view"
+                )
+
+
+def report_memory() -> None:
+    print("## Memory: 8192² document, image layer + 10 painted 768² layers")
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    doc = Document.blank(8192, 8192, fill=(90, 100, 110, 255))
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        layer = doc.add_layer(LayerKind.IMAGE)
+        x, y = 640 * i, 512 + 640 * (i % 3)
+        pixels = rng.integers(0, 256, (768, 768, 4), dtype=np.uint8)
+        doc.replace_pixels(layer.id, Rect(x, y, 768, 768), pixels, "paint")
+    doc.history.clear()  # document only; history measured below
+    used = tracemalloc.get_traced_memory()[0] - base
+    raw = 8192 * 8192 * 4 + 10 * 768 * 768 * 4
+    stored = sum(layer.raster.nbytes for layer in doc.layers if layer.raster is not None)
+    print(
+        f"raw pixel bytes {raw / 2**20:.1f} MiB; layer arrays {stored / 2**20:.1f} MiB; "
+        f"traced allocations {used / 2**20:.1f} MiB -> {used / raw:.3f}x raw"
+    )
+
+    print("## Undo memory: 100 small mask strokes (size 64, ~100 px long) on that canvas")
+    before = tracemalloc.get_traced_memory()[0]
+    tool = BrushTool(doc, BrushTarget.MASK, BrushSettings(size=64), "mask")
+    for i in range(100):
+        x0, y0 = 300 + (i % 10) * 700, 300 + (i // 10) * 700
+        stroke(tool, [(x0 + t * 10, y0 + t * 3) for t in range(11)])
+    history_bytes = sum(doc.history.command(i).nbytes for i in range(doc.history.count()))
+    grown = tracemalloc.get_traced_memory()[0] - before
+    mask = doc.mask_layer.raster
+    print(
+        f"{doc.history.count()} undo steps hold {history_bytes / 2**20:.2f} MiB of patches; "
+        f"traced growth {grown / 2**20:.2f} MiB (incl. the mask layer's own "
+        f"{mask.nbytes / 2**20:.2f} MiB, bounds {mask.rect.w}x{mask.rect.h})"
+    )
+    tracemalloc.stop()
+
+
+BARE = (
+    "from PySide6.QtCore import QTimer\n"
+    "from PySide6.QtWidgets import QApplication, QMainWindow\n"
+    "app = QApplication([])\n"
+    "w = QMainWindow(); w.resize(1400, 900); w.show()\n"
+    "QTimer.singleShot(0, app.quit)\n"
+    "app.exec()\n"
+)
+IMPASTO = "import sys; from app.main import main; sys.exit(main([]))"
+
+
+def time_process(code: str, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def report_startup() -> None:
+    print("## Start-up: process start to a shown window, then quit (offscreen), median of 5")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", IMPASTO_QUIT_WHEN_SHOWN="1")
+    time_process(BARE, env)  # warm the file cache
+    time_process(IMPASTO, env)
+    bare = statistics.median(time_process(BARE, env) for _ in range(5))
+    impasto = statistics.median(time_process(IMPASTO, env) for _ in range(5))
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from app.main import main; main([]); "
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    print(
+        f"bare PySide6 window {bare * 1000:.0f} ms; impasto {impasto * 1000:.0f} ms "
+        f"({impasto / bare:.2f}x); heavy modules loaded at start: {probe.stdout.strip()}"
+    )
+
+
+def main() -> None:
+    app = QApplication.instance() or QApplication([])
+    report_dabs(app)
+    report_memory()
+    report_startup()
+
+
+if __name__ == "__main__":
+    main()

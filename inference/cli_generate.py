@@ -1,0 +1,254 @@
+"""``impasto generate``: headless inpaint / img2img / txt2img from the terminal.
+
+Inpaint with ``--image`` and ``--mask``, img2img with only ``--image``, txt2img with neither.
+Without ``--model`` the classic (OpenCV) engine inpaints. Bad input exits with code 2 and one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inference.api import (
+    Cancelled,
+    CancelToken,
+    ControlInput,
+    EngineError,
+    InvalidRequestError,
+    Mode,
+    ModelLoadError,
+    ModelNotFoundError,
+    Request,
+    Sampler,
+)
+
+PROG = "impasto generate"
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(Exception):
+    """One line explaining what is wrong with the command line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise BadInput(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Generate or inpaint an image with a local model.")
+    p.add_argument("--prompt", required=True, help="what to draw")
+    p.add_argument("--out", required=True, help="output PNG path")
+    p.add_argument("--image", help="source image (img2img, or inpaint with --mask)")
+    p.add_argument("--mask", help="inpaint mask, white = regenerate (same size as --image)")
+    p.add_argument("--model", help="diffusers folder or .safetensors; default: classic engine")
+    p.add_argument("--negative", default="", help="negative prompt")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--cfg", type=float, default=7.0, help="guidance scale")
+    p.add_argument("--strength", type=float, default=0.75, help="denoising strength (0-1]")
+    p.add_argument("--seed", type=int, default=None, help="default: random")
+    p.add_argument("--sampler", default=Sampler.EULER_A.value, help="; ".join(s.value for s in Sampler))
+    p.add_argument("--batch", type=int, default=1, help="number of variants (seeds seed, seed+1...)")
+    p.add_argument("--width", type=int, default=512, help="txt2img width")
+    p.add_argument("--height", type=int, default=512, help="txt2img height")
+    p.add_argument("--padding", type=int, default=32, help="context around the mask (pixels)")
+    p.add_argument("--mask-blur", type=int, default=4, help="feather of the pasted mask (pixels)")
+    p.add_argument("--model-size", type=int, default=None, help="generation resolution override")
+    p.add_argument("--color-match", action="store_true", help="match colours to the surroundings")
+    p.add_argument("--previews", help="folder for one preview PNG per step")
+    p.add_argument("--control", action="append", default=[], help="ControlNet image (repeatable)")
+    p.add_argument("--controlnet", action="append", default=[], help="ControlNet model (repeatable)")
+    p.add_argument("--control-weight", action="append", type=float, default=[],
+                   help="ControlNet weight (repeatable, default 1.0)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument("--allow-pickle", action="store_true", help="allow .ckpt (weights only)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _read_image(path: str, what: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(path)
+    if not file.is_file():
+        raise BadInput(f"{what} not found: {path}")
+    try:
+        with Image.open(file) as image:
+            image.load()
+            mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
+            return np.asarray(image.convert(mode)).copy()
+    except (UnidentifiedImageError, OSError) as error:
+        raise BadInput(f"cannot read {what} {path}: {error}") from None
+
+
+def _read_mask(path: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if not Path(path).is_file():
+        raise BadInput(f"mask not found: {path}")
+    try:
+        with Image.open(path) as image:
+            gray = np.asarray(image.convert("L"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise BadInput(f"cannot read mask {path}: {error}") from None
+    return np.where(gray > 127, 255, 0).astype(np.uint8)
+
+
+def build_request(args: argparse.Namespace) -> Request:
+    """Turn parsed arguments into a Request (raises BadInput / InvalidRequestError)."""
+    from inference import cropping
+
+    sampler = Sampler.parse(args.sampler)
+    image = _read_image(args.image, "image") if args.image else None
+    mask = _read_mask(args.mask) if args.mask else None
+    if mask is not None and image is None:
+        raise BadInput("--mask needs --image")
+    if mask is not None and image is not None and mask.shape != image.shape[:2]:
+        raise BadInput(
+            f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+            f"{image.shape[1]}x{image.shape[0]}"
+        )
+    if args.model is None and mask is None:
+        raise BadInput("without --model only inpainting works: give --image and --mask")
+    if args.model is not None and not Path(args.model).expanduser().exists():
+        raise BadInput(f"model not found: {args.model}")
+    mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if image is not None else Mode.TXT2IMG
+    crop_box = cropping.crop_box_for_mask(mask, args.padding) if mask is not None else None
+    if mode is Mode.INPAINT and crop_box is None:
+        raise BadInput("the mask is empty: paint the area to regenerate in white")
+    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(0, 2**31))
+    return Request(
+        mode=mode,
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        seed=seed,
+        steps=args.steps,
+        guidance=args.cfg,
+        strength=args.strength,
+        sampler=sampler,
+        batch_size=args.batch,
+        width=args.width,
+        height=args.height,
+        model_path=args.model,
+        model_size=args.model_size,
+        image=image,
+        mask=mask,
+        crop_box=crop_box,
+        mask_blur=args.mask_blur,
+        padding=args.padding,
+        color_match=args.color_match,
+        controls=_controls(args, image, mode),
+    )
+
+
+def _controls(args: argparse.Namespace, image: np.ndarray | None, mode: Mode) -> tuple:
+    if len(args.control) != len(args.controlnet):
+        raise BadInput("give one --controlnet for every --control image")
+    if len(args.control_weight) > len(args.control):
+        raise BadInput("more --control-weight values than --control images")
+    if args.control and args.model is None:
+        raise BadInput("ControlNet needs a diffusion --model")
+    controls = []
+    for index, (image_path, model_path) in enumerate(zip(args.control, args.controlnet, strict=True)):
+        if not Path(model_path).expanduser().exists():
+            raise BadInput(f"ControlNet model not found: {model_path}")
+        control = _read_image(image_path, "control image")[..., :3]
+        weight = args.control_weight[index] if index < len(args.control_weight) else 1.0
+        controls.append(ControlInput(image=np.ascontiguousarray(control), model_path=model_path,
+                                     control_type="custom", weight=weight))
+    return tuple(controls)
+
+
+class _Progress:
+    """A one-line terminal progress bar, plus optional per-step preview PNGs."""
+
+    def __init__(self, quiet: bool, previews: Path | None) -> None:
+        self.quiet, self.previews, self.start = quiet, previews, time.monotonic()
+        self.line_open = False
+
+    def __call__(self, step: int, total: int, image: np.ndarray) -> None:
+        if self.previews is not None:
+            from inference.parameters import write_png
+
+            write_png(self.previews / f"step_{step:03d}.png", image)
+        if self.quiet:
+            return
+        width = 30
+        filled = int(width * step / max(total, 1))
+        elapsed = time.monotonic() - self.start
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stdout.write(f"\r[{bar}] {step}/{total}  {elapsed:5.1f}s")
+        self.line_open = step != total
+        if step == total:
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+
+    def close_line(self) -> None:
+        if self.line_open:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.line_open = False
+
+
+def output_paths(out: Path, count: int) -> list[Path]:
+    """OUT.png for the first variant, OUT-2.png, OUT-3.png... for the rest."""
+    return [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(2, count + 1)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        out = Path(args.out)
+        if not out.parent.exists():
+            raise BadInput(f"output folder does not exist: {out.parent}")
+        request = build_request(args)
+        from inference.engine import validate_request
+
+        validate_request(request)
+        previews = Path(args.previews) if args.previews else None
+        if previews is not None:
+            previews.mkdir(parents=True, exist_ok=True)
+    except (BadInput, InvalidRequestError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return _generate(args, request, out, previews)
+
+
+def _generate(args: argparse.Namespace, request: Request, out: Path, previews: Path | None) -> int:
+    from inference.api import EngineSettings
+    from inference.engine import Engine
+    from inference.parameters import format_parameters, write_png
+
+    logging.getLogger("diffusers").setLevel(logging.ERROR)
+    engine = Engine(EngineSettings(device=args.device, allow_pickle=args.allow_pickle))
+    cancel = CancelToken()
+    progress = _Progress(args.quiet, previews)
+    try:
+        result = engine.run(request, progress, cancel)
+    except (InvalidRequestError, ModelNotFoundError, ModelLoadError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Cancelled:
+        print(f"{PROG}: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except EngineError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        progress.close_line()
+        engine.close()
+    for path, variant in zip(output_paths(out, len(result.variants)), result.variants, strict=True):
+        recipe = dict(result.recipe, seed=variant.seed)
+        recipe.pop("seeds", None)
+        write_png(path, variant.image, format_parameters(recipe))
+        print(f"wrote {path} (seed {variant.seed})")
+    return 0

@@ -1,0 +1,417 @@
+"""Finding out what a model file is, and loading it offline into cached diffusers pipelines.
+
+- A diffusers folder loads with ``from_pretrained(local_files_only=True)``.
+- A single ``.safetensors`` loads with ``from_single_file(config=<folder>, local_files_only=True)``
+  where the folder is ``<stem>.config/`` next to the file when present (a diffusers config folder,
+  for unusual architectures), else the bundled one for the kind detected from the weights
+  (``resources/configs/sd15``, ``sd15-inpaint``, ``sd2``, ``sd2-inpaint``, ``sdxl``, ``sdxl-inpaint``).
+  The CLIP tokenizers are built from the bundled BPE merges, so nothing is fetched from the hub.
+- ``.ckpt``/``.pt``/``.bin`` (pickle) files are refused unless ``EngineSettings.allow_pickle``;
+  even then only ``torch.load(weights_only=True)`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from inference.api import EngineSettings, Mode, ModelLoadError, ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "resources" / "configs"
+CLIP_BPE = CONFIGS_DIR / "clip" / "bpe_simple_vocab_16e6.txt.gz"
+SAFE_SUFFIXES = {".safetensors"}
+PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
+SIDECAR_SUFFIX = ".config"
+
+_UNET_IN = "model.diffusion_model.input_blocks.0.0.weight"
+_UNET_CONTEXT = "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model is, decided from its weights (single file) or its configs (folder)."""
+
+    path: Path
+    format: str  # "folder" | "single_file"
+    family: str  # "sd1" | "sd2" | "sdxl"
+    inpaint: bool
+    config_dir: Path | None = None  # for single files: the diffusers config folder used
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.format == "single_file" else self.path.name
+
+
+# ---- detection ---------------------------------------------------------------------------------
+
+
+def sidecar_config_dir(path: Path) -> Path:
+    return path.with_name(path.stem + SIDECAR_SUFFIX)
+
+
+def _is_pickle(path: Path) -> bool:
+    return path.suffix.lower() in PICKLE_SUFFIXES
+
+
+def _refuse_pickle(path: Path) -> ModelLoadError:
+    return ModelLoadError(
+        f"{path.name} is a pickle checkpoint, which can run arbitrary code when opened; "
+        "convert it to .safetensors, or allow pickle checkpoints in the settings"
+    )
+
+
+def read_checkpoint_shapes(path: Path, allow_pickle: bool) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of every tensor, without loading safetensors data."""
+    if _is_pickle(path):
+        if not allow_pickle:
+            raise _refuse_pickle(path)
+        state = _load_pickle_state(path)
+        return {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+    if path.suffix.lower() not in SAFE_SUFFIXES:
+        raise ModelLoadError(f"{path.name}: not a model file (expected .safetensors)")
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+    except Exception as error:
+        raise ModelLoadError(f"{path.name} is not a readable safetensors file ({error})") from None
+
+
+def _load_pickle_state(path: Path) -> dict:
+    import torch
+
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:
+        raise ModelLoadError(f"{path.name} could not be read safely ({error})") from None
+    while isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    return state
+
+
+def detect_family(shapes: dict[str, tuple[int, ...]]) -> tuple[str, bool]:
+    """(family, inpaint) of an LDM/A1111 single-file checkpoint."""
+    if _UNET_IN not in shapes:
+        raise ModelLoadError(
+            "this file holds no Stable Diffusion UNet (is it a LoRA, VAE or ControlNet?)"
+        )
+    inpaint = shapes[_UNET_IN][1] == 9
+    if any(k.startswith("conditioner.embedders.1.") for k in shapes):
+        return "sdxl", inpaint
+    if any(k.startswith("conditioner.embedders.0.model.") for k in shapes):
+        raise ModelLoadError("SDXL refiner checkpoints are not supported; use an SDXL base model")
+    if any(k.startswith("cond_stage_model.model.") for k in shapes):
+        return "sd2", inpaint
+    if any(k.startswith("cond_stage_model.transformer.") for k in shapes):
+        return "sd1", inpaint
+    context = shapes.get(_UNET_CONTEXT, (0, 0))[-1]
+    return {768: "sd1", 1024: "sd2", 2048: "sdxl"}.get(context, "sd1"), inpaint
+
+
+def bundled_config_dir(family: str, inpaint: bool) -> Path:
+    name = {"sd1": "sd15", "sd2": "sd2", "sdxl": "sdxl"}[family] + ("-inpaint" if inpaint else "")
+    return CONFIGS_DIR / name
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"cannot read {path}: {error}") from None
+
+
+def _folder_family(folder: Path) -> tuple[str, bool]:
+    index = _read_json(folder / "model_index.json")
+    unet = _read_json(folder / "unet" / "config.json") if (folder / "unet").is_dir() else {}
+    inpaint = unet.get("in_channels", 4) == 9
+    if "text_encoder_2" in index or "XL" in str(index.get("_class_name", "")):
+        return "sdxl", inpaint
+    return ("sd2" if unet.get("cross_attention_dim") == 1024 else "sd1"), inpaint
+
+
+def inspect_model(path: str | os.PathLike, allow_pickle: bool = False) -> ModelInfo:
+    """Identify a model folder or single file; raises ModelNotFoundError / ModelLoadError."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelNotFoundError(f"model not found: {path}")
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise ModelLoadError(
+                f"{path} is not a diffusers model folder (model_index.json is missing)"
+            )
+        family, inpaint = _folder_family(path)
+        return ModelInfo(path=path, format="folder", family=family, inpaint=inpaint)
+    family, inpaint = detect_family(read_checkpoint_shapes(path, allow_pickle))
+    sidecar = sidecar_config_dir(path)
+    if (sidecar / "model_index.json").is_file():
+        config_dir = sidecar
+        family, inpaint = _folder_family(sidecar)[0], inpaint
+    else:
+        config_dir = bundled_config_dir(family, inpaint)
+    return ModelInfo(path, "single_file", family, inpaint, config_dir)
+
+
+# ---- hashing -------------------------------------------------------------------------------------
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+_hash_lock = threading.Lock()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Full SHA-256 hex of a file, cached by (path, size, mtime)."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        if key in _hash_cache:
+            return _hash_cache[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    with _hash_lock:
+        _hash_cache[key] = value
+    return value
+
+
+def model_hash(info: ModelInfo) -> str:
+    """First 10 hex digits of the SHA-256 of the model file (A1111's "Model hash").
+
+    For a diffusers folder, the UNet weights file stands in for the checkpoint.
+    """
+    if info.format == "single_file":
+        return file_sha256(info.path)[:10]
+    unet_files = sorted((info.path / "unet").glob("diffusion_pytorch_model*.safetensors"))
+    unet_files = unet_files or sorted((info.path / "unet").glob("diffusion_pytorch_model*.bin"))
+    return file_sha256(unet_files[0])[:10] if unet_files else ""
+
+
+# ---- tokenizers from the bundled CLIP BPE ------------------------------------------------------
+
+
+def _bytes_to_unicode() -> list[str]:
+    codes = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    extra = 0
+    for byte in range(256):
+        if byte not in codes:
+            codes.append(256 + extra)
+            extra += 1
+    return [chr(code) for code in codes]
+
+
+@lru_cache(maxsize=1)
+def clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """CLIP's 49408-token vocabulary and BPE merges, derived as OpenAI's ``SimpleTokenizer`` does."""
+    if not CLIP_BPE.is_file():
+        raise ModelLoadError(
+            f"the CLIP tokenizer file is missing: {CLIP_BPE} (reinstall Impasto, or copy "
+            "bpe_simple_vocab_16e6.txt.gz from the open_clip package there)"
+        )
+    lines = gzip.open(CLIP_BPE).read().decode("utf-8").split("\n")
+    merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
+    symbols = _bytes_to_unicode()
+    tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {token: index for index, token in enumerate(tokens)}, merges  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=4)
+def clip_tokenizer(pad_token: str = "<|endoftext|>", model_max_length: int = 77) -> Any:
+    from transformers import CLIPTokenizer
+
+    vocab, merges = clip_vocab_and_merges()
+    return CLIPTokenizer(
+        vocab=dict(vocab), merges=list(merges), pad_token=pad_token, model_max_length=model_max_length
+    )
+
+
+def bundled_tokenizers(config_dir: Path) -> dict[str, Any]:
+    """``tokenizer``/``tokenizer_2`` objects for config folders that reference the bundled BPE."""
+    found = {}
+    for name in ("tokenizer", "tokenizer_2"):
+        config_file = config_dir / name / "tokenizer_config.json"
+        if not config_file.is_file():
+            continue
+        config = _read_json(config_file)
+        if "impasto_vocab" not in config:
+            continue
+        found[name] = clip_tokenizer(
+            config.get("pad_token", "<|endoftext|>"), int(config.get("model_max_length", 77))
+        )
+    return found
+
+
+# ---- pipelines -----------------------------------------------------------------------------------
+
+_PIPELINES = {
+    # (family is sdxl, controlnet) -> mode -> class name
+    (False, False): {
+        Mode.TXT2IMG: "StableDiffusionPipeline",
+        Mode.IMG2IMG: "StableDiffusionImg2ImgPipeline",
+        Mode.INPAINT: "StableDiffusionInpaintPipeline",
+    },
+    (True, False): {
+        Mode.TXT2IMG: "StableDiffusionXLPipeline",
+        Mode.IMG2IMG: "StableDiffusionXLImg2ImgPipeline",
+        Mode.INPAINT: "StableDiffusionXLInpaintPipeline",
+    },
+    (False, True): {
+        Mode.TXT2IMG: "StableDiffusionControlNetPipeline",
+        Mode.IMG2IMG: "StableDiffusionControlNetImg2ImgPipeline",
+        Mode.INPAINT: "StableDiffusionControlNetInpaintPipeline",
+    },
+    (True, True): {
+        Mode.TXT2IMG: "StableDiffusionXLControlNetPipeline",
+        Mode.IMG2IMG: "StableDiffusionXLControlNetImg2ImgPipeline",
+        Mode.INPAINT: "StableDiffusionXLControlNetInpaintPipeline",
+    },
+}
+
+
+def pipeline_class(family: str, mode: Mode, controlnet: bool = False) -> Any:
+    import diffusers
+
+    return getattr(diffusers, _PIPELINES[(family == "sdxl", controlnet)][mode])
+
+
+@contextlib.contextmanager
+def _load_errors(what: str):
+    """Turn whatever diffusers/transformers raise while loading into ModelLoadError."""
+    try:
+        yield
+    except (ModelLoadError, ModelNotFoundError):
+        raise
+    except Exception as error:
+        from inference.device import is_oom
+
+        if is_oom(error):
+            raise
+        log.exception("loading %s failed", what)
+        raise ModelLoadError(f"could not load {what}: {error}") from None
+
+
+@dataclass
+class LoadedModel:
+    """A loaded model: its base pipeline on the device plus the per-mode pipelines sharing it."""
+
+    info: ModelInfo
+    hash: str
+    device: Any
+    dtype: Any
+    base: Any
+    settings: EngineSettings
+    scheduler_config: dict = field(default_factory=dict)
+    _pipes: dict = field(default_factory=dict)
+
+    @property
+    def native_size(self) -> int:
+        unet = self.base.unet
+        return int(unet.config.sample_size) * int(self.base.vae_scale_factor)
+
+    def pipeline(self, mode: Mode, controlnet: Any = None, controlnet_key: str = "") -> Any:
+        """The pipeline for ``mode`` (inpainting models always use the inpaint pipeline),
+        built with ``from_pipe`` so it shares every loaded component."""
+        if self.info.inpaint:
+            mode = Mode.INPAINT
+        key = (mode, controlnet_key if controlnet is not None else "")
+        if key not in self._pipes:
+            from inference.device import place_pipeline
+
+            cls = pipeline_class(self.info.family, mode, controlnet is not None)
+            extra = {"controlnet": controlnet} if controlnet is not None else {}
+            if type(self.base) is cls and not extra:
+                pipe = self.base
+            else:
+                with _load_errors(f"the {mode.value} pipeline"):
+                    pipe = cls.from_pipe(self.base, **extra)
+                if self.settings.memory_mode != "none" or controlnet is not None:
+                    place_pipeline(pipe, self.settings, self.device)
+            pipe.set_progress_bar_config(disable=True)
+            if controlnet is not None:
+                # one ControlNet combination at a time: drop older ones, keep the plain pipes
+                for old in [k for k in self._pipes if k[1] and k[1] != key[1]]:
+                    del self._pipes[old]
+            self._pipes[key] = pipe
+        return self._pipes[key]
+
+    def close(self) -> None:
+        self._pipes.clear()
+        self.base = None
+
+
+def load_model(
+    path: str | os.PathLike,
+    settings: EngineSettings,
+    vae_path: str | None = None,
+) -> LoadedModel:
+    """Load a model folder or single file onto the configured device (offline only)."""
+    from inference import device as devices
+
+    info = inspect_model(path, settings.allow_pickle)
+    device = devices.choose_device(settings)
+    dtype = devices.choose_dtype(device, settings.precision)
+    digest = model_hash(info)
+    kwargs: dict[str, Any] = {"torch_dtype": dtype, "local_files_only": True}
+    if info.family != "sdxl":
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    if vae_path:
+        kwargs["vae"] = load_vae(vae_path, settings, dtype, info.family)
+    cls = pipeline_class(info.family, Mode.INPAINT if info.inpaint else Mode.TXT2IMG)
+    with _load_errors(info.name):
+        if info.format == "folder":
+            if not settings.allow_pickle:
+                kwargs["use_safetensors"] = True
+            pipe = cls.from_pretrained(str(info.path), **kwargs)
+        else:
+            assert info.config_dir is not None
+            kwargs.update(bundled_tokenizers(info.config_dir))
+            pipe = cls.from_single_file(str(info.path), config=str(info.config_dir), **kwargs)
+    pipe.set_progress_bar_config(disable=True)
+    devices.place_pipeline(pipe, settings, device)
+    log.info("loaded %s (%s, %s%s) on %s", info.name, info.format, info.family,
+             ", inpainting" if info.inpaint else "", device)
+    return LoadedModel(
+        info=info,
+        hash=digest,
+        device=device,
+        dtype=dtype,
+        base=pipe,
+        settings=settings,
+        scheduler_config=dict(pipe.scheduler.config),
+    )
+
+
+def load_vae(path: str, settings: EngineSettings, dtype: Any, family: str = "sd1") -> Any:
+    from diffusers import AutoencoderKL
+
+    vae_path = Path(path).expanduser()
+    if not vae_path.exists():
+        raise ModelNotFoundError(f"VAE not found: {vae_path}")
+    with _load_errors(f"the VAE {vae_path.name}"):
+        if vae_path.is_dir():
+            return AutoencoderKL.from_pretrained(str(vae_path), torch_dtype=dtype, local_files_only=True)
+        if _is_pickle(vae_path) and not settings.allow_pickle:
+            raise _refuse_pickle(vae_path)
+        config = sidecar_config_dir(vae_path)
+        if not (config / "config.json").is_file():
+            config = CONFIGS_DIR / ("sdxl" if family == "sdxl" else "sd15") / "vae"
+        return AutoencoderKL.from_single_file(
+            str(vae_path), config=str(config), torch_dtype=dtype, local_files_only=True
+        )

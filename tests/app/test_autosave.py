@@ -1,0 +1,200 @@
+"""Autosave every N minutes into the user data folder, and recovery after a crash."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import files
+from app.document import Document
+from app.geometry import Rect
+from app.io.autosave import DEFAULT_INTERVAL_MINUTES, AutosaveManager, default_autosave_folder
+from app.io.ora import open_ora
+from tests.app.io_samples import assert_same_layers, every_kind_document
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def manager(tmp_path):
+    manager = AutosaveManager(tmp_path / "autosave")
+    yield manager
+    manager.shutdown()
+
+
+def paint(doc: Document, value: int = 200) -> None:
+    doc.replace_pixels(doc.layers[0].id, Rect(1, 1, 3, 3), np.full((3, 3, 4), value, np.uint8), "p")
+
+
+def test_defaults_and_configuration(tmp_path):
+    manager = AutosaveManager(tmp_path)
+    assert manager.interval_minutes == DEFAULT_INTERVAL_MINUTES == 5
+    manager.set_interval_minutes(0.5)
+    assert manager.interval_minutes == 0.5
+    with pytest.raises(ValueError):
+        manager.set_interval_minutes(0)
+    assert "Impasto" in str(default_autosave_folder())
+
+
+def test_only_documents_with_unsaved_changes_are_written(manager):
+    untouched, changed = Document.blank(8, 8), every_kind_document()
+    manager.watch(untouched)
+    manager.watch(changed)
+    assert manager.autosave_now() == []  # nothing changed yet
+    paint(changed)
+    written = manager.autosave_now()
+    assert written == [manager.autosave_path(changed)]
+    assert_same_layers(changed, open_ora(written[0]))
+    assert manager.autosave_now() == []  # no change since the last autosave
+    paint(changed, 100)
+    assert manager.autosave_now() == written
+
+
+def test_clean_save_and_close_remove_the_autosave(manager, tmp_path):
+    doc = Document.blank(8, 8)
+    manager.watch(doc)
+    paint(doc)
+    (path,) = manager.autosave_now()
+    files.save_project(doc, tmp_path / "saved.ora")
+    assert not path.exists()
+    paint(doc, 10)
+    (path,) = manager.autosave_now()
+    doc.history.undo()  # back to the saved state: clean again
+    assert not path.exists()
+    paint(doc, 20)
+    (path,) = manager.autosave_now()
+    manager.unwatch(doc)
+    assert not path.exists()
+    assert manager.autosave_now() == []
+
+
+def test_unwatch_leaves_other_listeners_connected(manager):
+    doc = Document.blank(8, 8)
+    seen = []
+    doc.history.cleanChanged.connect(seen.append)
+    manager.watch(doc)
+    manager.unwatch(doc)
+    paint(doc)
+    assert seen == [False]
+
+
+def test_timer_autosaves(qtbot, manager):
+    doc = Document.blank(8, 8)
+    manager.watch(doc)
+    paint(doc)
+    manager.set_interval_minutes(0.001)  # 60 ms
+    with qtbot.waitSignal(manager.autosaved, timeout=5000) as blocker:
+        manager.start()
+    assert blocker.args[0] == manager.autosave_path(doc) and blocker.args[0].exists()
+
+
+def test_failure_is_reported_not_raised(manager, monkeypatch):
+    doc = Document.blank(8, 8)
+    manager.watch(doc)
+    paint(doc)
+    messages = []
+    manager.autosave_failed.connect(messages.append)
+    from app.io import ora
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ora, "write_ora", broken)
+    assert manager.autosave_now() == []
+    assert messages and "disk is full" in messages[0]
+    monkeypatch.undo()
+    assert len(manager.autosave_now()) == 1  # still pending, written at the next tick
+
+
+def test_clean_exit_leaves_nothing_to_recover(tmp_path):
+    folder = tmp_path / "autosave"
+    first = AutosaveManager(folder)
+    doc = Document.blank(8, 8)
+    first.watch(doc)
+    paint(doc)
+    first.autosave_now()
+    assert AutosaveManager(folder).recoverable() == []  # its session is alive
+    first.shutdown()
+    assert AutosaveManager(folder).recoverable() == []
+    assert not any(folder.iterdir())
+
+
+CRASHING_SESSION = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    import numpy as np
+    from app.document import Document
+    from app.geometry import Rect
+    from app.io.autosave import AutosaveManager
+    from tests.app.io_samples import every_kind_document
+
+    manager = AutosaveManager(sys.argv[1])
+    saved = every_kind_document()
+    saved.path = Path(sys.argv[2])
+    untitled = Document.blank(16, 8, fill=(9, 9, 9, 255))
+    for doc in (saved, untitled):
+        manager.watch(doc)
+        doc.replace_pixels(doc.layers[0].id, Rect(0, 0, 2, 2), np.zeros((2, 2, 4), np.uint8), "p")
+    manager.autosave_now()
+    os._exit(3)  # crash: no shutdown, no cleanup
+    """
+)
+
+
+def test_recovery_after_a_crash(tmp_path):
+    folder = tmp_path / "autosave"
+    original = tmp_path / "work" / "mine.ora"
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING_SESSION, str(folder), str(original)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 3, result.stderr.decode()[-2000:]
+
+    manager = AutosaveManager(folder)
+    items = manager.recoverable()
+    assert sorted(item.title for item in items) == ["Untitled", "mine.ora"]
+    item = next(item for item in items if item.title == "mine.ora")
+    assert item.original_path == original
+
+    doc = manager.recover(item)
+    expected = every_kind_document()
+    expected.replace_pixels(
+        expected.layers[0].id, Rect(0, 0, 2, 2), np.zeros((2, 2, 4), np.uint8), "p"
+    )
+    assert_same_layers(expected, doc)
+    assert doc.path == original and doc.is_modified  # Save writes to the original place
+    assert manager.autosave_path(doc).exists()  # the autosave now belongs to this session
+    assert [i.title for i in manager.recoverable()] == ["Untitled"]
+
+    manager.discard(manager.recoverable()[0])
+    assert manager.recoverable() == []
+    assert [p.name for p in folder.iterdir()] == [manager.session_id]
+    manager.shutdown()
+
+
+def test_damaged_autosave_is_reported_and_can_be_discarded(tmp_path):
+    folder = tmp_path / "autosave"
+    dead = folder / "1-dead"
+    dead.mkdir(parents=True)
+    (dead / "session.json").write_text('{"pid": 999999999, "host": "x"}')  # other host: alive
+    (dead / "doc-001.ora").write_bytes(b"garbage")
+    (dead / "doc-001.json").write_text("not json")
+    manager = AutosaveManager(folder)
+    assert manager.recoverable() == []
+    (dead / "session.json").write_text("{broken")  # unreadable session file: treated as dead
+    (item,) = manager.recoverable()
+    with pytest.raises(files.OpenError):
+        manager.recover(item)
+    assert item.path.exists()
+    manager.discard(item)
+    assert not dead.exists()

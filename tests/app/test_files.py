@@ -1,0 +1,246 @@
+"""app.files: the one door — typed errors, projects, atomic saves with backup, exports, imports."""
+
+from __future__ import annotations
+
+import errno
+import json
+import tempfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import files
+from app.document import Document
+from app.files import (
+    FileError,
+    ImageLoadError,
+    ImageSaveError,
+    OpenError,
+    SaveError,
+    UnsupportedFormatError,
+)
+from app.io import ora
+from app.io.atomic import atomic_save, backup_path
+from app.io.layer_data import flatten
+from app.layers import Layer, LayerKind
+from inference.openpose import parse_pose_json
+from inference.openpose_render import render_pose
+from inference.parameters import parse_parameters
+from tests.app.io_samples import assert_same_layers, every_kind_document
+
+
+@pytest.fixture
+def doc():
+    return every_kind_document()
+
+
+def test_error_hierarchy():
+    assert issubclass(ImageLoadError, OpenError) and issubclass(OpenError, FileError)
+    assert issubclass(ImageSaveError, SaveError) and issubclass(SaveError, FileError)
+    assert issubclass(FileError, Exception)
+
+
+def test_open_document_dispatches_on_extension(doc, tmp_path):
+    project = files.save_project(doc, tmp_path / "p.ora")
+    files.export_psd(doc, tmp_path / "p.psd")
+    Image.new("RGBA", (5, 4), (1, 2, 3, 4)).save(tmp_path / "i.png")
+    assert_same_layers(doc, files.open_document(project))
+    assert files.open_document(project).path == project
+    assert len(files.open_document(tmp_path / "p.psd").layers) == len(doc.layers) + 1
+    image_doc = files.open_document(tmp_path / "i.png")
+    assert image_doc.path is None and image_doc.layers[0].raster.data[0, 0].tolist() == [1, 2, 3, 4]
+    with pytest.raises(FileError, match="unsupported"):
+        files.open_document(tmp_path / "x.xyz")
+
+
+def test_save_project_sets_path_and_clean_state(doc, tmp_path):
+    doc.set_opacity(doc.layers[0].id, 0.25)
+    assert doc.is_modified
+    path = files.save_project(doc, tmp_path / "named")  # extension added
+    assert path.name == "named.ora" and doc.path == path and not doc.is_modified
+    doc.set_opacity(doc.layers[0].id, 0.75)
+    assert files.save_project(doc) == path  # plain Save reuses the path
+    assert files.open_document(path).layers[0].opacity == 0.75
+
+
+def test_save_project_refuses_other_formats_and_unnamed_documents(tmp_path):
+    doc = Document.blank(8, 8)
+    with pytest.raises(SaveError, match="choose a file name"):
+        files.save_project(doc)
+    with pytest.raises(UnsupportedFormatError, match="Export"):
+        files.save_project(doc, tmp_path / "x.psd")
+    assert not list(tmp_path.iterdir())
+
+
+def test_second_save_keeps_previous_version_as_backup(tmp_path):
+    doc = Document.blank(8, 8, fill=(10, 10, 10, 255))
+    path = files.save_project(doc, tmp_path / "b.ora")
+    first = path.read_bytes()
+    doc.set_opacity(doc.layers[0].id, 0.5)
+    files.save_project(doc)
+    assert backup_path(path).read_bytes() == first
+    assert (
+        files.open_document(backup_path(path).rename(tmp_path / "old.ora")).layers[0].opacity == 1
+    )
+    assert files.open_document(path).layers[0].opacity == 0.5
+
+
+def test_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
+    doc = Document.blank(16, 16)
+    path = files.save_project(doc, tmp_path / "keep.ora")
+    before = path.read_bytes()
+    real_write = ora.write_ora
+
+    def write_then_fail(document, target):
+        real_write(document, target)  # the temp file is complete...
+        with open(target, "r+b") as handle:
+            handle.truncate(100)  # ...then a crash halfway through rewriting it
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ora, "write_ora", write_then_fail)
+    doc.set_opacity(doc.layers[0].id, 0.1)
+    with pytest.raises(SaveError, match="disk is full"):
+        files.save_project(doc)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.ora"]  # no temp file left
+    assert doc.is_modified  # still unsaved
+
+
+def test_save_into_missing_or_read_only_folder(tmp_path, monkeypatch):
+    doc = Document.blank(8, 8)
+    with pytest.raises(SaveError, match="does not exist"):
+        files.save_project(doc, tmp_path / "nowhere" / "x.ora")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # running as root ignores chmod
+    with pytest.raises(SaveError, match="read-only"):
+        files.save_project(doc, tmp_path / "x.ora")
+    assert doc.path is None
+
+
+def test_atomic_save_on_keyboard_interrupt_removes_temp(tmp_path):
+    target = tmp_path / "t.bin"
+    target.write_bytes(b"old")
+
+    def interrupted(tmp):
+        tmp.write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save(target, interrupted)
+    assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_flat_png_carries_the_chosen_recipe(doc, tmp_path):
+    path = tmp_path / "flat.png"
+    files.export_flat_with_recipe(doc, path)
+    with Image.open(path) as image:
+        text = image.text["parameters"]  # iTXt (non-Latin-1 prompt) read back by Pillow
+        pixels = np.asarray(image)
+    recipe = doc.layers[2].recipe
+    parsed = parse_parameters(text)
+    assert parsed["prompt"] == recipe["prompt"]
+    assert parsed["negative_prompt"] == recipe["negative_prompt"]
+    for key in ("seed", "steps", "cfg", "sampler", "size", "model_hash", "strength"):
+        assert parsed[key] == recipe[key], key
+    assert np.array_equal(pixels, flatten(doc.layers, doc.rect))
+
+
+def test_jpeg_and_webp_carry_the_recipe_in_exif(doc, tmp_path):
+    for name in ("flat.jpg", "flat.webp"):
+        files.export_flat_with_recipe(doc, tmp_path / name)
+        with Image.open(tmp_path / name) as image:
+            comment = image.getexif().get_ifd(0x8769)[0x9286]
+        assert comment.startswith(b"UNICODE\0")
+        assert parse_parameters(comment[8:].decode("utf-16-be"))["seed"] == 1234567890123
+
+
+def test_no_result_means_no_parameters(tmp_path):
+    doc = Document.blank(8, 8)
+    files.export_flat_with_recipe(doc, tmp_path / "plain.png")
+    with Image.open(tmp_path / "plain.png") as image:
+        assert "parameters" not in image.info
+
+
+def test_chosen_result_prefers_argument_then_active_then_topmost(doc):
+    result = doc.layers[2]
+    assert files.chosen_result(doc) is result
+    second = doc.add_layer(LayerKind.RESULT, recipe={"prompt": "second"})
+    assert files.chosen_result(doc) is second  # active
+    doc.set_active(doc.layers[0].id)
+    assert files.chosen_result(doc) is second  # topmost visible
+    assert files.chosen_result(doc, result.id) is result
+
+
+def test_mask_export_and_import_round_trip(doc, tmp_path):
+    path = tmp_path / "mask.png"
+    files.export_mask_png(doc, path)
+    with Image.open(path) as image:
+        assert image.mode == "L" and image.size == (doc.width, doc.height)
+        exported = np.asarray(image)
+    assert np.array_equal(exported, doc.mask_layer.raster.read(doc.rect))
+
+    target = Document.blank(doc.width, doc.height)
+    files.import_mask_png(target, path)
+    assert np.array_equal(target.mask_layer.raster.read(target.rect), exported)
+    assert target.mask_layer.raster.rect.area < target.width * target.height  # stays sparse
+    target.history.undo()
+    assert target.mask_layer.raster.is_blank()
+
+
+def test_mask_import_scales_converts_and_creates_the_layer(tmp_path):
+    doc = Document(20, 10)
+    doc._insert_layer(Layer(LayerKind.IMAGE, "bg"), 0)
+    rgba = np.zeros((5, 10, 4), np.uint8)
+    rgba[:, 5:] = (255, 255, 255, 255)  # right half white and opaque
+    rgba[:, :5] = (255, 255, 255, 0)  # left half white but transparent: not masked
+    Image.fromarray(rgba).save(tmp_path / "m.png")
+    files.import_mask_png(doc, tmp_path / "m.png")
+    mask = doc.mask_layer.raster.read(doc.rect)
+    assert mask[:, :9].max() == 0 and mask[:, 11:].min() == 255
+    doc.history.undo()
+    assert doc.mask_layer is None  # the whole import, layer included, is one step
+
+
+def test_mask_import_errors_are_typed(doc, tmp_path):
+    with pytest.raises(OpenError, match="not found"):
+        files.import_mask_png(doc, tmp_path / "none.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(OpenError):
+        files.import_mask_png(doc, tmp_path / "bad.png")
+    doc.set_locked(doc.mask_layer.id, True)
+    Image.new("L", (4, 4), 255).save(tmp_path / "ok.png")
+    with pytest.raises(FileError, match="locked"):
+        files.import_mask_png(doc, tmp_path / "ok.png")
+
+
+def test_pose_exports(doc, tmp_path):
+    files.export_pose_json(doc, tmp_path / "pose.json")
+    data = json.loads((tmp_path / "pose.json").read_text())
+    pose = doc.layers[4].pose
+    assert (data["canvas_width"], data["canvas_height"]) == (doc.width, doc.height)
+    back = parse_pose_json(data)
+    assert [[(p.x, p.y) for p in person.body if p.visible] for person in back.people] == [
+        [(p.x, p.y) for p in person.body if p.visible] for person in pose.people
+    ]
+    files.export_pose_png(doc, tmp_path / "pose.png")
+    with Image.open(tmp_path / "pose.png") as image:
+        assert np.array_equal(np.asarray(image), render_pose(pose, doc.width, doc.height))
+
+
+def test_pose_export_without_pose(tmp_path):
+    with pytest.raises(SaveError, match="no pose layer"):
+        files.export_pose_json(Document.blank(8, 8), tmp_path / "p.json")
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_export_extension_checks(doc, tmp_path):
+    with pytest.raises(UnsupportedFormatError):
+        files.export_psd(doc, tmp_path / "x.png")
+    with pytest.raises(UnsupportedFormatError):
+        files.export_mask_png(doc, tmp_path / "x.jpg")
+    with pytest.raises(FileError):
+        files.export_flat(doc, tmp_path / "x.gif")

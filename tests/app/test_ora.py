@@ -1,0 +1,235 @@
+"""OpenRaster project files: round trips of every layer kind and conformance to the spec."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from xml.etree import ElementTree as ET
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.compose import composite
+from app.document import Document
+from app.geometry import Rect
+from app.io.ora import NS, open_ora, save_ora
+from app.layers import LayerKind
+from inference.openpose import parse_pose_json
+from tests.app.io_samples import (
+    assert_same_layers,
+    assert_same_value,
+    every_kind_document,
+    random_rgba,
+)
+
+
+@pytest.fixture
+def doc():
+    return every_kind_document()
+
+
+@pytest.fixture
+def saved(doc, tmp_path):
+    path = tmp_path / "project.ora"
+    save_ora(doc, path)
+    return path
+
+
+def test_round_trip_keeps_every_layer_kind(doc, saved):
+    back = open_ora(saved)
+    assert [layer.kind for layer in back.layers] == [
+        LayerKind.IMAGE,
+        LayerKind.SKETCH,
+        LayerKind.RESULT,
+        LayerKind.CONTROL,
+        LayerKind.POSE,
+        LayerKind.IMAGE,
+        LayerKind.MASK,
+    ]
+    assert_same_layers(doc, back)
+    assert_same_value(doc.generation_state, back.generation_state, "generation_state")
+    assert back.active_layer.name == "Result ★"
+    assert back.selection.rect == doc.selection.rect
+    assert np.array_equal(back.selection.data, doc.selection.data)
+    assert back.path == saved
+    assert not back.is_modified
+
+
+def test_recipe_arrays_and_tuples_come_back_typed(doc, saved):
+    recipe = open_ora(saved).layers[2].recipe
+    assert recipe["size"] == (512, 768)
+    image = recipe["controls"][0]["image"]
+    assert image.dtype == np.uint8 and image.shape == (8, 6, 3)
+    assert np.array_equal(image, doc.layers[2].recipe["controls"][0]["image"])
+
+
+def test_pose_keeps_hidden_joint_positions(doc, saved):
+    original = doc.layers[4].pose
+    back = open_ora(saved).layers[4].pose
+    assert back == original  # hidden points keep their place (OpenPose JSON would lose it)
+    hidden = [p for person in back.people for p in person.body if not p.visible]
+    assert hidden and all(p.x != 0 or p.y != 0 for p in hidden)
+
+
+def test_saving_twice_gives_the_same_layers(doc, saved, tmp_path):
+    again = tmp_path / "again.ora"
+    save_ora(open_ora(saved), again)
+    assert_same_layers(doc, open_ora(again))
+
+
+def test_preview_layer_is_never_saved(doc, tmp_path):
+    doc.show_preview(7, Rect(0, 0, 8, 8), np.zeros((8, 8, 3), np.uint8))
+    path = tmp_path / "p.ora"
+    save_ora(doc, path)
+    back = open_ora(path)
+    assert back.preview is None
+    assert all(layer.kind is not LayerKind.PREVIEW for layer in back.layers)
+
+
+# ---- the spec, checked with plain zipfile + ElementTree ----------------------------------------
+
+
+def test_mimetype_is_first_and_stored(saved):
+    with zipfile.ZipFile(saved) as archive:
+        first = archive.infolist()[0]
+        assert first.filename == "mimetype"
+        assert first.compress_type == zipfile.ZIP_STORED
+        assert archive.read("mimetype") == b"image/openraster"
+    raw = saved.read_bytes()
+    assert raw[30:38] == b"mimetype" and raw[38:54] == b"image/openraster"  # magic at offset 38
+
+
+def test_stack_xml_describes_layers_top_first(doc, saved):
+    with zipfile.ZipFile(saved) as archive:
+        root = ET.fromstring(archive.read("stack.xml"))
+        assert root.tag == "image"
+        assert (int(root.get("w")), int(root.get("h"))) == (doc.width, doc.height)
+        layers = root.find("stack").findall("layer")
+        assert [e.get("name") for e in layers] == [layer.name for layer in reversed(doc.layers)]
+        for element, layer in zip(layers, reversed(doc.layers), strict=True):
+            assert float(element.get("opacity")) == layer.opacity
+            assert element.get(f"{{{NS}}}kind") == layer.kind.value
+            png = Image.open(io.BytesIO(archive.read(element.get("src"))))
+            assert png.format == "PNG"
+            if layer.raster is not None and not layer.raster.rect.is_empty:
+                assert (int(element.get("x")), int(element.get("y"))) == (
+                    layer.raster.x,
+                    layer.raster.y,
+                )
+                assert png.size == (layer.raster.rect.w, layer.raster.rect.h)
+        by_name = {e.get("name"): e for e in layers}
+        # picture layers keep their visibility; helper layers are hidden for other apps
+        assert by_name["Background"].get("visibility") == "visible"
+        assert by_name["Result ★"].get("visibility") == "visible"
+        assert by_name["Inpaint mask"].get("visibility") == "hidden"
+        assert by_name["Pose"].get("visibility") == "hidden"
+        assert by_name["Empty & <locked>"].get("visibility") == "hidden"
+
+
+def test_layer_pngs_hold_the_exact_pixels(doc, saved):
+    with zipfile.ZipFile(saved) as archive:
+        root = ET.fromstring(archive.read("stack.xml"))
+        src = {e.get("name"): e.get("src") for e in root.iter("layer")}
+        result = np.asarray(Image.open(io.BytesIO(archive.read(src["Result ★"]))))
+        assert np.array_equal(result, doc.layers[2].raster.data)
+        mask = Image.open(io.BytesIO(archive.read(src["Inpaint mask"])))
+        assert np.array_equal(np.asarray(mask.getchannel("A")), doc.mask_layer.raster.data)
+
+
+def test_merged_image_and_thumbnail(doc, saved):
+    with zipfile.ZipFile(saved) as archive:
+        merged = np.asarray(Image.open(io.BytesIO(archive.read("mergedimage.png"))))
+        thumb = Image.open(io.BytesIO(archive.read("Thumbnails/thumbnail.png")))
+    assert np.array_equal(merged, composite(doc.layers, doc.rect))
+    assert thumb.size == (doc.width, doc.height)  # already small: not enlarged
+
+
+def test_thumbnail_fits_256(tmp_path):
+    doc = Document.blank(600, 300)
+    path = tmp_path / "big.ora"
+    save_ora(doc, path)
+    with zipfile.ZipFile(path) as archive:
+        thumb = Image.open(io.BytesIO(archive.read("Thumbnails/thumbnail.png")))
+    assert thumb.size == (256, 128)
+
+
+def test_openpose_json_is_written_for_other_tools(doc, saved):
+    with zipfile.ZipFile(saved) as archive:
+        data = json.loads(archive.read("impasto/layers/layer004.openpose.json"))
+    assert data["canvas_width"] == doc.width and len(data["people"]) == 2
+    pose = parse_pose_json(data)
+    original = doc.layers[4].pose
+    for person, want in zip(pose.people, original.people, strict=True):
+        visible = [(p.x, p.y) for p in want.body if p.visible]
+        assert [(p.x, p.y) for p in person.body if p.visible] == visible
+
+
+# ---- files written by other apps ----------------------------------------------------------------
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_foreign_ora(path, stack_xml: str, files: dict[str, bytes], mimetype=True) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        if mimetype:
+            archive.writestr("mimetype", b"image/openraster", compress_type=zipfile.ZIP_STORED)
+        archive.writestr("stack.xml", stack_xml)
+        for name, data in files.items():
+            archive.writestr(name, data)
+
+
+def test_krita_style_file_with_groups_and_unknown_things(tmp_path):
+    rng = np.random.default_rng(3)
+    a, b, c = random_rgba(rng, 10, 12), random_rgba(rng, 6, 5), random_rgba(rng, 4, 4)
+    xml = """<?xml version="1.0" encoding="UTF-8"?>
+<image w="40" h="30" xres="72" yres="72" version="0.0.1">
+ <stack>
+  <layer name="top" src="data/c.png" x="1.0" y="2.0" opacity="0.5" visibility="visible"
+         composite-op="svg:multiply" selected="true"/>
+  <stack name="Group" x="5" y="6" opacity="0.5" visibility="hidden">
+   <layer name="inner" src="data/b.png" x="2" y="3" opacity="0.8" visibility="visible"/>
+  </stack>
+  <filter name="blur" type="gaussian"/>
+  <layer name="vector" src="data/a.png" x="-3" y="4"/>
+  <layer name="no pixels"/>
+ </stack>
+</image>"""
+    path = tmp_path / "krita.ora"
+    write_foreign_ora(
+        path, xml, {"data/a.png": _png(a), "data/b.png": _png(b), "data/c.png": _png(c)}
+    )
+    doc = open_ora(path)
+    names = [layer.name for layer in doc.layers]
+    assert names == ["vector", "inner", "top", "Inpaint mask"]  # mask added, like a new image
+    vector, inner, top, mask = doc.layers
+    assert all(layer.kind is LayerKind.IMAGE for layer in (vector, inner, top))
+    assert mask.kind is LayerKind.MASK and mask.raster.is_blank()
+    assert vector.raster.rect == Rect(-3, 4, 12, 10)
+    assert np.array_equal(vector.raster.data, a)
+    assert inner.raster.rect == Rect(7, 9, 5, 6)  # group offset added
+    assert inner.opacity == pytest.approx(0.4) and not inner.visible  # inherited from the group
+    assert inner.extra["ora_group"] == "Group"
+    assert top.raster.rect == Rect(1, 2, 4, 4) and top.opacity == 0.5
+    assert top.extra["ora_attrs"]["composite-op"] == "svg:multiply"
+
+    resaved = tmp_path / "resaved.ora"
+    save_ora(doc, resaved)
+    with zipfile.ZipFile(resaved) as archive:
+        root = ET.fromstring(archive.read("stack.xml"))
+    top_element = next(e for e in root.iter("layer") if e.get("name") == "top")
+    assert top_element.get("composite-op") == "svg:multiply"
+    assert top_element.get("selected") == "true"
+
+
+def test_file_without_mimetype_but_with_stack_is_read(tmp_path):
+    pixels = random_rgba(np.random.default_rng(1), 4, 4)
+    xml = '<image w="4" h="4"><stack><layer name="x" src="data/x.png"/></stack></image>'
+    path = tmp_path / "lenient.ora"
+    write_foreign_ora(path, xml, {"data/x.png": _png(pixels)}, mimetype=False)
+    assert np.array_equal(open_ora(path).layers[0].raster.data, pixels)

@@ -1,0 +1,239 @@
+"""The generate panel driven by qtbot against a scripted fake engine."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+
+from app.document import Document
+from app.geometry import Rect
+from app.jobs import WORKER_THREAD_NAME, JobController
+from app.layers import ControlSettings, LayerKind
+from app.request_builder import Workflow
+from app.staging import Staging
+from inference.api import ModelNotFoundError, Sampler
+from tests.app.fake_engine import FakeEngine
+from widgets.generate_panel import GeneratePanel
+from widgets.result_actions import copy_parameters, generate_again, result_actions, use_seed
+
+
+@pytest.fixture
+def engine():
+    fake = FakeEngine()
+    yield fake
+    fake.release.set()
+
+
+@pytest.fixture
+def doc():
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (96, 128, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    return Document.from_rgba(pixels)
+
+
+@pytest.fixture
+def panel(qtbot, engine, doc):
+    jobs = JobController(lambda: engine, staging=Staging())
+    holder = {"doc": doc}
+    widget = GeneratePanel(lambda: holder["doc"], jobs)
+    widget.holder = holder
+    qtbot.addWidget(widget)
+    widget.add_model("/models/fake.safetensors", "fake", "abc1234567", native_size=64)
+    widget.steps_spin.setValue(4)
+    widget.prompt_edit.setPlainText("a lighthouse")
+    yield widget
+    engine.release.set()
+    assert jobs.shutdown(10)
+    assert not any(t.name == WORKER_THREAD_NAME for t in threading.enumerate())
+
+
+def paint_mask(doc: Document, rect: Rect) -> None:
+    doc.mask_layer.raster.write(rect, np.full((rect.h, rect.w), 255, np.uint8))
+    doc.pixels_changed.emit(doc.mask_layer.id, rect)
+
+
+def test_mode_is_shown_plainly_and_follows_the_document(panel, doc, qtbot):
+    assert panel.detected_workflow is Workflow.IMG2IMG
+    assert "Image to image" in panel.mode_label.text()
+    paint_mask(doc, Rect(10, 10, 20, 20))
+    qtbot.waitUntil(lambda: panel.detected_workflow is Workflow.INPAINT, timeout=2000)
+    assert "Inpaint" in panel.mode_label.text() and "mask" in panel.mode_label.text()
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData(Workflow.IMG2IMG.value))
+    assert panel.workflow is Workflow.IMG2IMG and "(chosen)" in panel.mode_label.text()
+    panel.holder["doc"] = Document.blank(64, 64)
+    panel.refresh_document()
+    assert panel.detected_workflow is Workflow.TXT2IMG
+
+
+def test_ctrl_enter_generates_and_the_result_lands(panel, doc, engine, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.activateWindow()
+    panel.prompt_edit.setFocus()
+    qtbot.waitUntil(lambda: panel.prompt_edit.hasFocus(), timeout=2000)
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        qtbot.keyClick(panel.prompt_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    (layer,) = doc.layers_of(LayerKind.RESULT)
+    assert layer.recipe["prompt"] == "a lighthouse" and layer.recipe["model"] == "fake"
+    assert layer.recipe["model_hash"] == "abc1234567"
+    assert engine.requests[0].steps == 4
+    assert panel.progress_label.text() == "Done"
+    assert panel.recent_prompts == ["a lighthouse"]
+    assert doc.generation_state["panel"]["prompt"] == "a lighthouse"
+
+
+def test_progress_and_cancel_with_escape(panel, doc, engine, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    engine.gate_step = 3
+    panel.steps_spin.setValue(10)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.activateWindow()
+    panel.prompt_edit.setFocus()
+    qtbot.waitUntil(lambda: panel.prompt_edit.hasFocus(), timeout=2000)
+    job_id = panel.generate()
+    assert job_id is not None
+    assert engine.at_gate.wait(5)
+    qtbot.waitUntil(lambda: panel.progress_bar.value() == 2, timeout=2000)
+    assert panel.progress_bar.maximum() == 10
+    assert panel.progress_label.text().startswith("Step 2/10")
+    assert panel.cancel_button.isEnabled() and doc.preview is not None
+    with qtbot.waitSignal(panel.jobs.cancelled, timeout=5000):
+        qtbot.keyClick(panel.prompt_edit, Qt.Key.Key_Escape)
+        assert doc.preview is None
+        engine.release.set()
+    assert panel.progress_label.text() == "Cancelled"
+    assert not doc.layers_of(LayerKind.RESULT) and engine.steps_run <= 3
+    assert not panel.cancel_button.isEnabled()
+
+
+def test_queue_lists_jobs_and_each_can_be_cancelled(panel, doc, engine, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    engine.gate_step = 1
+    first = panel.generate()
+    second = panel.generate()
+    third = panel.generate()
+    assert panel.queue_list.count() == 3
+    button = panel.queue_list.findChild(type(panel.history_button), f"cancelJob{second}")
+    with qtbot.waitSignal(panel.jobs.cancelled, timeout=2000) as cancelled:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert cancelled.args == [second]
+    ids = [panel.queue_list.item(i).data(Qt.ItemDataRole.UserRole)
+           for i in range(panel.queue_list.count())]
+    assert ids == [first, third]
+    engine.gate_step = None
+    engine.release.set()
+    qtbot.waitUntil(lambda: not panel.jobs.busy, timeout=5000)
+    assert panel.queue_list.count() == 0
+    assert len(doc.layers_of(LayerKind.RESULT)) == 2
+
+
+def test_errors_show_a_message_and_nothing_changes(panel, doc, engine, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    engine.fail_with = ModelNotFoundError("/models/fake.safetensors does not exist")
+    depth = doc.history.count()
+    with qtbot.waitSignal(panel.jobs.failed, timeout=5000):
+        panel.generate()
+    assert panel.message_label.isVisibleTo(panel)
+    assert "Choose another model" in panel.message_label.text()
+    assert doc.history.count() == depth and not doc.layers_of(LayerKind.RESULT)
+
+
+def test_build_errors_are_explained_without_a_job(panel, qtbot):
+    panel.model_combo.setCurrentIndex(0)  # the built-in classic engine
+    panel.holder["doc"] = Document.blank(64, 64)
+    assert panel.generate() is None
+    assert "classic engine" in panel.message_label.text()
+    assert not panel.jobs.busy
+    panel.holder["doc"] = None
+    assert panel.generate() is None and "Open or create" in panel.message_label.text()
+
+
+def test_seed_random_fixed_and_reuse_last(panel, doc, engine, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    panel.random_seed_check.setChecked(False)
+    panel.seed_spin.setValue(1234)
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        panel.generate()
+    assert engine.requests[-1].seed == 1234
+    panel.random_seed_check.setChecked(True)
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        panel.generate()
+    drawn = engine.requests[-1].seed
+    assert panel.seed_spin.value() == drawn
+    panel.seed_spin.setValue(5)
+    panel.reuse_last_seed()
+    assert panel.seed_spin.value() == drawn and not panel.random_seed_check.isChecked()
+
+
+def test_result_layer_actions(panel, doc, engine, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    panel.sampler_combo.setCurrentIndex(panel.sampler_combo.findData(Sampler.DDIM.value))
+    panel.random_seed_check.setChecked(False)
+    panel.seed_spin.setValue(77)
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        panel.generate()
+    (layer,) = doc.layers_of(LayerKind.RESULT)
+    assert [a.text() for a in result_actions(layer, panel, panel)][0].startswith("Generate again")
+    panel.prompt_edit.setPlainText("something else")
+    panel.seed_spin.setValue(1)
+    panel.sampler_combo.setCurrentIndex(0)
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        generate_again(layer, panel)
+    again = engine.requests[-1]
+    assert (again.prompt, again.seed, again.sampler) == ("a lighthouse", 77, Sampler.DDIM)
+    panel.seed_spin.setValue(3)
+    use_seed(layer, panel)
+    assert panel.seed_spin.value() == 77
+    text = copy_parameters(layer)
+    assert QGuiApplication.clipboard().text() == text
+    assert text.startswith("a lighthouse\n") and "Seed: 77" in text and "Sampler: DDIM" in text
+    background = doc.layers[0]
+    assert result_actions(background, panel, panel) == []
+
+
+def test_control_layers_are_listed(panel, doc, qtbot):
+    layer = doc.add_layer(LayerKind.CONTROL, "Edges",
+                          control=ControlSettings("canny", "/cn/canny.safetensors", 0.8, 0, 0.5))
+    qtbot.waitUntil(lambda: "Control layers (1)" == panel.controls_label.text(), timeout=2000)
+    text = panel.controls_list.item(0).text()
+    assert "Edges" in text and "canny" in text and "canny.safetensors" in text and "0.80" in text
+    doc.set_visible(layer.id, False)
+    qtbot.waitUntil(lambda: "Control layers (0)" == panel.controls_label.text(), timeout=2000)
+
+
+def test_state_survives_switching_documents(panel, doc, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    panel.negative_edit.setPlainText("blurry")
+    panel.steps_spin.setValue(7)
+    panel.generate()
+    qtbot.waitUntil(lambda: not panel.jobs.busy, timeout=5000)
+    other = Document.blank(64, 64)
+    panel.holder["doc"] = other
+    panel.refresh_document()
+    panel.prompt_edit.setPlainText("changed")
+    panel.steps_spin.setValue(30)
+    panel.holder["doc"] = doc
+    panel.refresh_document()
+    assert panel.prompt_edit.toPlainText() == "a lighthouse"
+    assert panel.negative_edit.toPlainText() == "blurry" and panel.steps_spin.value() == 7
+
+
+def test_cancel_stays_available_for_the_next_queued_job(panel, doc, engine, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    seen = []
+    panel.jobs.queue_changed.connect(  # connected after the panel's own slot, so runs after it
+        lambda: seen.append((panel.jobs.running is not None, panel.cancel_button.isEnabled()))
+    )
+    panel.generate()
+    panel.generate()
+    qtbot.waitUntil(lambda: not panel.jobs.busy, timeout=5000)
+    assert len(engine.requests) == 2
+    assert seen and all(running == enabled for running, enabled in seen)
+    assert (True, True) in seen[2:]  # after the first job ended, the second one was cancellable

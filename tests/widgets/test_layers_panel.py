@@ -1,0 +1,139 @@
+"""Layers panel: every control changes the model through undoable document calls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtWidgets import QApplication
+
+from app.document import Document
+from app.geometry import Rect
+from app.layers import LayerKind
+from app.raster import Raster
+from widgets.layers_panel import ID_ROLE, LayersPanel, layer_thumbnail
+
+
+@pytest.fixture
+def doc() -> Document:
+    doc = Document.blank(400, 300, fill=(10, 200, 30, 255))
+    doc.add_layer(LayerKind.SKETCH, "Lines")
+    doc.history.clear()
+    return doc
+
+
+@pytest.fixture
+def panel(qtbot, doc) -> LayersPanel:
+    widget = LayersPanel()
+    qtbot.addWidget(widget)
+    widget.set_document(doc)
+    widget.show()
+    return widget
+
+
+def row_names(panel: LayersPanel) -> list[str]:
+    return [panel.list.item(row).text() for row in range(panel.list.count())]
+
+
+def test_list_shows_the_stack_top_first(panel, doc):
+    assert row_names(panel) == [layer.name for layer in reversed(doc.layers)]
+    assert panel.list.currentItem().data(ID_ROLE) == doc.active_layer_id
+
+
+def test_visibility_checkbox_is_undoable(panel, doc):
+    background = doc.layers[0]
+    panel.item_for(background.id).setCheckState(Qt.CheckState.Unchecked)
+    assert not background.visible
+    QApplication.processEvents()
+    doc.history.undo()
+    assert background.visible
+    QApplication.processEvents()
+    assert panel.item_for(background.id).checkState() == Qt.CheckState.Checked
+
+
+def test_rename_by_editing_the_item(panel, doc):
+    sketch = doc.layers_of(LayerKind.SKETCH)[0]
+    panel.item_for(sketch.id).setText("Outline")
+    assert sketch.name == "Outline"
+    QApplication.processEvents()
+    assert "Outline" in row_names(panel)
+
+
+def test_opacity_slider_drag_is_one_undo_step(panel, doc):
+    sketch = doc.active_layer
+    for value in (90, 70, 50, 35):
+        panel.opacity_slider.setValue(value)
+    assert sketch.opacity == pytest.approx(0.35)
+    assert doc.history.count() == 1
+    doc.history.undo()
+    assert sketch.opacity == 1.0
+    assert panel.opacity_slider.value() == 100
+
+
+def test_selecting_a_row_activates_the_layer(panel, doc):
+    background = doc.layers[0]
+    panel.list.setCurrentItem(panel.item_for(background.id))
+    assert doc.active_layer_id == background.id
+    doc.set_active(doc.layers[-1].id)
+    assert panel.list.currentItem().data(ID_ROLE) == doc.layers[-1].id
+
+
+def test_add_duplicate_delete_buttons(panel, doc):
+    count = len(doc.layers)
+    panel.add_layer(LayerKind.IMAGE)
+    assert len(doc.layers) == count + 1 and doc.active_layer.kind is LayerKind.IMAGE
+    panel.duplicate_button.click()
+    assert len(doc.layers) == count + 2 and doc.active_layer.name.endswith("copy")
+    panel.delete_button.click()
+    assert len(doc.layers) == count + 1
+    assert panel.list.count() == count + 1
+
+
+def test_lock_button_locks_the_active_layer(panel, doc):
+    panel.lock_button.click()
+    assert doc.active_layer.locked
+    doc.history.undo()
+    assert not doc.active_layer.locked
+
+
+def test_reorder_by_moving_a_row(panel, doc, qtbot):
+    background = doc.layers[0]
+    model = panel.list.model()
+    last = panel.list.count() - 1
+    assert model.moveRow(QModelIndex(), last, QModelIndex(), 0)  # bottom row to the top
+    qtbot.waitUntil(lambda: doc.layers[-1].id == background.id, timeout=1000)
+    assert row_names(panel)[0] == background.name
+    doc.history.undo()
+    assert doc.layers[0].id == background.id
+
+
+def test_move_buttons(panel, doc):
+    background = doc.layers[0]
+    doc.set_active(background.id)
+    panel.up_button.click()
+    assert doc.index_of(background.id) == 1
+    panel.down_button.click()
+    assert doc.index_of(background.id) == 0
+
+
+def test_thumbnail_follows_painting(panel, doc, qtbot):
+    sketch = doc.layers_of(LayerKind.SKETCH)[0]
+    before = panel.item_for(sketch.id).icon().pixmap(44, 44).toImage()
+    doc.replace_pixels(
+        sketch.id, Rect(0, 0, 400, 300), np.full((300, 400, 4), (255, 0, 0, 255), np.uint8), "fill"
+    )
+    qtbot.waitUntil(
+        lambda: panel.item_for(sketch.id).icon().pixmap(44, 44).toImage() != before, timeout=2000
+    )
+
+
+def test_thumbnail_of_a_sparse_layer_on_a_big_canvas_is_sampled(qtbot):
+    doc = Document(8000, 6000)
+    pixels = np.full((100, 100, 4), 255, np.uint8)
+    layer = doc.add_layer(LayerKind.IMAGE, "Patch", Raster(4, pixels, 4000, 3000))
+    image = layer_thumbnail(doc, layer).toImage()
+    assert image.width() == 44
+    # sample step ceil(8000 / 44) = 182: thumbnail pixel (22, 17) samples (4004, 3094)
+    top = (44 - 6000 // 182) // 2
+    assert image.pixelColor(22, top + 17).getRgb()[:3] == (255, 255, 255)
+    assert image.pixelColor(5, top + 10).getRgb()[:3] in ((200, 200, 200), (150, 150, 150))
