@@ -42,7 +42,7 @@ class Sampler(StrEnum):
 
 
 def _squash(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum() or ch == "+").replace("+", "pp")
+    return "".join(ch for ch in text.lower() if ch.isalnum() or ch == "+").replace("++", "pp")
 
 
 class ResizeMode(StrEnum):
