@@ -24,6 +24,7 @@ from app.image_io import (
     load_rgba,
     save_flat,
 )
+from app.io.autosave import AutosaveManager, RecoverableFile
 from app.io.errors import (
     CorruptFileError,
     FileError,
@@ -38,13 +39,16 @@ from app.io.errors import (
 from app.layers import Layer, LayerKind
 
 __all__ = [
+    "OPENABLE_SUFFIXES",
     "PROJECT_SUFFIX",
+    "AutosaveManager",
     "CorruptFileError",
     "FileError",
     "ImageLoadError",
     "ImageSaveError",
     "LayerBoundsError",
     "OpenError",
+    "RecoverableFile",
     "SaveError",
     "UnsafeFileError",
     "UnsupportedFormatError",
@@ -69,10 +73,10 @@ OPENABLE_SUFFIXES = OPEN_FORMATS | PSD_SUFFIXES | {PROJECT_SUFFIX}
 
 
 def _limits(pixel_limit: int):
-    """Project limits; a pixel limit raised in Settings raises the per-layer limit too."""
+    """Project limits; a pixel limit changed in Settings becomes the per-layer limit."""
     from app.io.safety import DEFAULT_LIMITS, Limits
 
-    if pixel_limit <= DEFAULT_LIMITS.max_layer_pixels:
+    if pixel_limit == DEFAULT_PIXEL_LIMIT:
         return DEFAULT_LIMITS
     return Limits(max_layer_pixels=pixel_limit)
 

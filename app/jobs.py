@@ -92,6 +92,15 @@ class Job:
 
 
 @dataclass(frozen=True, eq=False)
+class _Placed:
+    """A finished job with its result layers already built (on the worker thread)."""
+
+    job_id: int
+    layers: list[Layer] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class PreviewFrame:
     """A step preview already scaled to its place in the document (RGBA)."""
 
@@ -126,6 +135,7 @@ class _Placement:
     origin: Rect  # document area of request.image
     target: Rect  # txt2img: previews fill this box
     txt2img: bool
+    plan: PlannedJob
 
     def rect_for(self, box: Box) -> Rect:
         if self.txt2img:
@@ -191,6 +201,7 @@ class JobController(QObject):
         self._engine_factory = engine_factory or default_engine_factory()
         self._worker: InferenceWorker | None = None  # started at the first job
         self._placement: _Placement | None = None
+        self._retire_worker = False
 
     # ---- queries ------------------------------------------------------------------------
 
@@ -251,6 +262,20 @@ class JobController(QObject):
         for job in reversed(self._jobs):
             self.cancel(job.id)
 
+    def set_engine_factory(self, engine_factory: EngineFactory) -> None:
+        """Use a new engine (e.g. the engine settings changed) from the next job on; a running
+        job finishes on the old one."""
+        self._engine_factory = engine_factory
+        self._retire_worker = True
+        if self._running is None:
+            self._retire_idle_worker()
+
+    def _retire_idle_worker(self) -> None:
+        self._retire_worker = False
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.shutdown(wait=True, timeout=5.0)  # idle: it ends at once
+
     def shutdown(self, timeout: float = 30.0) -> bool:
         """Cancel everything and end the worker thread (call before the app quits)."""
         self.cancel_all()
@@ -285,6 +310,16 @@ class JobController(QObject):
             if not pending:
                 self._bridge.preview_ready.emit()
             return
+        if isinstance(event, JobFinished):
+            # building the layers (crop, coverage, recipe) is pure numpy: keep it off the UI thread
+            placement = self._placement
+            if placement is None:
+                return
+            try:
+                event = _Placed(event.job_id, result_layers(placement.plan, event.result))
+            except Exception as error:  # a malformed result must not half-change the document
+                log.exception("could not place the result of job %s", event.job_id)
+                event = _Placed(event.job_id, None, str(error))
         self._bridge.event.emit(event)
 
     # ---- UI thread ------------------------------------------------------------------------
@@ -298,7 +333,9 @@ class JobController(QObject):
         job.state = JobState.RUNNING
         self._running = job
         plan = job.plan
-        self._placement = _Placement(job.id, plan.origin, plan.target, plan.request.image is None)
+        self._placement = _Placement(
+            job.id, plan.origin, plan.target, plan.request.image is None, plan
+        )
         if self._worker is None:
             self._worker = InferenceWorker(
                 self._engine_factory(), self._on_worker_event, name=WORKER_THREAD_NAME
@@ -336,8 +373,10 @@ class JobController(QObject):
         self._jobs.remove(job)
         job.state = JobState.DONE
         self._running = self._placement = None
-        if isinstance(event, JobFinished) and not job.token.cancelled:
-            self._land(job, event.result)
+        if self._retire_worker:
+            self._retire_idle_worker()
+        if isinstance(event, _Placed) and not job.token.cancelled:
+            self._land(job, event)
         elif isinstance(event, JobFailed) and not job.token.cancelled:
             message = describe_error(event.error)
             self.last_error = message
@@ -350,12 +389,13 @@ class JobController(QObject):
         if self.staging is not None:
             self.staging.refresh()
 
-    def _land(self, job: Job, result: Result) -> None:
-        try:
-            layers = result_layers(job.plan, result)
-        except Exception as error:  # a malformed result must not half-change the document
-            log.exception("could not place the result of job %s", job.id)
-            message = f"The result could not be placed in the picture ({error}). Nothing changed."
+    def _land(self, job: Job, placed: _Placed) -> None:
+        layers = placed.layers
+        if layers is None:
+            message = (
+                f"The result could not be placed in the picture ({placed.error}). Nothing changed."
+            )
+            self.last_error = message
             self.failed.emit(job.id, message)
             return
         if len(layers) > 1 and self.staging is not None:

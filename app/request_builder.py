@@ -212,11 +212,12 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
 
 
 def active_control_layers(doc: Document) -> list[Layer]:
-    """Visible control, pose and sketch-as-control layers whose control is enabled."""
+    """Visible layers whose control is switched on: control, pose, sketch-as-control, or any
+    other raster layer the user chose to use as control."""
     return [
         layer
         for layer in doc.layers
-        if layer.kind in (LayerKind.CONTROL, LayerKind.POSE, LayerKind.SKETCH)
+        if layer.kind not in (LayerKind.MASK, LayerKind.PREVIEW)
         and layer.visible
         and _used_as_control(layer)
     ]
@@ -233,10 +234,30 @@ def control_image(doc: Document, layer: Layer, area: Rect) -> np.ndarray:
         if not strokes[..., 3].any():
             return np.zeros((area.h, area.w, 3), np.uint8)
         return scribble_from_sketch(strokes)
-    # a control layer already holds its control image (canny, depth...), black where empty
-    return composite(
-        [_opaque_copy(layer)], area, kinds=frozenset({layer.kind}), background=(0, 0, 0, 255)
-    )[..., :3]
+    raster = layer.raster
+    assert raster is not None
+    if _is_imported_map(raster, doc):
+        # an imported depth map / line art of another size: fitted to the canvas as A1111 does
+        from inference.control_images import fit_control_image
+
+        mode = layer.control.resize_mode if layer.control else ResizeMode.CROP_AND_RESIZE
+        fitted = fit_control_image(raster.data[..., :3], doc.width, doc.height, mode)
+        return np.ascontiguousarray(fitted[area.slices(doc.rect)])
+    # the layer already holds its control image (canny, depth...), black where empty
+    black = (0, 0, 0, 255)
+    return composite([_opaque_copy(layer)], area, kinds=frozenset({layer.kind}), background=black)[
+        ..., :3
+    ]
+
+
+def _is_imported_map(raster, doc: Document) -> bool:
+    rect = raster.rect
+    return (
+        not rect.is_empty
+        and (rect.x, rect.y) == (0, 0)
+        and (rect.w, rect.h) != (doc.width, doc.height)
+        and bool((raster.data[..., 3] == 255).all())
+    )
 
 
 # ---- recipes ---------------------------------------------------------------------------

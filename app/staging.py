@@ -17,6 +17,8 @@ from app.layers import Layer
 
 log = logging.getLogger(__name__)
 
+STAGING_PREVIEW_ID = -1
+
 
 class Staging(QObject):
     changed = Signal()  # the staged set changed (new batch, accepted, discarded)
@@ -39,20 +41,22 @@ class Staging(QObject):
         return len(self.layers)
 
     @property
-    def preview_owner(self) -> int | None:
+    def preview_owner(self) -> int:
         """The preview id staging draws with (negative, so it never matches a running job)."""
-        return None if self.job_id is None else -self.job_id
+        return STAGING_PREVIEW_ID
 
     # ---- commands -----------------------------------------------------------------------
 
     def stage(self, doc: Document, job_id: int, layers: list[Layer]) -> None:
-        """Hold a new batch (replacing an older one that was never decided) and show its first."""
-        if self.active:
+        """Add a batch to the waiting variants and show its first one. Variants of an earlier
+        batch stay until decided, unless they belong to another document."""
+        if self.active and doc is not self.doc:
             self.discard()
-        self.doc, self.job_id, self.layers = doc, job_id, list(layers)
-        self.current = -1
+        first_new = len(self.layers)
+        self.doc, self.job_id = doc, job_id
+        self.layers.extend(layers)
         self.changed.emit()
-        self.show(0)
+        self.show(first_new)
 
     def show(self, index: int) -> None:
         """Show variant ``index`` on the canvas (wraps around)."""
@@ -98,7 +102,7 @@ class Staging(QObject):
         self._clear()
 
     def _clear(self) -> None:
-        if self.doc is not None and self.preview_owner is not None:
+        if self.doc is not None:
             self.doc.clear_preview(self.preview_owner)
         self.doc, self.job_id, self.layers, self.current = None, None, [], -1
         self.changed.emit()

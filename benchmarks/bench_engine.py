@@ -11,6 +11,7 @@ step time; steps run after a cancel request <= 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -30,10 +31,9 @@ def main() -> int:
     parser.add_argument("--model", help="a real model folder/.safetensors instead of the tiny one")
     args = parser.parse_args()
 
-    import numpy as np
     import torch
 
-    from inference.api import CancelToken, Cancelled, EngineSettings, Mode, Request, Sampler
+    from inference.api import Cancelled, CancelToken, EngineSettings, Mode, Request, Sampler
     from inference.engine import Engine
     from inference.schedulers import make_scheduler
     from tests.tiny_models import save_tiny_model
@@ -41,8 +41,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or str(save_tiny_model(Path(tmp) / "tiny"))
         engine = Engine(EngineSettings(device="cpu" if not torch.cuda.is_available() else "auto"))
-        request = Request(Mode.TXT2IMG, prompt="a cat", steps=args.steps, width=args.size,
-                          height=args.size, seed=1, sampler=Sampler.EULER_A, model_path=model)
+        request = Request(
+            Mode.TXT2IMG,
+            prompt="a cat",
+            steps=args.steps,
+            width=args.size,
+            height=args.size,
+            seed=1,
+            sampler=Sampler.EULER_A,
+            model_path=model,
+        )
         loaded = engine.load(model)
         pipe = loaded.pipeline(Mode.TXT2IMG)
         previews: list[float] = []
@@ -52,23 +60,36 @@ def main() -> int:
 
         def raw_call() -> None:
             pipe.scheduler = make_scheduler(Sampler.EULER_A, loaded.scheduler_config)
-            pipe("a cat", num_inference_steps=args.steps, guidance_scale=7.0, width=args.size,
-                 height=args.size, generator=torch.Generator("cpu").manual_seed(1),
-                 output_type="np")
+            pipe(
+                "a cat",
+                num_inference_steps=args.steps,
+                guidance_scale=7.0,
+                width=args.size,
+                height=args.size,
+                generator=torch.Generator("cpu").manual_seed(1),
+                output_type="np",
+            )
+
+        def raw_inference_mode() -> None:
+            with torch.inference_mode():
+                raw_call()
 
         def engine_call() -> None:
             engine.run(request, on_preview)
 
         raw_call(), engine_call()  # warm-up
-        raw_times, engine_times = [], []
-        for _ in range(args.repeats):  # interleaved so drift hits both equally
-            start = time.perf_counter()
-            raw_call()
-            raw_times.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            engine_call()
-            engine_times.append(time.perf_counter() - start)
+        raw_times, raw_im_times, engine_times = [], [], []
+        for _ in range(args.repeats):  # interleaved so drift hits all equally
+            for fn, times in (
+                (raw_call, raw_times),
+                (raw_inference_mode, raw_im_times),
+                (engine_call, engine_times),
+            ):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
         raw, ours = statistics.median(raw_times), statistics.median(engine_times)
+        raw_im = statistics.median(raw_im_times)
 
         # preview cost: the linear preview alone on this run's latent shape
         from inference.previews import LinearPreview
@@ -94,22 +115,27 @@ def main() -> int:
                 token.cancel()
                 calls["at_cancel"] = calls["n"]
 
-        try:
+        with contextlib.suppress(Cancelled):
             engine.run(request, cancel_preview, token)
-        except Cancelled:
-            pass
         hook.remove()
         # one UNet call per step (CFG batches cond+uncond into one call)
         steps_after_cancel = calls["n"] - calls["at_cancel"]
 
-    print(f"model: {'tiny random' if not args.model else args.model}, {args.size}px, "
-          f"{args.steps} steps, Euler a, median of {args.repeats}")
+    print(
+        f"model: {'tiny random' if not args.model else args.model}, {args.size}px, "
+        f"{args.steps} steps, Euler a, median of {args.repeats}"
+    )
     print(f"raw diffusers pipe(): {raw:.3f} s   engine.run (previews on): {ours:.3f} s")
+    print(f"raw pipe() inside torch.inference_mode (as the engine runs it): {raw_im:.3f} s")
     print(f"overhead ratio engine/raw: {ours / raw:.3f}   (target <= 1.05)")
-    print(f"linear preview: {preview_cost * 1e3:.3f} ms = {100 * preview_cost / step_time:.2f}% "
-          f"of a {step_time * 1e3:.1f} ms step   (target <= 1%)")
+    print(f"overhead ratio engine/raw-in-inference_mode: {ours / raw_im:.3f}")
+    print(
+        f"linear preview: {preview_cost * 1e3:.3f} ms = {100 * preview_cost / step_time:.2f}% "
+        f"of a {step_time * 1e3:.1f} ms step   (target <= 1%)"
+    )
     print(f"steps run after cancel: {steps_after_cancel}   (target <= 1)")
     print(f"previews received: {len(previews)} over {args.repeats + 1} engine runs")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     return 0
 
 

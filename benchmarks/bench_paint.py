@@ -36,7 +36,7 @@ from widgets.canvas import CanvasView  # noqa: E402
 
 DABS = 200
 SIZE = 64
-RUNS = 7
+RUNS = 9
 
 
 def circle_points(cx: float, cy: float, dabs: int, size: float) -> list[tuple[float, float]]:
@@ -64,70 +64,107 @@ def stroke(tool: BrushTool, points, app: QApplication | None = None) -> None:
         app.processEvents()
 
 
-def bench_dabs(app: QApplication, side: int, target: BrushTarget, zoom: float | None):
-    doc = Document.blank(side, side, fill=(120, 130, 140, 255))
-    if target is BrushTarget.SKETCH:
-        doc.add_layer(LayerKind.SKETCH)
+class DabBench:
+    """One canvas + document + brush; ``run_once`` paints the stroke, times it, undoes it."""
+
+    def __init__(self, app: QApplication, side: int, target: BrushTarget, zoom: float | None):
+        self.app, self.side = app, side
+        self.doc = Document.blank(side, side, fill=(120, 130, 140, 255))
+        if target is BrushTarget.SKETCH:
+            self.doc.add_layer(LayerKind.SKETCH)
+        self.view = CanvasView()
+        self.view.resize(1200, 800)
+        self.view.set_document(self.doc)
+        self.view.show()
+        app.processEvents()
+        center = side / 2
+        if zoom is not None:
+            self.view.set_zoom(zoom, self.view.doc_to_widget(center, center))
+        self.view.repaint()
+        self.dirty: list[Rect] = []
+        self.doc.pixels_changed.connect(lambda _id, rect: self.dirty.append(rect))
+        self.tool = BrushTool(self.doc, target, BrushSettings(size=SIZE, hardness=0.8), "bench")
+        self.points = circle_points(center, center, DABS, SIZE)
+        self.times: list[float] = []
+
+    def run_once(self) -> None:
+        self.dirty.clear()
+        self.view.stats.reset()
+        start = time.perf_counter()
+        stroke(self.tool, self.points, self.app)
+        self.times.append(time.perf_counter() - start)
+        self.dabs = len(self.dirty)
+        self.dirty_px = sum(r.area for r in self.dirty)
+        self.stats = (
+            self.view.stats.rendered_doc_px,
+            self.view.stats.painted_screen_px,
+            self.view.stats.paint_events,
+        )
+        self.doc.history.undo()
+        self.app.processEvents()
+
+    @property
+    def per_dab_ms(self) -> float:
+        return min(self.times) / self.dabs * 1000  # min: the VM is shared, noise only adds
+
+    def close(self) -> None:
+        self.view.close()
+        self.view.deleteLater()
+        self.app.processEvents()
+
+
+def report_dabs(app: QApplication) -> None:
+    print(f"## Cost per dab: {DABS}-dab stroke, size {SIZE}, best of {RUNS} interleaved strokes")
+    for target in (BrushTarget.MASK, BrushTarget.SKETCH):
+        for zoom, label in ((1.0, "100%"), (None, "fit")):
+            small = DabBench(app, 1024, target, zoom)
+            large = DabBench(app, 8192, target, zoom)
+            for _ in range(RUNS):  # interleaved, so load spikes hit both sizes alike
+                small.run_once()
+                large.run_once()
+            ratio = large.per_dab_ms / small.per_dab_ms
+            print(
+                f"{target.value:6s} view {label:4s}: 1024² {small.per_dab_ms:.3f} ms/dab, "
+                f"8192² {large.per_dab_ms:.3f} ms/dab (zoom {large.view.zoom:.3f}) "
+                f"-> ratio {ratio:.2f}"
+            )
+            for bench in (small, large):
+                rendered, painted, events = bench.stats
+                widget_px = bench.view.width() * bench.view.height()
+                per_event = painted / max(1, events)
+                print(
+                    f"    {bench.side}²: {bench.dabs} dabs, re-rendered {rendered:,} doc px "
+                    f"for {bench.dirty_px:,} dirty px ({rendered / bench.dirty_px:.2f}x); "
+                    f"{events} paints of {per_event:,.0f} screen px = "
+                    f"{per_event / widget_px * 100:.2f}% of the {widget_px:,} px view"
+                )
+            small.close()
+            large.close()
+
+
+def report_first_paint(app: QApplication) -> None:
+    print("## First paint of a fitted 8192² document (image + empty sketch layer), 1200x800 view")
+    doc = Document.blank(8192, 8192, fill=(100, 120, 140, 255))
+    doc.add_layer(LayerKind.SKETCH)
     view = CanvasView()
     view.resize(1200, 800)
     view.set_document(doc)
     view.show()
     app.processEvents()
-    center = side / 2
-    if zoom is not None:
-        view.set_zoom(zoom, view.doc_to_widget(center, center))
-    view.repaint()
-    dirty: list[Rect] = []
-    doc.pixels_changed.connect(lambda _id, rect: dirty.append(rect))
-    tool = BrushTool(doc, target, BrushSettings(size=SIZE, hardness=0.8), "bench")
-    points = circle_points(center, center, DABS, SIZE)
-    times = []
-    for _ in range(RUNS):
-        dirty.clear()
-        view.stats.reset()
+    results = []
+    for zoom in (None, 0.3, 1.0):
+        if zoom is None:
+            view.fit()
+        else:
+            view.set_zoom(zoom)
+        view._tiles.clear()  # cold cache
         start = time.perf_counter()
-        stroke(tool, points, app)
-        times.append(time.perf_counter() - start)
-        dabs = len(dirty)
-        doc.history.undo()
-        app.processEvents()
-    dirty_area = sum(r.area for r in dirty)
-    result = {
-        "per_dab_ms": min(times) / dabs * 1000,  # min: the VM is shared, noise only adds
-        "dabs": dabs,
-        "rendered_doc_px": view.stats.rendered_doc_px,
-        "dirty_px": dirty_area,
-        "painted_screen_px": view.stats.painted_screen_px,
-        "paint_events": view.stats.paint_events,
-        "widget_px": view.width() * view.height(),
-        "zoom": view.zoom,
-    }
+        view.grab()
+        results.append(
+            f"zoom {view.zoom:.3f} (level {view.level()}) {time.perf_counter() - start:.3f} s"
+        )
+    print("; ".join(results))
     view.close()
-    view.deleteLater()
-    app.processEvents()
-    return result
-
-
-def report_dabs(app: QApplication) -> None:
-    print(f"## Cost per dab: {DABS}-dab stroke, size {SIZE}, best of {RUNS} strokes")
-    for target in (BrushTarget.MASK, BrushTarget.SKETCH):
-        for zoom, label in ((1.0, "100%"), (None, "fit")):
-            small = bench_dabs(app, 1024, target, zoom)
-            large = bench_dabs(app, 8192, target, zoom)
-            ratio = large["per_dab_ms"] / small["per_dab_ms"]
-            print(
-                f"{target.value:6s} view {label:4s}: 1024² {small['per_dab_ms']:.3f} ms/dab, "
-                f"8192² {large['per_dab_ms']:.3f} ms/dab (zoom {large['zoom']:.3f}) "
-                f"-> ratio {ratio:.2f}"
-            )
-            for side, r in ((1024, small), (8192, large)):
-                per_event = r["painted_screen_px"] / max(1, r["paint_events"])
-                print(
-                    f"    {side}²: {r['dabs']} dabs, re-rendered {r['rendered_doc_px']:,} doc px "
-                    f"for {r['dirty_px']:,} dirty px ({r['rendered_doc_px'] / r['dirty_px']:.2f}x); "
-                    f"{r['paint_events']} paints, {per_event:,.0f} screen px each = "
-                    f"{per_event / r['widget_px'] * 100:.2f}% of the {r['widget_px']:,} px view"
-                )
 
 
 def report_memory() -> None:
@@ -213,6 +250,7 @@ def report_startup() -> None:
 def main() -> None:
     app = QApplication.instance() or QApplication([])
     report_dabs(app)
+    report_first_paint(app)
     report_memory()
     report_startup()
 

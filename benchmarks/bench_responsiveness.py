@@ -24,9 +24,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtWidgets import QApplication
 
 HEARTBEAT_MS = 5
 STROKE_MS = 16  # one brush dab per frame, as a fast pen would deliver
@@ -34,7 +34,7 @@ STROKE_MS = 16  # one brush dab per frame, as a fast pen would deliver
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def make_canvas(doc):
@@ -154,7 +154,7 @@ def heartbeat_run(app: QApplication, model: Path, jobs_count: int, steps: int, s
 def preview_cost(app: QApplication, repeats: int = 40) -> dict:
     from app.document import Document
     from app.geometry import Rect
-    from app.jobs import JobController, Job, PreviewFrame, scale_preview
+    from app.jobs import Job, JobController, PreviewFrame, scale_preview
     from app.request_builder import GenerationParams, Workflow, build_request
 
     doc = Document.blank(2048, 2048)
@@ -179,20 +179,20 @@ def preview_cost(app: QApplication, repeats: int = 40) -> dict:
     result = {"handler_median_ms": statistics.median(handler), "handler_max_ms": max(handler[1:])}
     canvas = make_canvas(doc)
     if canvas is not None:
-        canvas.actual_pixels() if hasattr(canvas, "actual_pixels") else None
+        canvas.actual_pixels()  # 100%: the preview covers 1024x1024 screen pixels
         for _ in range(3):
             app.processEvents()
         with_canvas = []
         for i in range(repeats):
             start = time.perf_counter()
-            ms = show(i)
+            show(i)
             canvas.repaint()
             with_canvas.append((time.perf_counter() - start) * 1000)
-            del ms
         result["with_canvas_median_ms"] = statistics.median(with_canvas)
         result["with_canvas_max_ms"] = max(with_canvas[1:])
         result["canvas_zoom"] = getattr(canvas, "zoom", None)
         canvas.close()
+    result["overlay_draw_ms"] = overlay_draw_cost(frames[0], repeats)
     start = time.perf_counter()
     for _ in range(repeats):
         scale_preview(small, 1024, 1024)
@@ -202,24 +202,55 @@ def preview_cost(app: QApplication, repeats: int = 40) -> dict:
     return result
 
 
+def overlay_draw_cost(pixels: np.ndarray, repeats: int) -> float:
+    """What a canvas would pay to draw the preview as an overlay image (wrap + drawImage)
+    instead of re-compositing its tiles: the cost the 4 ms target is about."""
+    from PySide6.QtGui import QImage, QPainter
+
+    target = QImage(1024, 768, QImage.Format.Format_ARGB32_Premultiplied)
+    height, width = pixels.shape[:2]
+    start = time.perf_counter()
+    for _ in range(repeats):
+        image = QImage(pixels.data, width, height, 4 * width, QImage.Format.Format_RGBA8888)
+        painter = QPainter(target)
+        painter.drawImage(0, 0, image)
+        painter.end()
+    return (time.perf_counter() - start) * 1000 / repeats
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--size", type=int, default=256, help="generation size in pixels")
+    parser.add_argument(
+        "--canvas",
+        choices=("both", "with", "without"),
+        default="both",
+        help="run the heartbeat with a canvas attached, without one, or both",
+    )
     args = parser.parse_args(argv)
     app = QApplication.instance() or QApplication([])
     cost = preview_cost(app)
-    print("preview cost (1024x1024):", {k: round(v, 2) if isinstance(v, float) else v
-                                        for k, v in cost.items()})
+    print(
+        "preview cost (1024x1024):",
+        {k: round(v, 2) if isinstance(v, float) else v for k, v in cost.items()},
+    )
     from tests.tiny_models import save_tiny_model
 
+    global make_canvas
+    real_canvas = make_canvas
+    modes = {"both": (True, False), "with": (True,), "without": (False,)}[args.canvas]
     with tempfile.TemporaryDirectory() as tmp:
         model = save_tiny_model(Path(tmp) / "tiny")
-        beat = heartbeat_run(app, model, args.jobs, args.steps, args.size)
-    print("heartbeat:", {k: round(v, 2) if isinstance(v, float) else v for k, v in beat.items()})
-    ok = beat["max_ms"] <= 50 and beat["p99_ms"] <= 17
-    print("targets max <= 50 ms, p99 <= 17 ms:", "met" if ok else "NOT met")
+        for with_canvas in modes:
+            make_canvas = real_canvas if with_canvas else (lambda doc: None)
+            beat = heartbeat_run(app, model, args.jobs, args.steps, args.size)
+            shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in beat.items()}
+            print("heartbeat:", shown)
+            ok = beat["max_ms"] <= 50 and beat["p99_ms"] <= 17
+            print("  targets max <= 50 ms, p99 <= 17 ms:", "met" if ok else "NOT met")
+    make_canvas = real_canvas
     return 0
 
 

@@ -54,8 +54,11 @@ def build_random_model(family: str, folder: Path, dtype) -> Path:
             parts[name] = parts[name].to(dtype)
     parts.update(bundled_tokenizers(config_dir))
     pipeline_cls = getattr(diffusers, index["_class_name"])
-    extra = {} if family == "sdxl" else {"safety_checker": None, "feature_extractor": None,
-                                         "requires_safety_checker": False}
+    extra = (
+        {}
+        if family == "sdxl"
+        else {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
+    )
     pipe = pipeline_cls(**parts, **extra)
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
@@ -73,13 +76,27 @@ def bench(family: str, steps: int, repeats: int, tmp: Path) -> dict:
     engine = Engine(EngineSettings(device="cuda", precision="fp16"))
     loaded = engine.load(str(folder))
     pipe = loaded.pipeline(Mode.TXT2IMG)
-    request = Request(Mode.TXT2IMG, prompt="a cat", steps=steps, width=size, height=size, seed=1,
-                      sampler=Sampler.EULER_A, model_path=str(folder))
+    request = Request(
+        Mode.TXT2IMG,
+        prompt="a cat",
+        steps=steps,
+        width=size,
+        height=size,
+        seed=1,
+        sampler=Sampler.EULER_A,
+        model_path=str(folder),
+    )
 
     def raw() -> None:
         pipe.scheduler = make_scheduler(Sampler.EULER_A, loaded.scheduler_config)
-        pipe("a cat", num_inference_steps=steps, width=size, height=size,
-             generator=torch.Generator("cpu").manual_seed(1), output_type="np")
+        pipe(
+            "a cat",
+            num_inference_steps=steps,
+            width=size,
+            height=size,
+            generator=torch.Generator("cpu").manual_seed(1),
+            output_type="np",
+        )
 
     def ours() -> None:
         engine.run(request, lambda step, total, image: None)
@@ -98,8 +115,14 @@ def bench(family: str, steps: int, repeats: int, tmp: Path) -> dict:
         our_t.append(timed(ours))
     engine.close()
     r, o = statistics.median(raw_t), statistics.median(our_t)
-    return {"family": family, "size": size, "raw_its": steps / r, "engine_its": steps / o,
-            "ratio": o / r, "gpu": torch.cuda.get_device_name(0)}
+    return {
+        "family": family,
+        "size": size,
+        "raw_its": steps / r,
+        "engine_its": steps / o,
+        "ratio": o / r,
+        "gpu": torch.cuda.get_device_name(0),
+    }
 
 
 def main() -> int:
@@ -116,9 +139,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for family in args.families:
             row = bench(family, args.steps, args.repeats, Path(tmp))
-            print(f"{row['gpu']} {row['family']} {row['size']}px {args.steps} steps fp16: "
-                  f"raw {row['raw_its']:.2f} it/s, engine {row['engine_its']:.2f} it/s "
-                  f"(time ratio {row['ratio']:.3f}; it/s include text encoding and VAE decode)")
+            print(
+                f"{row['gpu']} {row['family']} {row['size']}px {args.steps} steps fp16: "
+                f"raw {row['raw_its']:.2f} it/s, engine {row['engine_its']:.2f} it/s "
+                f"(time ratio {row['ratio']:.3f}; it/s include text encoding and VAE decode)"
+            )
     return 0
 
 

@@ -13,8 +13,8 @@ import numpy as np
 from inference import cropping
 from inference.api import (
     Box,
-    CancelToken,
     Cancelled,
+    CancelToken,
     InvalidRequestError,
     Mode,
     PreviewCallback,

@@ -52,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cfg", type=float, default=7.0, help="guidance scale")
     p.add_argument("--strength", type=float, default=0.75, help="denoising strength (0-1]")
     p.add_argument("--seed", type=int, default=None, help="default: random")
-    p.add_argument("--sampler", default=Sampler.EULER_A.value, help="; ".join(s.value for s in Sampler))
-    p.add_argument("--batch", type=int, default=1, help="number of variants (seeds seed, seed+1...)")
+    p.add_argument(
+        "--sampler", default=Sampler.EULER_A.value, help="; ".join(s.value for s in Sampler)
+    )
+    p.add_argument(
+        "--batch", type=int, default=1, help="number of variants (seeds seed, seed+1...)"
+    )
     p.add_argument("--width", type=int, default=512, help="txt2img width")
     p.add_argument("--height", type=int, default=512, help="txt2img height")
     p.add_argument("--padding", type=int, default=32, help="context around the mask (pixels)")
@@ -62,9 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color-match", action="store_true", help="match colours to the surroundings")
     p.add_argument("--previews", help="folder for one preview PNG per step")
     p.add_argument("--control", action="append", default=[], help="ControlNet image (repeatable)")
-    p.add_argument("--controlnet", action="append", default=[], help="ControlNet model (repeatable)")
-    p.add_argument("--control-weight", action="append", type=float, default=[],
-                   help="ControlNet weight (repeatable, default 1.0)")
+    p.add_argument(
+        "--controlnet", action="append", default=[], help="ControlNet model (repeatable)"
+    )
+    p.add_argument(
+        "--control-weight",
+        action="append",
+        type=float,
+        default=[],
+        help="ControlNet weight (repeatable, default 1.0)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--allow-pickle", action="store_true", help="allow .ckpt (weights only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -80,7 +91,11 @@ def _read_image(path: str, what: str) -> np.ndarray:
     try:
         with Image.open(file) as image:
             image.load()
-            mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
+            mode = (
+                "RGBA"
+                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+                else "RGB"
+            )
             return np.asarray(image.convert(mode)).copy()
     except (UnidentifiedImageError, OSError) as error:
         raise BadInput(f"cannot read {what} {path}: {error}") from None
@@ -154,13 +169,21 @@ def _controls(args: argparse.Namespace, image: np.ndarray | None, mode: Mode) ->
     if args.control and args.model is None:
         raise BadInput("ControlNet needs a diffusion --model")
     controls = []
-    for index, (image_path, model_path) in enumerate(zip(args.control, args.controlnet, strict=True)):
+    for index, (image_path, model_path) in enumerate(
+        zip(args.control, args.controlnet, strict=True)
+    ):
         if not Path(model_path).expanduser().exists():
             raise BadInput(f"ControlNet model not found: {model_path}")
         control = _read_image(image_path, "control image")[..., :3]
         weight = args.control_weight[index] if index < len(args.control_weight) else 1.0
-        controls.append(ControlInput(image=np.ascontiguousarray(control), model_path=model_path,
-                                     control_type="custom", weight=weight))
+        controls.append(
+            ControlInput(
+                image=np.ascontiguousarray(control),
+                model_path=model_path,
+                control_type="custom",
+                weight=weight,
+            )
+        )
     return tuple(controls)
 
 

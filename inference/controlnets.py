@@ -1,4 +1,4 @@
-"""ControlNet models (offline, folder or single file) and fitting control images to the work area."""
+"""ControlNet models (offline: folder or single file) and fitting control images to the crop."""
 
 from __future__ import annotations
 
@@ -119,7 +119,9 @@ def fit_to(image: np.ndarray, width: int, height: int, mode: ResizeMode) -> np.n
     return out
 
 
-def fit_control_image(control: ControlInput, request: Request, plan: cropping.CropPlan) -> np.ndarray:
+def fit_control_image(
+    control: ControlInput, request: Request, plan: cropping.CropPlan
+) -> np.ndarray:
     """The control image over the same area as the request image, cut to the crop box and
     resized to the generation size (RGB uint8)."""
     if request.image is not None:

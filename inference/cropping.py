@@ -1,4 +1,4 @@
-"""Crop-to-mask ("only masked"), resize to the model's size, and paste back through a feathered mask.
+"""Crop-to-mask ("only masked"), resize to the model's size, paste back through a feathered mask.
 
 The one promise this module keeps: pixels outside the feathered mask (and outside the crop box) are
 byte-identical to the input. Everything here is numpy/OpenCV; no torch.
@@ -52,11 +52,11 @@ def crop_box_for_mask(mask: np.ndarray, padding: int) -> Box | None:
 
 
 def _round_to(value: float, multiple: int = MULTIPLE) -> int:
-    return max(MIN_SIDE, int(round(value / multiple)) * multiple)
+    return max(MIN_SIDE, round(value / multiple) * multiple)
 
 
 def generation_size(width: int, height: int, native: int) -> tuple[int, int]:
-    """A size with the aspect of ``width x height`` and about ``native**2`` pixels, multiple of 8."""
+    """The aspect of ``width x height`` with about ``native**2`` pixels, sides multiples of 8."""
     aspect = width / height
     return _round_to(native * math.sqrt(aspect)), _round_to(native / math.sqrt(aspect))
 
@@ -113,7 +113,9 @@ def cut(array: np.ndarray, box: Box) -> np.ndarray:
 
 def crop_for_generation(array: np.ndarray, plan: CropPlan, nearest: bool = False) -> np.ndarray:
     """The crop box area of ``array`` at the generation size."""
-    return resize(np.ascontiguousarray(cut(array, plan.box)), plan.gen_width, plan.gen_height, nearest)
+    return resize(
+        np.ascontiguousarray(cut(array, plan.box)), plan.gen_width, plan.gen_height, nearest
+    )
 
 
 def feathered_alpha(mask: np.ndarray, blur: int) -> np.ndarray:
@@ -127,7 +129,9 @@ def feathered_alpha(mask: np.ndarray, blur: int) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * blur + 1, 2 * blur + 1))
     dilated = cv2.dilate(binary, kernel)
     size = 2 * blur + 1
-    alpha = cv2.GaussianBlur(dilated, (size, size), sigmaX=blur / 2.0, borderType=cv2.BORDER_REPLICATE)
+    alpha = cv2.GaussianBlur(
+        dilated, (size, size), sigmaX=blur / 2.0, borderType=cv2.BORDER_REPLICATE
+    )
     alpha[binary == 1] = 1.0
     return np.clip(alpha, 0.0, 1.0)
 
@@ -170,7 +174,9 @@ def paste(
     else:
         weight = alpha[box.y : box.bottom, box.x : box.right].astype(np.float32)
     w = weight[..., None]
-    blended = generated[..., :3].astype(np.float32) * w + region[..., :3].astype(np.float32) * (1 - w)
+    blended = generated[..., :3].astype(np.float32) * w + region[..., :3].astype(np.float32) * (
+        1 - w
+    )
     changed = weight > 0
     region[..., :3][changed] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)[changed]
     if region.shape[-1] == 4:

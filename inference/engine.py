@@ -20,8 +20,8 @@ import numpy as np
 from inference import cropping
 from inference.api import (
     Box,
-    CancelToken,
     Cancelled,
+    CancelToken,
     ControlInput,
     EngineSettings,
     InvalidRequestError,
@@ -67,7 +67,9 @@ def validate_request(request: Request) -> None:
     if not 1 <= request.batch_size <= MAX_BATCH:
         raise InvalidRequestError(f"batch size must be between 1 and {MAX_BATCH}")
     if not 0 <= request.guidance <= 100:
-        raise InvalidRequestError(f"guidance (CFG) must be between 0 and 100, not {request.guidance}")
+        raise InvalidRequestError(
+            f"guidance (CFG) must be between 0 and 100, not {request.guidance}"
+        )
     if request.mode is not Mode.TXT2IMG and not 0 < request.strength <= 1:
         raise InvalidRequestError(f"strength must be in (0, 1], not {request.strength}")
     if request.mask_blur < 0 or request.padding < 0:
@@ -96,6 +98,12 @@ def validate_request(request: Request) -> None:
             raise InvalidRequestError("the mask is empty: paint over the area to regenerate")
     for control in request.controls:
         _check_image(control.image, "control image")
+        if not 0 <= control.start < control.end <= 1:
+            raise InvalidRequestError("a control's start must be below its end, both within 0..1")
+        if not 0 <= control.weight <= 5:
+            raise InvalidRequestError(f"control weight must be 0..5, not {control.weight}")
+    if request.controls and is_classic(request.model_path):
+        raise InvalidRequestError("ControlNet needs a diffusion model, not the classic engine")
 
 
 def _check_image(image: np.ndarray | None, what: str) -> None:
@@ -302,8 +310,10 @@ class Engine:
             if cancel is not None and cancel.cancelled:
                 raise _StopRequested
             step, total = index + 1, int(getattr(pipeline, "num_timesteps", 0) or request.steps)
-            if previewer is not None and on_preview is not None and (
-                step % every == 0 or step == total
+            if (
+                previewer is not None
+                and on_preview is not None
+                and (step % every == 0 or step == total)
             ):
                 on_preview(step, total, previewer(tensors["latents"]))
             return tensors
@@ -382,9 +392,10 @@ class Engine:
 
         nets = []
         for control in request.controls:
-            key = str(Path(control.model_path).expanduser())
+            path = str(Path(control.model_path).expanduser())
+            key = f"{loaded.info.path}|{path}"
             if key not in self._controlnets:
-                self._controlnets[key] = load_controlnet(key, loaded, self.settings)
+                self._controlnets[key] = load_controlnet(path, loaded, self.settings)
             nets.append(self._controlnets[key])
         images = [fit_control_image(c, request, work.plan) for c in request.controls]
         if len(nets) == 1:

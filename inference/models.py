@@ -4,7 +4,8 @@
 - A single ``.safetensors`` loads with ``from_single_file(config=<folder>, local_files_only=True)``
   where the folder is ``<stem>.config/`` next to the file when present (a diffusers config folder,
   for unusual architectures), else the bundled one for the kind detected from the weights
-  (``resources/configs/sd15``, ``sd15-inpaint``, ``sd2``, ``sd2-inpaint``, ``sdxl``, ``sdxl-inpaint``).
+  (``resources/configs/``: ``sd15``, ``sd15-inpaint``, ``sd2``, ``sd2-inpaint``, ``sdxl``,
+  ``sdxl-inpaint``).
   The CLIP tokenizers are built from the bundled BPE merges, so nothing is fetched from the hub.
 - ``.ckpt``/``.pt``/``.bin`` (pickle) files are refused unless ``EngineSettings.allow_pickle``;
   even then only ``torch.load(weights_only=True)`` runs.
@@ -19,6 +20,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -218,13 +220,14 @@ def _bytes_to_unicode() -> list[str]:
 
 @lru_cache(maxsize=1)
 def clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """CLIP's 49408-token vocabulary and BPE merges, derived as OpenAI's ``SimpleTokenizer`` does."""
+    """CLIP's 49408-token vocabulary and BPE merges, derived as OpenAI's ``SimpleTokenizer``."""
     if not CLIP_BPE.is_file():
         raise ModelLoadError(
             f"the CLIP tokenizer file is missing: {CLIP_BPE} (reinstall Impasto, or copy "
             "bpe_simple_vocab_16e6.txt.gz from the open_clip package there)"
         )
-    lines = gzip.open(CLIP_BPE).read().decode("utf-8").split("\n")
+    with gzip.open(CLIP_BPE) as handle:
+        lines = handle.read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
     symbols = _bytes_to_unicode()
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
@@ -238,7 +241,10 @@ def clip_tokenizer(pad_token: str = "<|endoftext|>", model_max_length: int = 77)
 
     vocab, merges = clip_vocab_and_merges()
     return CLIPTokenizer(
-        vocab=dict(vocab), merges=list(merges), pad_token=pad_token, model_max_length=model_max_length
+        vocab=dict(vocab),
+        merges=list(merges),
+        pad_token=pad_token,
+        model_max_length=model_max_length,
     )
 
 
@@ -374,7 +380,8 @@ def load_model(
     if vae_path:
         kwargs["vae"] = load_vae(vae_path, settings, dtype, info.family)
     cls = pipeline_class(info.family, Mode.INPAINT if info.inpaint else Mode.TXT2IMG)
-    with _load_errors(info.name):
+    with _load_errors(info.name), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch_dtype -> dtype rename (diffusers)
         if info.format == "folder":
             if not settings.allow_pickle:
                 kwargs["use_safetensors"] = True
@@ -385,8 +392,14 @@ def load_model(
             pipe = cls.from_single_file(str(info.path), config=str(info.config_dir), **kwargs)
     pipe.set_progress_bar_config(disable=True)
     devices.place_pipeline(pipe, settings, device)
-    log.info("loaded %s (%s, %s%s) on %s", info.name, info.format, info.family,
-             ", inpainting" if info.inpaint else "", device)
+    log.info(
+        "loaded %s (%s, %s%s) on %s",
+        info.name,
+        info.format,
+        info.family,
+        ", inpainting" if info.inpaint else "",
+        device,
+    )
     return LoadedModel(
         info=info,
         hash=digest,
@@ -406,7 +419,9 @@ def load_vae(path: str, settings: EngineSettings, dtype: Any, family: str = "sd1
         raise ModelNotFoundError(f"VAE not found: {vae_path}")
     with _load_errors(f"the VAE {vae_path.name}"):
         if vae_path.is_dir():
-            return AutoencoderKL.from_pretrained(str(vae_path), torch_dtype=dtype, local_files_only=True)
+            return AutoencoderKL.from_pretrained(
+                str(vae_path), torch_dtype=dtype, local_files_only=True
+            )
         if _is_pickle(vae_path) and not settings.allow_pickle:
             raise _refuse_pickle(vae_path)
         config = sidecar_config_dir(vae_path)

@@ -4,7 +4,8 @@ Format (what A1111, ComfyUI importers and Civitai read)::
 
     a cat on a sofa
     Negative prompt: blurry
-    Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 0123456789, Model: sd15
+    Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 0123456789,
+    Model: sd15          (all on one line)
 
 Values containing ``,``, ``:`` or ``"`` are written JSON-quoted, as A1111 does.
 """

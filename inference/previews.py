@@ -55,7 +55,9 @@ class TaesdPreview:
     def __init__(self, path: str, device: Any, dtype: Any) -> None:
         from diffusers import AutoencoderTiny
 
-        self._model = AutoencoderTiny.from_pretrained(path, local_files_only=True, torch_dtype=dtype)
+        self._model = AutoencoderTiny.from_pretrained(
+            path, local_files_only=True, torch_dtype=dtype
+        )
         self._model.to(device)
         self._dtype = dtype
 

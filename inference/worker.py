@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference.api import (
-    CancelToken,
     Cancelled,
+    CancelToken,
     EngineError,
     EngineProtocol,
     JobCancelled,

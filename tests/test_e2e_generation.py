@@ -108,8 +108,12 @@ def test_inpaint_through_the_panel_and_the_real_engine(qtbot, controller, tiny_m
     assert layer.raster.rect.contains(Rect(50, 30, 24, 24))
     assert layer.raster.rect.w * layer.raster.rect.h < doc.width * doc.height  # only the box
     recipe = layer.recipe
-    assert recipe["crop_box"] == [layer.raster.rect.x, layer.raster.rect.y, layer.raster.rect.w,
-                                  layer.raster.rect.h]
+    assert recipe["crop_box"] == [
+        layer.raster.rect.x,
+        layer.raster.rect.y,
+        layer.raster.rect.w,
+        layer.raster.rect.h,
+    ]
     assert (recipe["prompt"], recipe["seed"], recipe["steps"]) == ("a cat", 5, STEPS)
     assert recipe["model"] == "tiny-sd" and recipe["sampler"] == "Euler a"
     assert recipe["strength"] == pytest.approx(0.9) and recipe["workflow"] == "Inpaint"
@@ -132,7 +136,7 @@ def test_sketch_to_image_with_the_real_engine(qtbot, controller, tiny_model):
     strokes[30:34, 8:56] = (20, 20, 220, 255)
     sketch.raster.write(doc.rect, strokes)
     watch = PreviewWatch(doc)
-    job_id, layers, steps = run(qtbot, controller, doc, params(tiny_model))
+    _job_id, _layers, steps = run(qtbot, controller, doc, params(tiny_model))
     assert watch.seen and steps and steps[-1] >= 1
     (layer,) = doc.layers_of(LayerKind.RESULT)
     assert layer.recipe["workflow"] == "Sketch to image" and layer.recipe["mode"] == "img2img"
@@ -145,7 +149,7 @@ def test_sketch_to_image_with_the_real_engine(qtbot, controller, tiny_model):
 def test_txt2img_on_an_empty_canvas_with_the_real_engine(qtbot, controller, tiny_model):
     doc = Document.blank(128, 128)
     watch = PreviewWatch(doc)
-    job_id, layers, steps = run(qtbot, controller, doc, params(tiny_model, batch_size=2))
+    _job_id, _layers, _steps = run(qtbot, controller, doc, params(tiny_model, batch_size=2))
     assert watch.seen and all(rect == doc.rect for _, rect in watch.seen)
     # two variants: staged, not yet in the stack
     staging = controller.staging
@@ -172,8 +176,9 @@ def test_classic_engine_inpaint_without_a_model(qtbot, controller):
     doc = photo(96, 96)
     doc.mask_layer.raster.write(Rect(40, 40, 10, 10), np.full((10, 10), 255, np.uint8))
     before = composite(doc.layers, doc.rect)
-    job_id, layers, steps = run(qtbot, controller, doc, GenerationParams(prompt="", padding=4,
-                                                                         mask_blur=2))
+    _job_id, _layers, _steps = run(
+        qtbot, controller, doc, GenerationParams(prompt="", padding=4, mask_blur=2)
+    )
     (layer,) = doc.layers_of(LayerKind.RESULT)
     assert layer.recipe["model"] == "Built-in classic" and layer.name == "Result · seed 0"
     after = composite(doc.layers, doc.rect)

@@ -8,7 +8,7 @@ Other test suites import these builders; keep the signatures stable:
 
 - :func:`build_tiny_pipeline` -> a ``StableDiffusionPipeline`` in memory
 - :func:`save_tiny_model` -> a diffusers folder (``from_pretrained`` layout) on disk
-- :func:`save_tiny_single_file` -> an LDM/A1111-layout ``.safetensors`` plus a matching config folder
+- :func:`save_tiny_single_file` -> an LDM/A1111-layout ``.safetensors`` + matching config folder
 - :func:`build_tiny_controlnet` / :func:`save_tiny_controlnet` -> a tiny ``ControlNetModel``
 
 The native generation size of the tiny model is :data:`TINY_NATIVE_SIZE` (64 px): the UNet's
@@ -203,9 +203,7 @@ def save_tiny_single_file(
         pipe.vae.state_dict(),
         pipe.text_encoder.state_dict(),
         layers_per_block=pipe.unet.config.layers_per_block,
-        unet_attention_blocks=[
-            "CrossAttn" in name for name in pipe.unet.config.down_block_types
-        ],
+        unet_attention_blocks=["CrossAttn" in name for name in pipe.unet.config.down_block_types],
         vae_blocks=len(pipe.vae.config.block_out_channels),
     )
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
@@ -237,9 +235,10 @@ def diffusers_to_ldm_state_dict(
     """
     out: dict = {}
     for key, value in unet.items():
-        out["model.diffusion_model." + _unet_key_to_ldm(key, layers_per_block, unet_attention_blocks)] = (
-            value
-        )
+        out[
+            "model.diffusion_model."
+            + _unet_key_to_ldm(key, layers_per_block, unet_attention_blocks)
+        ] = value
     for key, value in vae.items():
         ldm_key, ldm_value = _vae_key_to_ldm(key, value, vae_blocks)
         out["first_stage_model." + ldm_key] = ldm_value
@@ -362,7 +361,7 @@ def build_tiny_controlnet(seed: int = 0, conditioning_channels: int = 3):
     from diffusers import ControlNetModel
 
     torch.manual_seed(seed)
-    return ControlNetModel(
+    model = ControlNetModel(
         block_out_channels=_UNET_BLOCKS,
         layers_per_block=1,
         in_channels=4,
@@ -370,14 +369,24 @@ def build_tiny_controlnet(seed: int = 0, conditioning_channels: int = 3):
         cross_attention_dim=TINY_CROSS_ATTENTION_DIM,
         attention_head_dim=8,
         norm_num_groups=8,
-        conditioning_embedding_out_channels=(16, 32),
+        conditioning_embedding_out_channels=(8, 8, 16, 16),  # 3 downsamples: image/8 = latents
         conditioning_channels=conditioning_channels,
     ).eval()
+    # A fresh ControlNet has zero-initialised output convolutions (no effect at all); give them
+    # random weights, as diffusers' own tests do, so tests can see the control act.
+    with torch.no_grad():
+        zero_convs = [
+            *model.controlnet_down_blocks,
+            model.controlnet_mid_block,
+            model.controlnet_cond_embedding.conv_out,
+        ]
+        for conv in zero_convs:
+            conv.weight.normal_(0.0, 0.2)
+            conv.bias.fill_(0.1)
+    return model
 
 
-def save_tiny_controlnet(
-    path: str | Path, seed: int = 0, single_file: bool = False
-) -> Path:
+def save_tiny_controlnet(path: str | Path, seed: int = 0, single_file: bool = False) -> Path:
     """Save a tiny ControlNet: a diffusers folder at ``path``, or with ``single_file=True`` one
     ``.safetensors`` at ``path`` plus its ``<stem>.config/`` sidecar folder (config.json)."""
     from safetensors.torch import save_file
@@ -393,3 +402,27 @@ def save_tiny_controlnet(
     sidecar.mkdir(parents=True, exist_ok=True)
     (sidecar / "config.json").write_text(json.dumps(dict(model.config), default=list, indent=2))
     return path
+
+
+# ---- TAESD -----------------------------------------------------------------------------------
+
+
+def build_tiny_taesd(seed: int = 0):
+    """A tiny ``AutoencoderTiny`` (TAESD layout: latents x8 on decode) for preview tests."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(seed)
+    return AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+    ).eval()
+
+
+def save_tiny_taesd(directory: str | Path, seed: int = 0) -> Path:
+    """Save :func:`build_tiny_taesd` as a diffusers folder; returns the folder."""
+    directory = Path(directory)
+    build_tiny_taesd(seed).save_pretrained(directory, safe_serialization=True)
+    return directory

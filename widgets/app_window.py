@@ -73,7 +73,8 @@ def apply_style(app: QApplication) -> None:
     app.setStyle("Fusion")
     app.setPalette(dark_palette())
     try:
-        app.setStyleSheet(STYLE_SHEET.read_text(encoding="utf-8"))
+        icons = (STYLE_SHEET.parent / "icons").as_posix()
+        app.setStyleSheet(STYLE_SHEET.read_text(encoding="utf-8").replace("@ICONS@", icons))
     except OSError as err:  # the app still works with the palette alone
         log.warning("style sheet not loaded: %s", err)
 

@@ -38,7 +38,14 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+    QWidget,
+)
 
 from app.compose import composite
 from app.document import Document
@@ -97,6 +104,34 @@ def _checker_brush() -> QBrush:
     return QBrush(pixmap)
 
 
+def _pixels_of(raster, area: Rect) -> np.ndarray:
+    """``area`` of a raster: a view when stored, else a zero-padded copy."""
+    if raster.rect.contains(area):
+        return raster.view(area)
+    return raster.read(area)
+
+
+def _downsample(pixels: np.ndarray, step: int) -> np.ndarray:
+    """Box-filter by ``step`` (edges padded with zeros to whole blocks), as uint8."""
+    h, w = pixels.shape[:2]
+    bh, bw = -(-h // step), -(-w // step)
+    if (bh * step, bw * step) != (h, w):
+        pad = ((0, bh * step - h), (0, bw * step - w)) + ((0, 0),) * (pixels.ndim - 2)
+        pixels = np.pad(pixels, pad)
+    return cv2.resize(np.ascontiguousarray(pixels), (bw, bh), interpolation=cv2.INTER_AREA)
+
+
+def _downsample_premultiplied(rgba: np.ndarray, step: int) -> np.ndarray:
+    """Straight RGBA uint8 -> box-filtered premultiplied RGBA float32 (0..255). Premultiplying
+    first keeps the colour of transparent pixels from bleeding dark fringes into edges."""
+    alpha = rgba[..., 3]
+    if alpha.min() < 255:
+        rgba = rgba.copy()
+        a3 = cv2.merge([alpha, alpha, alpha])
+        rgba[..., :3] = cv2.multiply(np.ascontiguousarray(rgba[..., :3]), a3, scale=1.0 / 255.0)
+    return _downsample(rgba, step).astype(np.float32)
+
+
 class CanvasView(QWidget):
     zoom_changed = Signal(float)  # device pixels per document pixel (1.0 = 100%)
     cursor_moved = Signal(object)  # (x, y) in document pixels, or None when outside
@@ -113,8 +148,8 @@ class CanvasView(QWidget):
         self.tool = None  # an app.tools Tool
         self.overlay_painters: list[OverlayPainter] = []
         self.stats = RepaintStats()
-        self.mask_color = QColor(255, 40, 60)
-        self.mask_opacity = 0.45
+        self.mask_color = QColor("#ff3b6b")  # app.settings defaults
+        self.mask_opacity = 0.5
         self._scale = 1.0  # logical widget pixels per document pixel
         self._offset = QPointF(0, 0)  # widget position of the document origin
         self._fit_pending = True
@@ -287,43 +322,95 @@ class CanvasView(QWidget):
         span = TILE << level
         return Rect(tx * span, ty * span, span, span).intersected(self.doc.rect)
 
+    def _display_layers(self) -> list:
+        layers = [
+            layer
+            for layer in self.doc.layers
+            if layer.visible
+            and layer.kind in DISPLAY_KINDS
+            and layer.raster is not None
+            and layer.opacity > 0
+        ]
+        if self.doc.preview is not None:
+            layers.append(self.doc.preview)
+        return layers
+
+    def _mask_layers(self) -> list:
+        return [
+            layer
+            for layer in self.doc.layers
+            if layer.kind is LayerKind.MASK
+            and layer.visible
+            and layer.raster is not None
+            and layer.opacity > 0
+        ]
+
     def _render(self, rect: Rect, level: int) -> np.ndarray:
-        """Premultiplied BGRA of ``rect`` (aligned to 2^level) downsampled by 2^level."""
-        doc = self.doc
-        layers = list(doc.layers)
-        if doc.preview is not None:
-            layers.append(doc.preview)
-        straight = composite(layers, rect, DISPLAY_KINDS)
+        """Premultiplied BGRA uint8 of ``rect`` (aligned to 2^level) downsampled by 2^level."""
         self.stats.rendered_doc_px += rect.area
-        alpha = straight[..., 3:4].astype(np.float32) * (1.0 / 255.0)
-        premul = np.empty(straight.shape, np.float32)
-        premul[..., :3] = straight[..., 2::-1] * alpha  # RGB -> BGR
-        premul[..., 3:] = alpha * 255.0
-        tint = self._mask_coverage(rect)
+        if level == 0:
+            premul, tint = self._render_full(rect), self._mask_coverage(rect, 1)
+        else:
+            premul, tint = (
+                self._render_coarse(rect, 1 << level),
+                self._mask_coverage(rect, 1 << level),
+            )
         if tint is not None:
             color = self.mask_color
             bgr = np.asarray([color.blue(), color.green(), color.red()], np.float32)
             keep = 1.0 - tint
             premul[..., :3] = premul[..., :3] * keep + bgr * tint
             premul[..., 3:] = premul[..., 3:] * keep + 255.0 * tint
-        step = 1 << level
-        if step > 1:
-            h, w = -(-rect.h // step), -(-rect.w // step)
-            padded = np.zeros((h * step, w * step, 4), np.float32)
-            padded[: rect.h, : rect.w] = premul
-            premul = padded.reshape(h, step, w, step, 4).mean(axis=(1, 3))
         return (premul + 0.5).astype(np.uint8)
 
-    def _mask_coverage(self, rect: Rect) -> np.ndarray | None:
+    def _render_full(self, rect: Rect) -> np.ndarray:
+        """1:1 pixels through app.compose, the same compositing as the flat export."""
+        straight = composite(self._display_layers(), rect, DISPLAY_KINDS)
+        alpha = straight[..., 3:4].astype(np.float32) * (1.0 / 255.0)
+        premul = np.empty(straight.shape, np.float32)
+        premul[..., :3] = straight[..., 2::-1] * alpha  # RGB -> BGR
+        premul[..., 3:] = alpha * 255.0
+        return premul
+
+    def _render_coarse(self, rect: Rect, step: int) -> np.ndarray:
+        """Zoomed out: box-downsample each layer first (premultiplied, OpenCV), then blend the
+        small images, so a fitted 8k document costs a resize per layer, not an 8k composite."""
+        h, w = -(-rect.h // step), -(-rect.w // step)
+        premul = np.zeros((h, w, 4), np.float32)  # BGRA, 0..255 premultiplied
+        for layer in self._display_layers():
+            common = rect.intersected(layer.raster.rect)
+            if common.is_empty:
+                continue
+            area = common.aligned(step).intersected(rect)
+            small = _downsample_premultiplied(_pixels_of(layer.raster, area), step)
+            rows = slice((area.y - rect.y) // step, (area.y - rect.y) // step + small.shape[0])
+            cols = slice((area.x - rect.x) // step, (area.x - rect.x) // step + small.shape[1])
+            src = small[..., [2, 1, 0, 3]] * layer.opacity
+            dst = premul[rows, cols]
+            premul[rows, cols] = src + dst * (1.0 - src[..., 3:] * (1.0 / 255.0))
+        return premul
+
+    def _mask_coverage(self, rect: Rect, step: int) -> np.ndarray | None:
+        """Tint strength 0..1 (h, w, 1) at the given downsampling, or None without a mask."""
+        if self.mask_opacity <= 0:
+            return None
         coverage = None
-        for layer in self.doc.layers:
-            if layer.kind is not LayerKind.MASK or not layer.visible or layer.raster is None:
+        h, w = -(-rect.h // step), -(-rect.w // step)
+        for layer in self._mask_layers():
+            common = rect.intersected(layer.raster.rect)
+            if common.is_empty:
                 continue
-            if rect.intersected(layer.raster.rect).is_empty or layer.opacity <= 0:
-                continue
-            values = layer.raster.read(rect).astype(np.float32) * (layer.opacity / 255.0)
+            if step == 1:
+                values = layer.raster.read(rect).astype(np.float32)
+            else:
+                area = common.aligned(step).intersected(rect)
+                small = _downsample(_pixels_of(layer.raster, area), step)
+                values = np.zeros((h, w), np.float32)
+                top, left = (area.y - rect.y) // step, (area.x - rect.x) // step
+                values[top : top + small.shape[0], left : left + small.shape[1]] = small
+            values *= layer.opacity / 255.0
             coverage = values if coverage is None else np.maximum(coverage, values)
-        if coverage is None or self.mask_opacity <= 0:
+        if coverage is None:
             return None
         return (coverage * self.mask_opacity)[..., None]
 
@@ -343,28 +430,59 @@ class CanvasView(QWidget):
             self._tiles.popitem(last=False)
         return tile
 
-    def _on_pixels_changed(self, _layer_id: int, rect: Rect) -> None:
+    def visible_doc_rect(self, clip: QRect | None = None) -> Rect:
+        """Document pixels shown inside ``clip`` (default: the whole widget)."""
+        clip = clip if clip is not None else self.rect()
+        x0, y0 = self.widget_to_doc(QPointF(clip.left(), clip.top()))
+        x1, y1 = self.widget_to_doc(QPointF(clip.right() + 1, clip.bottom() + 1))
+        bounds = Rect.from_edges(math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1))
+        return bounds.intersected(self.doc.rect) if self.doc is not None else bounds
+
+    def _cached_keys_over(self, rect: Rect) -> list[tuple[int, int, int]]:
+        keys = []
+        for level in range(MAX_LEVEL + 1):
+            span = TILE << level
+            for ty in range(rect.y // span, (rect.bottom - 1) // span + 1):
+                for tx in range(rect.x // span, (rect.right - 1) // span + 1):
+                    if (level, tx, ty) in self._tiles:
+                        keys.append((level, tx, ty))
+        return keys
+
+    def _on_pixels_changed(self, layer_id: int, rect: Rect) -> None:
         if self.doc is None:
             return
         rect = rect.intersected(self.doc.rect)
         if rect.is_empty:
             return
+        if self._is_vector_layer(layer_id):  # poses are drawn by overlay painters, not tiles
+            self.update()
+            return
         current = self.level()
-        for key in list(self._tiles):
-            level, _tx, _ty = key
+        visible = self.visible_doc_rect()
+        # look tiles up by index (a dab touches a few per level), never scan the whole cache
+        for key in self._cached_keys_over(rect):
+            level = key[0]
             tile = self._tiles[key]
             step = 1 << level
             area = rect.aligned(step).intersected(tile.region)
             if area.is_empty:
                 continue
-            if level != current:
-                del self._tiles[key]  # re-rendered when that zoom level is shown again
+            if level != current or tile.region.intersected(visible).is_empty:
+                del self._tiles[key]  # re-rendered when it is shown again
                 continue
             rows = (area.y - tile.region.y) // step
             cols = (area.x - tile.region.x) // step
             fresh = self._render(area, level)
             tile.pixels[rows : rows + fresh.shape[0], cols : cols + fresh.shape[1]] = fresh
         self.update(self.doc_rect_to_widget(rect))
+
+    def _is_vector_layer(self, layer_id: int) -> bool:
+        if layer_id < 0:
+            return False
+        try:
+            return self.doc.layer(layer_id).kind is LayerKind.POSE
+        except KeyError:  # removed: re-render what it covered
+            return False
 
     def _on_preview_changed(self, rect: Rect) -> None:
         self._on_pixels_changed(-1, rect)
@@ -432,11 +550,7 @@ class CanvasView(QWidget):
     def _paint_tiles(self, painter: QPainter, clip: QRect) -> None:
         level = self.level()
         step = 1 << level
-        x0, y0 = self.widget_to_doc(QPointF(clip.left(), clip.top()))
-        x1, y1 = self.widget_to_doc(QPointF(clip.right() + 1, clip.bottom() + 1))
-        visible = Rect.from_edges(
-            math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1)
-        ).intersected(self.doc.rect)
+        visible = self.visible_doc_rect(clip)
         if visible.is_empty:
             return
         span = TILE << level
@@ -641,6 +755,13 @@ class CanvasView(QWidget):
             return
         self.set_zoom(self.zoom * ZOOM_STEP ** (delta / 120.0), event.position())
         event.accept()
+
+    def enterEvent(self, event) -> None:
+        # take keyboard focus (Space to pan, Esc to cancel) unless the user is typing somewhere
+        focus = QApplication.focusWidget()
+        if not isinstance(focus, QLineEdit | QTextEdit | QPlainTextEdit | QAbstractSpinBox):
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+        super().enterEvent(event)
 
     def leaveEvent(self, event) -> None:
         old = self._brush_outline_rect()

@@ -7,6 +7,7 @@ request to the :class:`~app.jobs.JobController`. Nothing here waits on the engin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 CLASSIC_LABEL = "Built-in classic (no model)"
 MAX_SEED = 2**31 - 1  # QSpinBox holds a signed 32-bit int
 MAX_RECENT_PROMPTS = 20
+QUEUE_TEXT_PX = 230
 STATE_KEY = "panel"  # inside Document.generation_state
 MODE_HINTS = {
     Workflow.INPAINT: "the inpaint mask has pixels",
@@ -157,6 +159,7 @@ class GeneratePanel(QWidget):
         self.message_label.hide()
         self.queue_list = QListWidget(self)
         self.queue_list.setMaximumHeight(110)
+        self.queue_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.controls_list = QListWidget(self)
         self.controls_list.setMaximumHeight(90)
         self.controls_label = QLabel("Control layers", self)
@@ -257,10 +260,8 @@ class GeneratePanel(QWidget):
             doc.active_layer_changed,
             doc.selection_changed,
         ):
-            try:
+            with contextlib.suppress(RuntimeError, TypeError):
                 signal.disconnect(self._schedule_mode)
-            except (RuntimeError, TypeError):
-                pass
 
     def _on_document_destroyed(self, *_args: object) -> None:
         self._doc = None
@@ -523,7 +524,13 @@ class GeneratePanel(QWidget):
                 JobState.CANCELLING: "Cancelling",
                 JobState.QUEUED: "Queued",
             }.get(job.state, "")
-            label = QLabel(f"{state}: {job.label}", row)
+            text = f"{state}: {job.label}"
+            label = QLabel(row)
+            label.setToolTip(f"{text}\n{job.plan.request.prompt}")
+            label.setMinimumWidth(40)
+            label.setText(
+                label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, QUEUE_TEXT_PX)
+            )
             button = QToolButton(row)
             button.setText("✕")
             button.setToolTip("Cancel this job")

@@ -151,6 +151,7 @@ class LayersPanel(QWidget):
         self.doc: Document | None = None
         self._dirty_thumbs: set[int] = set()
         self._in_item_change = False
+        self._preview_id: int | None = None
         self._thumb_timer = QTimer(self)
         self._thumb_timer.setSingleShot(True)
         self._thumb_timer.setInterval(250)
@@ -232,11 +233,13 @@ class LayersPanel(QWidget):
             self.doc.layers_changed.disconnect(self.rebuild)
             self.doc.active_layer_changed.disconnect(self._active_changed)
             self.doc.pixels_changed.disconnect(self._pixels_changed)
+            self.doc.preview_changed.disconnect(self._preview_changed)
         self.doc = doc
         if doc is not None:
             doc.layers_changed.connect(self.rebuild)
             doc.active_layer_changed.connect(self._active_changed)
             doc.pixels_changed.connect(self._pixels_changed)
+            doc.preview_changed.connect(self._preview_changed)
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -245,12 +248,24 @@ class LayersPanel(QWidget):
             return
         with QSignalBlocker(self.list):
             self.list.clear()
+            self._preview_id = None
             if self.doc is not None:
+                if self.doc.preview is not None:  # the generation in progress, on top
+                    self.list.addItem(self._make_preview_item(self.doc.preview))
                 for layer in reversed(self.doc.layers):
                     self.list.addItem(self._make_item(layer))
             self._select_active()
         self.list.viewport().update()
         self._update_controls()
+
+    def _make_preview_item(self, layer: Layer) -> QListWidgetItem:
+        item = QListWidgetItem(QIcon(layer_thumbnail(self.doc, layer)), "Generating… (preview)")
+        item.setData(ID_ROLE, layer.id)
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # not selectable, editable or movable
+        item.setForeground(QColor(160, 190, 240))
+        item.setToolTip("Live preview of the running generation; it is not part of the picture")
+        self._preview_id = layer.id
+        return item
 
     def _make_item(self, layer: Layer) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(layer_thumbnail(self.doc, layer)), layer.name)
@@ -316,14 +331,27 @@ class LayersPanel(QWidget):
         if not self._thumb_timer.isActive():
             self._thumb_timer.start()
 
+    def _preview_changed(self, _rect) -> None:
+        preview = self.doc.preview if self.doc is not None else None
+        if (preview is None) != (self._preview_id is None) or (
+            preview is not None and preview.id != self._preview_id
+        ):
+            self.rebuild()
+        elif preview is not None:
+            self._pixels_changed(preview.id, _rect)
+
     def _refresh_thumbnails(self) -> None:
         if self.doc is None:
             return
         for layer_id in self._dirty_thumbs:
             item = self.item_for(layer_id)
+            try:
+                layer = self.doc.layer(layer_id)
+            except KeyError:  # removed since; the list is being rebuilt
+                continue
             if item is not None:
                 with QSignalBlocker(self.list):
-                    item.setIcon(QIcon(layer_thumbnail(self.doc, self.doc.layer(layer_id))))
+                    item.setIcon(QIcon(layer_thumbnail(self.doc, layer)))
         self._dirty_thumbs.clear()
 
     # ---- user actions -> document --------------------------------------------------------
@@ -358,7 +386,8 @@ class LayersPanel(QWidget):
         if item is None:
             return
         layer_id = item.data(ID_ROLE)
-        target = len(self.doc.layers) - 1 - new_row
+        layer_rows = new_row - (1 if self._preview_id is not None else 0)
+        target = max(0, len(self.doc.layers) - 1 - layer_rows)
         # rebuild after Qt finishes its own bookkeeping of the drop
         QTimer.singleShot(0, lambda: self._apply_move(layer_id, target))
 

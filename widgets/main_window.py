@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -179,6 +179,7 @@ class NewDocumentDialog(QDialog):
 class MainWindow(QMainWindow):
     document_changed = Signal(object)  # the new Document
     tool_changed = Signal(str)  # ToolId value
+    mask_overlay_changed = Signal(str, float)  # "#rrggbb", opacity 0..1 (chosen in View menu)
 
     def __init__(self, doc: Document | None = None, pixel_limit: int = DEFAULT_PIXEL_LIMIT):
         super().__init__()
@@ -213,6 +214,7 @@ class MainWindow(QMainWindow):
 
         self.resize(1400, 900)
         self.set_document(doc if doc is not None else Document.blank(1024, 1024), "Untitled")
+        self.canvas.setFocus()
 
     # ---- wiring points ---------------------------------------------------------------------
 
@@ -238,7 +240,6 @@ class MainWindow(QMainWindow):
         return dock
 
     def set_document(self, doc: Document, name: str | None = None) -> None:
-        old = self.doc
         self._disconnect_document()
         self.doc = doc
         if name is not None:
@@ -255,9 +256,9 @@ class MainWindow(QMainWindow):
         self.size_label.setText(f"{doc.width} × {doc.height}")
         self.update_title()
         self._update_undo_actions()
+        # the old document is not deleteLater()'d: Python owns it, and it goes when the last
+        # holder (a job, a panel) lets go
         self.document_changed.emit(doc)
-        if old is not None and old is not doc:
-            old.deleteLater()
 
     def _disconnect_document(self) -> None:
         """Stop listening to the current document (its history emits while it is destroyed)."""
@@ -509,12 +510,14 @@ class MainWindow(QMainWindow):
         view.addAction(act["mask_color"])
         opacity_menu = view.addMenu("Mask Overlay &Opacity")
         opacity_group = QActionGroup(self)
-        for percent in (20, 35, 45, 60, 80, 100):
+        self._opacity_actions: dict[int, QAction] = {}
+        for percent in (20, 35, 50, 65, 80, 100):
             action = opacity_menu.addAction(f"{percent}%")
             action.setCheckable(True)
-            action.setChecked(abs(percent / 100 - self.canvas.mask_opacity) < 0.01)
             action.triggered.connect(lambda _c=False, p=percent: self.set_mask_opacity(p / 100))
             opacity_group.addAction(action)
+            self._opacity_actions[percent] = action
+        self._check_opacity_action()
         view.addSeparator()
         panels = view.addMenu("&Panels")
         panels.addAction(self.layers_dock.toggleViewAction())
@@ -636,10 +639,31 @@ class MainWindow(QMainWindow):
     def choose_mask_color(self) -> None:
         color = QColorDialog.getColor(self.canvas.mask_color, self, "Mask overlay colour")
         if color.isValid():
-            self.canvas.set_mask_overlay(color=color)
+            self.set_mask_overlay(color=color)
 
     def set_mask_opacity(self, opacity: float) -> None:
-        self.canvas.set_mask_overlay(opacity=opacity)
+        self.set_mask_overlay(opacity=opacity)
+
+    def set_mask_overlay(self, color: QColor | None = None, opacity: float | None = None) -> None:
+        """Change the mask tint; ``mask_overlay_changed`` tells whoever persists settings."""
+        self.canvas.set_mask_overlay(color, opacity)
+        self._check_opacity_action()
+        self.mask_overlay_changed.emit(self.canvas.mask_color.name(), self.canvas.mask_opacity)
+
+    def _check_opacity_action(self) -> None:
+        percent = round(self.canvas.mask_opacity * 100)
+        for value, action in self._opacity_actions.items():
+            action.setChecked(value == percent)
+
+    def apply_settings(self, settings) -> None:
+        """Take the editor part of app.settings.Settings (mask tint, image size limit)."""
+        color = QColor(getattr(settings, "mask_color", self.canvas.mask_color.name()))
+        opacity = float(getattr(settings, "mask_opacity", self.canvas.mask_opacity))
+        self.canvas.set_mask_overlay(color if color.isValid() else None, opacity)
+        self._check_opacity_action()
+        megapixels = getattr(settings, "max_image_megapixels", None)
+        if megapixels:
+            self.pixel_limit = int(megapixels * 1_000_000)
 
     # ---- layers ----------------------------------------------------------------------------
 
@@ -726,7 +750,6 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open file", f"{path.name}: {err}")
             return False
         if not self.confirm_discard(f"open {path.name}"):
-            doc.deleteLater()
             return False
         self.set_document(doc, path.name)
         self._show_notice(f"Opened {path.name} ({doc.width} × {doc.height})")
@@ -824,9 +847,3 @@ class MainWindow(QMainWindow):
             event.accept()
         else:
             event.ignore()
-
-    def canvas_center(self) -> QPointF:
-        return QPointF(self.canvas.width() / 2, self.canvas.height() / 2)
-
-    def set_overlay_color(self, color: QColor) -> None:
-        self.canvas.set_mask_overlay(color=color)

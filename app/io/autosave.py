@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.document import Document
 from app.io.atomic import atomic_save
-from app.io.errors import FileError, OpenError
+from app.io.errors import FileError, SaveError
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ class AutosaveManager(QObject):
         try:
             self._ensure_session_dir()
         except OSError as err:
-            raise OpenError(f"cannot create the autosave folder {self.session_dir}: {err}") from err
+            raise SaveError(f"cannot create the autosave folder {self.session_dir}: {err}") from err
         target = self.session_dir / f"{entry.key}.ora"
         save_ora(entry.doc, target, backup=False)
         doc = entry.doc

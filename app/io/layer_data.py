@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePath
 from typing import Any
 
@@ -22,7 +24,7 @@ from app.layers import PAINT_KINDS, ControlSettings, Layer, LayerKind
 
 log = logging.getLogger(__name__)
 
-BAND_ROWS = 512  # composite big canvases in bands so float temporaries stay small
+BAND_ROWS = 256  # composite big canvases in bands so float temporaries stay small
 
 
 def saved_layers(layers: Iterable[Layer]) -> list[Layer]:
@@ -40,9 +42,18 @@ def flatten(layers: Iterable[Layer], rect: Rect) -> np.ndarray:
     """:func:`app.compose.composite` of ``rect``, computed in bands of rows."""
     layers = list(layers)
     out = np.empty((rect.h, rect.w, 4), np.uint8)
-    for top in range(0, rect.h, BAND_ROWS):
+
+    def fill(top: int) -> None:
         band = Rect(rect.x, rect.y + top, rect.w, min(BAND_ROWS, rect.h - top))
         out[top : top + band.h] = composite(layers, band)
+
+    tops = range(0, rect.h, BAND_ROWS)
+    if len(tops) == 1:
+        fill(0)
+    else:  # numpy releases the GIL on big array operations
+        with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+            for done in pool.map(fill, tops):
+                del done
     return out
 
 

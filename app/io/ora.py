@@ -32,10 +32,15 @@ import json
 import logging
 import math
 import os
+import re
 import zipfile
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree import ElementTree as ET
 
 import numpy as np
@@ -65,7 +70,11 @@ ORA_VERSION = "0.0.5"
 NS = "https://github.com/impasto/impasto/ns/openraster/1"
 FORMAT_VERSION = 1
 THUMBNAIL_SIDE = 256
+ENCODE_THREADS = max(1, min(4, os.cpu_count() or 1))
+DECODE_THREADS = max(1, min(2, os.cpu_count() or 1))  # each holds one decoded layer in flight
 PNG_COMPRESS_LEVEL = 1  # layers are big; level 1 is ~4x faster than 6 for ~10% more bytes
+
+T = TypeVar("T")
 
 _STANDARD_ATTRS = {"name", "src", "x", "y", "opacity", "visibility", "composite-op"}
 _Q = f"{{{NS}}}"
@@ -89,8 +98,9 @@ def write_ora(doc: Document, target: str | os.PathLike | io.BufferedIOBase) -> N
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, compress_type=zipfile.ZIP_STORED)
         elements = []
-        for index, layer in enumerate(layers):
-            elements.append(_write_layer(archive, doc, layer, index, packer))
+        jobs = [partial(_layer_png, layer, doc.rect) for layer in layers]
+        for index, (layer, encoded) in enumerate(zip(layers, _in_order(jobs), strict=True)):
+            elements.append(_write_layer(archive, layer, index, encoded, packer))
         for element in reversed(elements):  # stack.xml lists the top layer first
             stack.append(element)
         active = next(
@@ -119,31 +129,50 @@ def write_ora(doc: Document, target: str | os.PathLike | io.BufferedIOBase) -> N
         _write_png(archive, "Thumbnails/thumbnail.png", merged)
 
 
+def _layer_png(layer: Layer, canvas) -> tuple[bytes, int, int, bool]:
+    """PNG bytes of a layer as other apps see it, its offset, and whether it is empty."""
+    pixels = layer_data.layer_rgba(layer, canvas)
+    if pixels is None:
+        return _encode_png(Image.new("RGBA", (1, 1), (0, 0, 0, 0))), 0, 0, True
+    rgba, x, y = pixels
+    return _encode_png(Image.fromarray(np.ascontiguousarray(rgba), "RGBA")), x, y, False
+
+
+def _in_order(jobs: list[Callable[[], T]], workers: int = ENCODE_THREADS) -> Iterator[T]:
+    """Run ``jobs`` on a few threads (PNG coding releases the GIL), yielding results in order
+    with at most ``workers`` in flight, so memory stays bounded. A job's exception is raised
+    in order, after the jobs in flight finish."""
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[T]] = deque()
+        for job in jobs:
+            pending.append(pool.submit(job))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _write_layer(
     archive: zipfile.ZipFile,
-    doc: Document,
     layer: Layer,
     index: int,
+    encoded: tuple[bytes, int, int, bool],
     packer: layer_data.JsonPacker,
 ) -> ET.Element:
     stem = f"layer{index:03d}"
     src = f"data/{stem}.png"
+    png, x, y, empty = encoded
     attrs: dict[str, str] = {}
     for key, value in (layer.extra.get("ora_attrs") or {}).items():
         if isinstance(key, str) and key not in _STANDARD_ATTRS and isinstance(value, str):
-            attrs[key] = value
-    pixels = layer_data.layer_rgba(layer, doc.rect)
-    if pixels is None:
-        image, x, y = Image.new("RGBA", (1, 1), (0, 0, 0, 0)), 0, 0
+            attrs[xml_safe(key)] = xml_safe(value)
+    if empty:
         attrs[_Q + "empty"] = "true"
-    else:
-        rgba, x, y = pixels
-        image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
-    _write_png(archive, src, image)
-    del image
+    _write_stored(archive, src, png)
+    del png
     attrs.update(
         {
-            "name": layer.name,
+            "name": xml_safe(layer.name),
             "src": src,
             "x": str(x),
             "y": str(y),
@@ -178,13 +207,19 @@ def _write_layer(
     return ET.Element("layer", attrs)
 
 
+def _encode_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def _write_stored(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    # PNG data is already compressed: deflating it again costs time for nothing.
+    archive.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_STORED)
+
+
 def _write_png(archive: zipfile.ZipFile, name: str, image: Image.Image) -> None:
-    # PNG data is already compressed: store it, and stream it without an extra in-memory copy.
-    info = zipfile.ZipInfo(name)
-    info.compress_type = zipfile.ZIP_STORED
-    raw = image.width * image.height * len(image.getbands())
-    with archive.open(info, "w", force_zip64=raw > (1 << 30)) as stream:
-        image.save(stream, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    _write_stored(archive, name, _encode_png(image))
 
 
 def _write_json(archive: zipfile.ZipFile, name: str, value: Any) -> None:
@@ -193,6 +228,15 @@ def _write_json(archive: zipfile.ZipFile, name: str, value: Any) -> None:
     except (TypeError, ValueError) as err:
         raise SaveError(f"Could not save {name}: {err}") from err
     archive.writestr(name, text.encode("utf-8"))
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot hold (control characters, lone surrogates);
+    a layer name imported from elsewhere may contain them."""
+    return _XML_INVALID.sub("", text)
 
 
 def _bool(value: bool) -> str:
@@ -278,10 +322,11 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
             raise UnsafeFileError(f"{name} is too large")
         return array
 
-    layers = [
-        _read_layer(archive, item, width, height, limits, budget, load_array)
+    jobs = [
+        partial(_read_layer, archive, item, width, height, limits, budget, load_array)
         for item in reversed(placed)  # bottom to top
     ]
+    layers = list(_in_order(jobs, DECODE_THREADS))
     doc = Document(width, height)
     for index, layer in enumerate(layers):
         doc._insert_layer(layer, index)
@@ -359,7 +404,7 @@ def _read_layer(
     load_array,
 ) -> Layer:
     element = item.element
-    name = element.get("name") or "Layer"
+    name = element.get("name", "Layer")
     try:
         kind = LayerKind(element.get(_Q + "kind", "image"))
     except ValueError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -116,10 +117,13 @@ class ReadBudget:
         self.limits = limits
         self.bytes = 0
         self.pixels = 0
+        self._lock = threading.Lock()  # layers are decoded on a few threads
 
     def spend_bytes(self, amount: int, what: str) -> None:
-        self.bytes += amount
-        if self.bytes > self.limits.max_total_bytes:
+        with self._lock:
+            self.bytes += amount
+            total = self.bytes
+        if total > self.limits.max_total_bytes:
             raise ZipBombError(f"the file expands beyond {self.limits.max_total_bytes} bytes")
 
     def spend_pixels(self, width: int, height: int, what: str) -> None:
@@ -129,8 +133,10 @@ class ReadBudget:
                 f"{what} is {width}x{height} pixels, above the limit of "
                 f"{self.limits.max_layer_pixels / 1e6:.0f} MP for one layer"
             )
-        self.pixels += pixels
-        if self.pixels > self.limits.max_total_pixels:
+        with self._lock:
+            self.pixels += pixels
+            total = self.pixels
+        if total > self.limits.max_total_pixels:
             raise LayerBoundsError(
                 f"the layers hold more than {self.limits.max_total_pixels / 1e6:.0f} MP together"
             )
@@ -145,6 +151,17 @@ def check_canvas(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> No
 def check_offset(x: int, y: int, what: str, limits: Limits = DEFAULT_LIMITS) -> None:
     if abs(x) > limits.max_offset or abs(y) > limits.max_offset:
         raise LayerBoundsError(f"{what} is placed at an absurd offset ({x}, {y})")
+
+
+def _to_array(image: Image.Image, rows: int = 512) -> np.ndarray:
+    """A writable RGBA array, copied band by band: ``np.array(image)`` would hold a second full
+    copy (Pillow's ``tobytes``) at its peak, 256 MB more for an 8k layer."""
+    width, height = image.size
+    out = np.empty((height, width, 4), np.uint8)
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(height, top + rows)))
+        out[top : top + band.height] = np.asarray(band)
+    return out
 
 
 def decode_png(data: bytes, what: str, budget: ReadBudget, *, mask: bool = False) -> np.ndarray:
@@ -163,8 +180,7 @@ def decode_png(data: bytes, what: str, budget: ReadBudget, *, mask: bool = False
                 if mask:
                     band = image.getchannel("A") if "A" in image.getbands() else image.convert("L")
                     return np.array(band, np.uint8)
-                # np.array copies once into a writable array; convert only when needed
-                return np.array(image if image.mode == "RGBA" else image.convert("RGBA"), np.uint8)
+                return _to_array(image if image.mode == "RGBA" else image.convert("RGBA"))
     except LayerBoundsError:
         raise
     except Image.DecompressionBombError as err:

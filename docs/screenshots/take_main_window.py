@@ -69,8 +69,14 @@ def landscape(width: int = 1536, height: int = 1024, seed: int = 3) -> np.ndarra
 
 def mouse(widget, kind, pos, button, buttons) -> None:
     pos = QPointF(pos)
-    event = QMouseEvent(kind, pos, QPointF(widget.mapToGlobal(pos.toPoint())), button, buttons,
-                        Qt.KeyboardModifier.NoModifier)
+    event = QMouseEvent(
+        kind,
+        pos,
+        QPointF(widget.mapToGlobal(pos.toPoint())),
+        button,
+        buttons,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(widget, event)
 
 
@@ -121,7 +127,10 @@ def main() -> int:
     drag_doc(
         window,
         [
-            (1105 + 150 * math.cos(a / 20 * 2 * math.pi), 225 + 110 * math.sin(a / 20 * 2 * math.pi))
+            (
+                1105 + 150 * math.cos(a / 20 * 2 * math.pi),
+                225 + 110 * math.sin(a / 20 * 2 * math.pi),
+            )
             for a in range(21)
         ],
     )
@@ -129,13 +138,18 @@ def main() -> int:
     # back to the mask brush, hovering, so the brush outline shows
     window.select_tool(ToolId.MASK_BRUSH)
     hover = window.canvas.doc_to_widget(640, 600).toPoint()
-    mouse(window.canvas, QMouseEvent.Type.MouseMove, QPoint(hover), Qt.MouseButton.NoButton,
-          Qt.MouseButton.NoButton)
-    sketch = [layer for layer in window.doc.layers if layer.kind.value == "sketch"][0]
+    mouse(
+        window.canvas,
+        QMouseEvent.Type.MouseMove,
+        QPoint(hover),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+    )
+    sketch = next(layer for layer in window.doc.layers if layer.kind.value == "sketch")
     window.doc.set_active(sketch.id)
     for _ in range(10):
         app.processEvents()
-    window.layers_panel._refresh_thumbnails()  # noqa: SLF001 - do not wait for the debounce
+    window.layers_panel._refresh_thumbnails()  # do not wait for the debounce
     app.processEvents()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(OUT))

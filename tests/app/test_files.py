@@ -244,3 +244,22 @@ def test_export_extension_checks(doc, tmp_path):
         files.export_mask_png(doc, tmp_path / "x.jpg")
     with pytest.raises(FileError):
         files.export_flat(doc, tmp_path / "x.gif")
+
+
+def test_latin1_parameters_use_a_text_chunk_and_parse_back(tmp_path):
+    doc = Document.blank(8, 8)
+    doc.add_layer(
+        LayerKind.RESULT, recipe={"prompt": "café", "seed": 5, "steps": 3, "sampler": "Euler"}
+    )
+    files.export_flat_with_recipe(doc, tmp_path / "latin.png")
+    raw = (tmp_path / "latin.png").read_bytes()
+    assert b"tEXtparameters" in raw  # tEXt for Latin-1, iTXt otherwise; both read back
+    with Image.open(tmp_path / "latin.png") as image:
+        parsed = parse_parameters(image.text["parameters"])
+    assert (parsed["prompt"], parsed["seed"], parsed["steps"]) == ("café", 5, 3)
+
+
+def test_project_pixel_limit_from_settings(doc, tmp_path):
+    path = files.save_project(doc, tmp_path / "limit.ora")
+    with pytest.raises(files.LayerBoundsError, match="limit"):
+        files.open_document(path, pixel_limit=1000)

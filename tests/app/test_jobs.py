@@ -261,3 +261,65 @@ def test_land_layers_goes_below_the_mask():
     ]
     assert result_name("", 3) == "Result · seed 3"
     assert result_name("x " * 40, 3).endswith("… · seed 3")
+
+
+def test_a_malformed_result_is_refused_and_nothing_changes(qtbot):
+    from inference.api import Box, Result, Variant
+
+    class WrongSize:
+        def run(self, request, on_preview=None, cancel=None):
+            return Result((Variant(np.zeros((8, 8, 3), np.uint8), 1, Box(0, 0, 8, 8)),), {})
+
+    controller = JobController(WrongSize)
+    try:
+        doc = photo()
+        paint_mask(doc, Rect(10, 10, 16, 16))
+        depth = doc.history.count()
+        with qtbot.waitSignal(controller.failed, timeout=5000) as failed:
+            controller.generate(doc, params())
+        assert "could not be placed" in failed.args[1] and "Nothing changed" in failed.args[1]
+        assert doc.history.count() == depth and not doc.layers_of(LayerKind.RESULT)
+    finally:
+        assert controller.shutdown(10)
+
+
+def test_a_new_engine_factory_is_used_from_the_next_job(qtbot):
+    first, second = FakeEngine(), FakeEngine()
+    controller = JobController(lambda: first)
+    try:
+        doc = photo()
+        paint_mask(doc, Rect(10, 10, 16, 16))
+        first.gate_step = 1
+        controller.generate(doc, params())
+        assert first.at_gate.wait(5)
+        controller.set_engine_factory(lambda: second)  # while a job runs on the old engine
+        first.release.set()
+        with qtbot.waitSignal(controller.finished, timeout=5000):
+            controller.generate(doc, params(seed=2))
+        qtbot.waitUntil(lambda: not controller.busy, timeout=5000)
+        assert [r.seed for r in first.requests] == [7] and [r.seed for r in second.requests] == [2]
+    finally:
+        assert controller.shutdown(10)
+    assert not any(t.name == WORKER_THREAD_NAME for t in threading.enumerate())
+
+
+def test_a_second_batch_joins_the_waiting_variants(engine, qtbot):
+    staging = Staging()
+    controller = JobController(lambda: engine, staging=staging)
+    try:
+        doc = photo()
+        paint_mask(doc, Rect(60, 40, 20, 16))
+        controller.generate(doc, params(batch_size=2, seed=10))
+        controller.generate(doc, params(batch_size=2, seed=20))
+        qtbot.waitUntil(lambda: not controller.busy, timeout=5000)
+        assert [layer.recipe["seed"] for layer in staging.layers] == [10, 11, 20, 21]
+        assert staging.current == 2  # the newest batch is shown
+        other = photo()
+        paint_mask(other, Rect(60, 40, 20, 16))
+        with qtbot.waitSignal(controller.finished, timeout=5000):
+            controller.generate(other, params(batch_size=2, seed=30))
+        # variants of another document replace the old ones (which never touched their doc)
+        assert [layer.recipe["seed"] for layer in staging.layers] == [30, 31]
+        assert doc.preview is None and not doc.layers_of(LayerKind.RESULT)
+    finally:
+        assert controller.shutdown(10)

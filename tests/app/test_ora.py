@@ -9,6 +9,8 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from app.compose import composite
@@ -233,3 +235,87 @@ def test_file_without_mimetype_but_with_stack_is_read(tmp_path):
     path = tmp_path / "lenient.ora"
     write_foreign_ora(path, xml, {"data/x.png": _png(pixels)}, mimetype=False)
     assert np.array_equal(open_ora(path).layers[0].raster.data, pixels)
+
+
+def test_generation_state_with_odd_values(tmp_path):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Lora:
+        name: str
+        weight: float
+
+    doc = Document.blank(8, 8)
+    doc.generation_state = {
+        "by_index": {1: "one", 2: (3, 4)},
+        "lora": Lora("detail", 0.5),
+        "mask": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "seed": np.int64(7),
+    }
+    path = tmp_path / "state.ora"
+    save_ora(doc, path)
+    state = open_ora(path).generation_state
+    assert state["by_index"] == {1: "one", 2: (3, 4)}
+    assert state["lora"]["$type"].endswith("Lora")  # loads back as plain data, with its type name
+    assert state["lora"]["value"] == {"name": "detail", "weight": 0.5}
+    assert state["mask"].dtype == np.float32 and np.array_equal(
+        state["mask"], np.arange(12).reshape(3, 4)
+    )
+    assert state["seed"] == 7
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    props=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    LayerKind.IMAGE,
+                    LayerKind.SKETCH,
+                    LayerKind.RESULT,
+                    LayerKind.MASK,
+                    LayerKind.CONTROL,
+                ]
+            ),
+            st.text(max_size=12),
+            st.floats(0, 1),
+            st.booleans(),
+            st.booleans(),
+            st.integers(-300, 300),
+            st.integers(-300, 300),
+            st.integers(0, 9),
+            st.integers(0, 9),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_layer_properties_round_trip(tmp_path_factory, props):
+    from app.io.ora import xml_safe
+    from app.layers import Layer
+    from app.raster import Raster
+
+    rng = np.random.default_rng(len(props))
+    doc = Document(40, 30)
+    for index, (kind, name, opacity, visible, locked, x, y, w, h) in enumerate(props):
+        shape = (h, w) if kind is LayerKind.MASK else (h, w, 4)
+        raster = Raster(kind.channels, rng.integers(0, 256, shape, dtype=np.uint8), x, y)
+        layer = Layer(kind, name, raster, visible=visible, opacity=opacity, locked=locked)
+        doc._insert_layer(layer, index)
+    path = tmp_path_factory.mktemp("props") / "p.ora"
+    save_ora(doc, path)
+    back = open_ora(path)
+    assert len(back.layers) == len(doc.layers)
+    for want, got in zip(doc.layers, back.layers, strict=True):
+        assert got.name == xml_safe(want.name)
+        assert (got.kind, got.opacity, got.visible, got.locked) == (
+            want.kind,
+            want.opacity,
+            want.visible,
+            want.locked,
+        )
+        if want.raster.rect.is_empty:
+            assert got.raster.rect.is_empty
+        else:
+            assert got.raster.rect == want.raster.rect
+            assert np.array_equal(got.raster.data, want.raster.data)

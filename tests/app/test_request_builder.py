@@ -237,3 +237,30 @@ def test_recipe_round_trip_and_parameters_text():
     from app.request_builder import encode_mask
 
     assert np.array_equal(decode_mask(encode_mask(mask)), mask)
+
+
+def test_an_imported_control_map_of_another_size_is_fitted_to_the_canvas():
+    from app.layers import Layer
+
+    doc = photo(200, 100)
+    depth = np.zeros((50, 50, 4), np.uint8)
+    depth[..., 3] = 255
+    depth[:, 25:, :3] = 255  # right half white
+    layer = Layer(
+        LayerKind.CONTROL,
+        "Depth",
+        Raster(4, depth),
+        control=ControlSettings("depth", "/cn/depth", resize_mode="just resize"),
+    )
+    doc.insert_layer(layer)
+    (control,) = build_request(doc, MODEL).request.controls
+    assert control.image.shape == (100, 200, 3)
+    assert (control.image[:, :95] == 0).all() and (control.image[:, 105:] == 255).all()
+
+
+def test_any_raster_layer_can_be_used_as_control():
+    doc = photo(64, 64)
+    doc.layers[0].control = ControlSettings("lineart", "/cn/lineart")
+    (control,) = build_request(doc, MODEL).request.controls
+    assert control.control_type == "lineart"
+    assert np.array_equal(control.image, doc.layers[0].raster.data[..., :3])

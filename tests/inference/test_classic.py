@@ -23,8 +23,14 @@ def _scene():
 def test_classic_removes_object_and_keeps_the_rest(model_path):
     image, mask = _scene()
     previews = []
-    request = Request(Mode.INPAINT, image=image, mask=mask, model_path=model_path, mask_blur=2,
-                      crop_box=cropping.crop_box_for_mask(mask, 8))
+    request = Request(
+        Mode.INPAINT,
+        image=image,
+        mask=mask,
+        model_path=model_path,
+        mask_blur=2,
+        crop_box=cropping.crop_box_for_mask(mask, 8),
+    )
     result = Engine().run(request, lambda s, t, i: previews.append((s, t, i.shape)))
     out = result.variants[0].image
     assert out.shape == image.shape

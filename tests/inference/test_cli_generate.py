@@ -28,10 +28,34 @@ def scene(tmp_path):
 def test_txt2img_writes_png_whose_parameters_parse_back(tmp_path, tiny_single_file, capsys):
     out = tmp_path / "out.png"
     previews = tmp_path / "previews"
-    code = main(["--prompt", "a red cat", "--negative", "blurry", "--out", str(out),
-                 "--model", str(tiny_single_file), "--steps", "3", "--cfg", "5.5", "--seed", "42",
-                 "--sampler", "dpm++2m", "--width", "100", "--height", "64",
-                 "--previews", str(previews), "--device", "cpu"])
+    code = main(
+        [
+            "--prompt",
+            "a red cat",
+            "--negative",
+            "blurry",
+            "--out",
+            str(out),
+            "--model",
+            str(tiny_single_file),
+            "--steps",
+            "3",
+            "--cfg",
+            "5.5",
+            "--seed",
+            "42",
+            "--sampler",
+            "dpm++2m",
+            "--width",
+            "100",
+            "--height",
+            "64",
+            "--previews",
+            str(previews),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     with Image.open(out) as image:
         assert image.size == (100, 64)
@@ -49,9 +73,33 @@ def test_txt2img_writes_png_whose_parameters_parse_back(tmp_path, tiny_single_fi
 def test_inpaint_with_batch_keeps_unmasked_pixels(tmp_path, scene, tiny_model_dir):
     image, mask_path, mask = scene
     out = tmp_path / "inpainted.png"
-    code = main(["--prompt", "x", "--out", str(out), "--image", image, "--mask", mask_path,
-                 "--model", str(tiny_model_dir), "--steps", "2", "--seed", "1", "--batch", "2",
-                 "--padding", "8", "--mask-blur", "2", "--quiet", "--device", "cpu"])
+    code = main(
+        [
+            "--prompt",
+            "x",
+            "--out",
+            str(out),
+            "--image",
+            image,
+            "--mask",
+            mask_path,
+            "--model",
+            str(tiny_model_dir),
+            "--steps",
+            "2",
+            "--seed",
+            "1",
+            "--batch",
+            "2",
+            "--padding",
+            "8",
+            "--mask-blur",
+            "2",
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     second = tmp_path / "inpainted-2.png"
     assert out.is_file() and second.is_file()
@@ -68,8 +116,10 @@ def test_inpaint_with_batch_keeps_unmasked_pixels(tmp_path, scene, tiny_model_di
 def test_classic_engine_without_model(tmp_path, scene):
     image, mask_path, _ = scene
     out = tmp_path / "classic.png"
-    assert main(["--prompt", "", "--out", str(out), "--image", image, "--mask", mask_path,
-                 "--quiet"]) == 0
+    assert (
+        main(["--prompt", "", "--out", str(out), "--image", image, "--mask", mask_path, "--quiet"])
+        == 0
+    )
     assert parse_parameters(read_png_parameters(out))["model"] == "classic:telea"
 
 
@@ -116,6 +166,20 @@ def test_missing_prompt_exits_2(tmp_path, capsys):
 def test_pickle_model_exits_2(tmp_path, capsys):
     ckpt = tmp_path / "model.ckpt"
     ckpt.write_bytes(b"x")
-    assert main(["--prompt", "x", "--out", str(tmp_path / "o.png"), "--model", str(ckpt),
-                 "--quiet", "--device", "cpu"]) == 2
+    assert (
+        main(
+            [
+                "--prompt",
+                "x",
+                "--out",
+                str(tmp_path / "o.png"),
+                "--model",
+                str(ckpt),
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert "pickle" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def test_plan_box_stays_inside_and_contains_the_request(width, height, data, nat
     h = data.draw(st.integers(8, height - y))
     plan = cropping.plan_crop(width, height, Box(x, y, w, h), native)
     box = plan.box
-    assert 0 <= box.x and 0 <= box.y and box.right <= width and box.bottom <= height
+    assert box.x >= 0 and box.y >= 0 and box.right <= width and box.bottom <= height
     assert box.x <= x and box.y <= y and box.right >= x + w and box.bottom >= y + h
     assert plan.gen_width % 8 == 0 and plan.gen_height % 8 == 0
 
@@ -57,7 +57,7 @@ def test_feathered_alpha_is_one_on_mask_and_zero_far_away():
     assert (alpha[mask > 0] == 1).all()
     assert alpha[20, 16] > 0  # the feather reaches outside the mask
     assert alpha[20, 20 - 9] == 0 and alpha[0, 0] == 0
-    assert 0 <= alpha.min() and alpha.max() <= 1
+    assert alpha.min() >= 0 and alpha.max() <= 1
 
 
 def test_paste_leaves_zero_alpha_pixels_byte_identical():

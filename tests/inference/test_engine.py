@@ -288,7 +288,7 @@ def test_missing_and_broken_models_are_typed_errors(engine, tmp_path):
     broken.write_bytes(b"not a model")
     with pytest.raises(ModelLoadError):
         engine.run(_txt2img(broken))
-    with pytest.raises(ModelLoadError, match="model_index.json"):
+    with pytest.raises(ModelLoadError, match=r"model_index\.json"):
         engine.run(_txt2img(tmp_path))
 
 

@@ -69,7 +69,9 @@ def test_prompt_only_text_is_all_prompt():
 def test_png_round_trip_latin1_and_unicode(tmp_path):
     image = np.zeros((8, 8, 3), np.uint8)
     for prompt in ("a cat", "猫の絵 — ünïcode"):
-        path = write_png(tmp_path / "out.png", image, format_parameters({**RECIPE, "prompt": prompt}))
+        path = write_png(
+            tmp_path / "out.png", image, format_parameters({**RECIPE, "prompt": prompt})
+        )
         assert parse_parameters(read_png_parameters(path))["prompt"] == prompt
     assert not list(tmp_path.glob(".*.tmp"))
 

@@ -154,8 +154,11 @@ def test_failures_become_job_failed_and_worker_survives(make_worker, error, expe
 
 def test_real_engine_through_worker(make_worker, engine, tiny_model_dir):
     worker, events = make_worker(engine)
-    job = worker.submit(Request(Mode.TXT2IMG, prompt="x", steps=2, width=64, height=64,
-                                model_path=str(tiny_model_dir)))
+    job = worker.submit(
+        Request(
+            Mode.TXT2IMG, prompt="x", steps=2, width=64, height=64, model_path=str(tiny_model_dir)
+        )
+    )
     events.wait_for(JobFinished, job)
     assert events.of(job) == ["JobQueued", "JobStarted", "JobPreview", "JobPreview", "JobFinished"]
     assert isinstance(events.items[0], JobQueued) and isinstance(events.items[1], JobStarted)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.document import Document
 from app.geometry import Rect
+from app.layers import LayerKind
 from app.raster import Raster
 from app.tools import BrushSettings, BrushTarget, BrushTool, RectSelectTool
 from tests.widgets.pointer_helpers import drag, make_photo_doc, photo_pixels
@@ -231,3 +232,82 @@ def test_escape_cancels_a_stroke_in_progress(canvas, photo_doc, qtbot):
         canvas, QMouseEvent.Type.MouseButtonRelease, QPoint(90, 60), buttons=Qt.MouseButton.NoButton
     )
     assert photo_doc.history.count() == 0
+
+
+HIDPI_PROBE = """
+import numpy as np
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from app.document import Document
+from widgets.canvas import CanvasView
+pixels = np.zeros((64, 64, 4), np.uint8)
+pixels[..., 3] = 255
+pixels[:, ::2, :3] = 255  # one-pixel columns: white, black, white, ...
+view = CanvasView()
+view.resize(200, 200)
+view.set_document(Document.from_rgba(pixels))
+view.show()
+app.processEvents()
+view.actual_pixels()
+image = view.grab().toImage()
+origin = view.doc_to_widget(20, 20)
+dpr = view.devicePixelRatioF()
+x, y = round(origin.x() * dpr), round(origin.y() * dpr)
+row = [image.pixelColor(x + i, y).red() for i in range(6)]
+print(dpr, view.zoom, row)
+"""
+
+
+def test_hidpi_100_percent_maps_one_image_pixel_to_one_device_pixel():
+    import ast
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_SCALE_FACTOR="2")
+    result = subprocess.run(
+        [sys.executable, "-c", HIDPI_PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    dpr, zoom, row = result.stdout.strip().split(" ", 2)
+    assert float(dpr) == 2.0 and float(zoom) == 1.0
+    assert ast.literal_eval(row) == [255, 0, 255, 0, 255, 0]  # sharp single device pixels, no blur
+
+
+def test_coarse_levels_match_the_box_filtered_full_render(qtbot):
+    """Zoomed-out tiles (layers downsampled first) show what averaging the 1:1 picture shows."""
+    doc = Document.from_rgba(photo_pixels(512, 384))
+    block = np.zeros((101, 77, 4), np.uint8)
+    block[..., 0], block[..., 3] = 255, 128  # half-transparent red at an unaligned offset
+    doc.add_layer(LayerKind.SKETCH, "Red", Raster(4, block, 37, 53), opacity=0.5)
+    doc.mask_layer.raster.write(Rect(200, 100, 90, 70), np.full((70, 90), 255, np.uint8))
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.set_document(doc)
+    rect = doc.rect
+    full = view._render(rect, 0).astype(np.float32)
+    for level in (1, 2, 3):
+        step = 1 << level
+        expected = full.reshape(384 // step, step, 512 // step, step, 4).mean(axis=(1, 3))
+        coarse = view._render(rect, level).astype(np.float32)
+        assert coarse.shape == expected.shape
+        assert np.abs(coarse - expected).max() <= 3.0, level
+
+
+def test_pose_changes_repaint_overlays_without_re_rendering_tiles(canvas, photo_doc, qtbot):
+    pose = photo_doc.add_layer(LayerKind.POSE)
+    calls = []
+    canvas.overlay_painters.append(lambda painter, view: calls.append(1))
+    canvas.grab()
+    canvas.stats.reset()
+    calls.clear()
+    photo_doc.set_layer_property(pose.id, "pose", {"people": []})
+    QApplication.processEvents()
+    canvas.grab()
+    assert calls and canvas.stats.rendered_doc_px == 0

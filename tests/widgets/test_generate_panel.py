@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QWidget
 
 from app.document import Document
 from app.geometry import Rect
@@ -124,8 +125,10 @@ def test_queue_lists_jobs_and_each_can_be_cancelled(panel, doc, engine, qtbot):
     with qtbot.waitSignal(panel.jobs.cancelled, timeout=2000) as cancelled:
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert cancelled.args == [second]
-    ids = [panel.queue_list.item(i).data(Qt.ItemDataRole.UserRole)
-           for i in range(panel.queue_list.count())]
+    ids = [
+        panel.queue_list.item(i).data(Qt.ItemDataRole.UserRole)
+        for i in range(panel.queue_list.count())
+    ]
     assert ids == [first, third]
     engine.gate_step = None
     engine.release.set()
@@ -180,7 +183,7 @@ def test_result_layer_actions(panel, doc, engine, qtbot):
     with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
         panel.generate()
     (layer,) = doc.layers_of(LayerKind.RESULT)
-    assert [a.text() for a in result_actions(layer, panel, panel)][0].startswith("Generate again")
+    assert next(a.text() for a in result_actions(layer, panel, panel)).startswith("Generate again")
     panel.prompt_edit.setPlainText("something else")
     panel.seed_spin.setValue(1)
     panel.sampler_combo.setCurrentIndex(0)
@@ -199,13 +202,16 @@ def test_result_layer_actions(panel, doc, engine, qtbot):
 
 
 def test_control_layers_are_listed(panel, doc, qtbot):
-    layer = doc.add_layer(LayerKind.CONTROL, "Edges",
-                          control=ControlSettings("canny", "/cn/canny.safetensors", 0.8, 0, 0.5))
-    qtbot.waitUntil(lambda: "Control layers (1)" == panel.controls_label.text(), timeout=2000)
+    layer = doc.add_layer(
+        LayerKind.CONTROL,
+        "Edges",
+        control=ControlSettings("canny", "/cn/canny.safetensors", 0.8, 0, 0.5),
+    )
+    qtbot.waitUntil(lambda: panel.controls_label.text() == "Control layers (1)", timeout=2000)
     text = panel.controls_list.item(0).text()
     assert "Edges" in text and "canny" in text and "canny.safetensors" in text and "0.80" in text
     doc.set_visible(layer.id, False)
-    qtbot.waitUntil(lambda: "Control layers (0)" == panel.controls_label.text(), timeout=2000)
+    qtbot.waitUntil(lambda: panel.controls_label.text() == "Control layers (0)", timeout=2000)
 
 
 def test_state_survives_switching_documents(panel, doc, qtbot):
@@ -237,3 +243,50 @@ def test_cancel_stays_available_for_the_next_queued_job(panel, doc, engine, qtbo
     assert len(engine.requests) == 2
     assert seen and all(running == enabled for running, enabled in seen)
     assert (True, True) in seen[2:]  # after the first job ended, the second one was cancellable
+
+
+class FakePicker(QWidget):
+    """What the panel reads from widgets.model_picker.ModelPicker."""
+
+    def __init__(self, entry=None):
+        super().__init__()
+        self.entry, self.vae, self.asked = entry, "/vae/x.safetensors", []
+
+    def checkpoint(self):
+        return self.entry
+
+    def vae_path(self):
+        return self.vae
+
+    def set_checkpoint_path(self, path):
+        self.asked.append(path)
+        return True
+
+
+def test_the_model_picker_feeds_model_hash_vae_and_native_size(qtbot, engine):
+    from inference.library.entry import Base, ModelEntry, ModelKind
+
+    entry = ModelEntry(
+        "/models/xl.safetensors",
+        ModelKind.CHECKPOINT,
+        Base.SDXL,
+        hash="0123456789",
+        display_name="XL model",
+    )
+    picker = FakePicker(entry)
+    jobs = JobController(lambda: engine)
+    panel = GeneratePanel(lambda: None, jobs, model_picker=picker)
+    qtbot.addWidget(panel)
+    params = panel.params()
+    assert (params.model_path, params.model_name, params.model_hash) == (
+        "/models/xl.safetensors",
+        "XL model",
+        "0123456789",
+    )
+    assert params.native_size == 1024 and params.vae_path == "/vae/x.safetensors"
+    assert panel.model_combo is None and picker.parent() is panel
+    panel.apply_recipe({"model_path": "/models/other.safetensors", "seed": 3})
+    assert picker.asked == ["/models/other.safetensors"]
+    picker.entry = None
+    assert panel.params().model_path is None  # the built-in classic engine
+    assert jobs.shutdown(5)

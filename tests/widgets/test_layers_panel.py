@@ -137,3 +137,21 @@ def test_thumbnail_of_a_sparse_layer_on_a_big_canvas_is_sampled(qtbot):
     top = (44 - 6000 // 182) // 2
     assert image.pixelColor(22, top + 17).getRgb()[:3] == (255, 255, 255)
     assert image.pixelColor(5, top + 10).getRgb()[:3] in ((200, 200, 200), (150, 150, 150))
+
+
+def test_preview_shows_as_a_row_while_a_generation_runs(panel, doc):
+    rows = panel.list.count()
+    doc.show_preview(3, Rect(10, 10, 32, 32), np.zeros((32, 32, 3), np.uint8))
+    assert panel.list.count() == rows + 1
+    top = panel.list.item(0)
+    assert "preview" in top.text().lower()
+    assert not top.flags() & Qt.ItemFlag.ItemIsSelectable
+    doc.show_preview(3, Rect(10, 10, 32, 32), np.full((32, 32, 3), 255, np.uint8))
+    assert panel.list.count() == rows + 1
+    # moving a layer row still maps onto the right stack index with the preview row on top
+    background = doc.layers[0]
+    assert panel.list.model().moveRow(QModelIndex(), panel.list.count() - 1, QModelIndex(), 1)
+    QApplication.processEvents()
+    assert doc.layers[-1].id == background.id
+    doc.clear_preview(3)
+    assert panel.list.count() == rows

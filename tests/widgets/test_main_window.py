@@ -326,3 +326,16 @@ def test_escape_in_canvas_does_not_undo(window, qtbot):
     drag(window.canvas, [(60, 60), (100, 60)])
     qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
     assert window.doc.history.count() == 1
+
+
+def test_mask_overlay_from_menu_and_settings(window, qtbot):
+    from app.settings import Settings
+
+    with qtbot.waitSignal(window.mask_overlay_changed) as signal:
+        window.set_mask_opacity(0.8)
+    assert signal.args[1] == pytest.approx(0.8) and window.canvas.mask_opacity == 0.8
+    window.apply_settings(Settings(mask_color="#00ff00", mask_opacity=0.35, max_image_megapixels=7))
+    assert window.canvas.mask_color.name() == "#00ff00"
+    assert window.canvas.mask_opacity == pytest.approx(0.35)
+    assert window.pixel_limit == 7_000_000
+    assert window._opacity_actions[35].isChecked()

@@ -18,8 +18,9 @@ def variant(seed: int, color: tuple[int, int, int]) -> Layer:
     pixels = np.empty((20, 30, 4), np.uint8)
     pixels[..., :3] = color
     pixels[..., 3] = 255
-    return Layer(LayerKind.RESULT, f"v · seed {seed}", Raster(4, pixels, 10, 5),
-                 recipe={"seed": seed})
+    return Layer(
+        LayerKind.RESULT, f"v · seed {seed}", Raster(4, pixels, 10, 5), recipe={"seed": seed}
+    )
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_thumbnails_and_click_to_show(setup, qtbot):
 
 
 def test_accept_selected_lands_them_in_one_step(setup, qtbot):
-    doc, staging, strip, colors = setup
+    doc, _staging, strip, _colors = setup
     depth = doc.history.count()
     model = strip.thumbs.selectionModel()
     for row in (0, 2):
@@ -76,6 +77,6 @@ def test_discard_changes_nothing(setup, qtbot):
 
 
 def test_accept_all(setup, qtbot):
-    doc, staging, strip, _colors = setup
+    doc, _staging, strip, _colors = setup
     qtbot.mouseClick(strip.accept_all_button, Qt.MouseButton.LeftButton)
     assert len(doc.layers_of(LayerKind.RESULT)) == 3

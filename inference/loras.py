@@ -1,0 +1,426 @@
+"""LoRA files applied to a cached diffusers pipeline: any number, each with a weight, offline.
+
+- kohya/A1111 (``lora_unet_*``, ``lora_te*_``) and diffusers/PEFT (``unet.*.lora_A``) files load
+  through diffusers' own LoRA loading (``load_lora_weights`` + ``set_adapters``, PEFT backend).
+- Loaded adapters are cached on the model (keyed by the UNet object, which every per-mode pipeline
+  built with ``from_pipe`` shares) by file path + size + mtime: running the same request again
+  loads nothing, and a file changed on disk is reloaded.
+- Adapters not in the request are switched off (weight-0 entries too), so a request without LoRAs
+  gives exactly the base model's image. Adapters stay unfused: enabling/disabling never touches the
+  base weights, which is what makes "without LoRA" byte-identical to "never loaded one".
+- Every failure (missing file, not a LoRA, LoRA for another base model, pickle file, shape
+  mismatch) becomes ``ModelLoadError`` with a sentence the user can act on.
+
+Recipe helpers follow AUTOMATIC1111: ``<lora:name:weight>`` prompt tags and a ``Lora hashes`` field
+holding the first 12 hex digits of the SHA-256 of the file's tensor data ("AutoV3", what Civitai
+matches on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import math
+import os
+import re
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inference.api import InvalidRequestError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+SAFE_SUFFIXES = {".safetensors"}
+PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
+DIFFUSERS_LORA_FILE = "pytorch_lora_weights.safetensors"
+MAX_IDLE_ADAPTERS = 8  # loaded but unused adapters kept per model for quick re-use
+
+
+@dataclass(frozen=True)
+class LoraFile:
+    """One LoRA file on disk, identified by path + size + mtime (a changed file is a new one)."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+    @property
+    def name(self) -> str:
+        """What A1111 calls the LoRA (the file stem), as in ``<lora:name:weight>``."""
+        return self.path.stem if self.path.name != DIFFUSERS_LORA_FILE else self.path.parent.name
+
+    @property
+    def adapter_name(self) -> str:
+        key = f"{self.path}|{self.size}|{self.mtime_ns}".encode()
+        return "lora_" + hashlib.sha1(key).hexdigest()[:16]
+
+
+@dataclass
+class _ModelLoras:
+    """LoRA state of one loaded model (its UNet and text encoders)."""
+
+    loaded: OrderedDict[str, LoraFile] = field(default_factory=OrderedDict)  # LRU order
+    active: tuple[tuple[str, float], ...] | None = ()  # None = unknown, set again next time
+
+
+_states: weakref.WeakKeyDictionary[Any, _ModelLoras] = weakref.WeakKeyDictionary()
+_lock = threading.RLock()
+
+
+# ---- public API -----------------------------------------------------------------------------
+
+
+def apply_loras(
+    pipe: Any,
+    loras: Sequence[tuple[str, float]],
+    *,
+    allow_pickle: bool = False,
+    max_idle: int = MAX_IDLE_ADAPTERS,
+) -> None:
+    """Make ``pipe`` generate with exactly ``loras`` ((path, weight) pairs), loading what is new.
+
+    An empty ``loras`` switches every loaded adapter off. The same path twice adds the weights.
+    Raises ``ModelLoadError`` (bad file) or ``InvalidRequestError`` (weight not a number); after
+    an error the pipeline still generates as before the call for requests without LoRAs.
+    """
+    wanted = _resolve(loras)
+    unet = pipe.unet
+    with _lock:
+        state = _states.get(unet)
+        if not wanted and (state is None or not state.loaded):
+            return  # never had a LoRA: nothing to switch off, no PEFT needed
+        _require_peft()
+        if state is None:
+            state = _states[unet] = _ModelLoras()
+        for lora, _ in wanted:
+            if lora.adapter_name not in state.loaded:
+                _forget_older_versions(pipe, state, lora)
+                state.active = None  # loading may change which adapters diffusers has active
+                _load(pipe, lora, allow_pickle)
+                state.loaded[lora.adapter_name] = lora
+            state.loaded.move_to_end(lora.adapter_name)
+        active = tuple((lora.adapter_name, weight) for lora, weight in wanted if weight != 0)
+        if active != state.active:
+            _activate(pipe, active)
+            state.active = active
+        _evict_idle(pipe, state, {lora.adapter_name for lora, _ in wanted}, max_idle)
+
+
+def loaded_loras(pipe: Any) -> dict[str, Path]:
+    """Adapter name -> file of every LoRA currently loaded into ``pipe``'s model (for tests/UI)."""
+    with _lock:
+        state = _states.get(pipe.unet)
+        return {} if state is None else {n: f.path for n, f in state.loaded.items()}
+
+
+def unload_loras(pipe: Any) -> None:
+    """Remove every LoRA layer from the model (frees their memory; the next use reloads)."""
+    with _lock:
+        state = _states.pop(pipe.unet, None)
+        if state is not None and state.loaded:
+            with _quiet_libraries():
+                pipe.unload_lora_weights()
+
+
+def find_lora_file(path: str | os.PathLike) -> LoraFile:
+    """The LoRA file at ``path`` (a diffusers LoRA folder means its weights file inside)."""
+    file = Path(path).expanduser()
+    if file.is_dir():
+        inside = file / DIFFUSERS_LORA_FILE
+        if not inside.is_file():
+            raise ModelLoadError(f"{file} is a folder without {DIFFUSERS_LORA_FILE}: not a LoRA")
+        file = inside
+    try:
+        file = file.resolve()
+        stat = file.stat()
+    except FileNotFoundError:
+        raise ModelLoadError(f"LoRA not found: {file}") from None
+    except OSError as error:
+        raise ModelLoadError(f"cannot read the LoRA {file}: {error.strerror or error}") from None
+    return LoraFile(file, stat.st_size, stat.st_mtime_ns)
+
+
+# ---- recipe helpers (A1111 conventions) -----------------------------------------------------
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+_TAG = re.compile(r"<lora:([^:>]+):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
+
+
+def lora_hash(path: str | os.PathLike) -> str:
+    """A1111's LoRA short hash: first 12 hex of the SHA-256 of a safetensors file's bytes after
+    its header (so editing metadata keeps the hash); other files hash whole. Cached by mtime."""
+    lora = find_lora_file(path)
+    key = (str(lora.path), lora.size, lora.mtime_ns)
+    with _lock:
+        if key in _hash_cache:
+            return _hash_cache[key]
+    digest = hashlib.sha256()
+    with lora.path.open("rb") as handle:
+        if lora.path.suffix.lower() in SAFE_SUFFIXES:
+            header_length = int.from_bytes(handle.read(8), "little")
+            handle.seek(8 + header_length)
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    value = digest.hexdigest()[:12]
+    with _lock:
+        _hash_cache[key] = value
+    return value
+
+
+def lora_prompt_tags(loras: Sequence[tuple[str, float]]) -> str:
+    """``<lora:name:weight>`` tags, space-separated, as A1111 writes them into the prompt."""
+    return " ".join(
+        f"<lora:{_alias(find_lora_file(path).name)}:{_number(weight)}>" for path, weight in loras
+    )
+
+
+def prompt_with_lora_tags(prompt: str, loras: Sequence[tuple[str, float]]) -> str:
+    """The prompt as A1111 would record it: the user's text followed by the LoRA tags."""
+    tags = lora_prompt_tags(loras)
+    return f"{prompt} {tags}".strip() if tags else prompt
+
+
+def split_lora_tags(prompt: str) -> tuple[str, list[tuple[str, float]]]:
+    """An A1111 prompt -> (prompt without ``<lora:...>`` tags, [(name, weight)]).
+
+    Names are file stems; the caller looks them up in the model library."""
+    found: list[tuple[str, float]] = []
+    for name, weight in _TAG.findall(prompt):
+        try:
+            found.append((name.strip(), float(weight)))
+        except ValueError:
+            continue
+    cleaned = re.sub(r"[ \t]{2,}", " ", _TAG.sub("", prompt)).strip()
+    return cleaned, found
+
+
+def lora_recipe(loras: Sequence[tuple[str, float]]) -> dict[str, Any]:
+    """Recipe entries for the LoRAs of a request: ``loras`` (name, weight, hash, path) and the
+    A1111 ``lora_hashes`` text ("name: hash, name2: hash"). Empty dict when there are none."""
+    if not loras:
+        return {}
+    entries = []
+    for path, weight in loras:
+        lora = find_lora_file(path)
+        entries.append(
+            {
+                "name": lora.name,
+                "weight": float(weight),
+                "hash": lora_hash(lora.path),
+                "path": str(path),
+            }
+        )
+    hashes = ", ".join(f"{_alias(e['name'])}: {e['hash']}" for e in entries)
+    return {"loras": entries, "lora_hashes": hashes}
+
+
+def _alias(name: str) -> str:
+    return name.replace(":", "").replace(",", "").replace(">", "")  # A1111 strips these too
+
+
+def _number(value: float) -> str:
+    value = round(float(value), 4)
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+# ---- loading --------------------------------------------------------------------------------
+
+
+def _resolve(loras: Sequence[tuple[str, float]]) -> list[tuple[LoraFile, float]]:
+    """Validate weights, find the files, merge repeated files (weights add up), keep order."""
+    merged: dict[LoraFile, float] = {}
+    for entry in loras:
+        try:
+            path, weight = entry
+            weight = float(weight)
+        except (TypeError, ValueError):
+            raise InvalidRequestError(f"a LoRA must be (path, weight), not {entry!r}") from None
+        if not math.isfinite(weight):
+            raise InvalidRequestError(f"the weight of LoRA {Path(path).name} is not a number")
+        lora = find_lora_file(path)
+        merged[lora] = merged.get(lora, 0.0) + weight
+    return list(merged.items())
+
+
+def _require_peft() -> None:
+    if importlib.util.find_spec("peft") is None:
+        raise ModelLoadError("LoRA support needs the 'peft' package: pip install peft")
+    from diffusers.utils import USE_PEFT_BACKEND
+
+    if not USE_PEFT_BACKEND:
+        raise ModelLoadError("LoRA support needs newer 'peft' and 'transformers' packages")
+
+
+def _load(pipe: Any, lora: LoraFile, allow_pickle: bool) -> None:
+    shapes, state_dict = _read(lora, allow_pickle)
+    _check_kind_and_base(pipe, lora, shapes)
+    name = lora.adapter_name
+    source: Any = state_dict if state_dict is not None else str(lora.path.parent)
+    kwargs: dict[str, Any] = {"adapter_name": name}
+    if state_dict is None:
+        kwargs.update(weight_name=lora.path.name, local_files_only=True, use_safetensors=True)
+    try:
+        with _quiet_libraries():
+            pipe.load_lora_weights(source, **kwargs)
+    except Exception as error:
+        _delete_adapter(pipe, name)
+        from inference.device import is_oom
+
+        if is_oom(error):
+            raise
+        log.debug("loading LoRA %s failed", lora.path, exc_info=True)
+        raise ModelLoadError(
+            f"the LoRA {lora.name} does not fit this model ({_brief(error)})"
+        ) from None
+    if not any(name in names for names in pipe.get_list_adapters().values()):
+        _delete_adapter(pipe, name)
+        raise ModelLoadError(f"the LoRA {lora.name} changes no layer of this model")
+    log.info("loaded LoRA %s", lora.path)
+
+
+def _read(lora: LoraFile, allow_pickle: bool) -> tuple[dict[str, tuple[int, ...]], dict | None]:
+    """Tensor shapes (and, for pickle files, the state dict) without trusting the file."""
+    suffix = lora.path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise ModelLoadError(
+                f"{lora.path.name} is a pickle file, which can run arbitrary code when opened; "
+                "use the .safetensors version of this LoRA, or allow pickle files in the settings"
+            )
+        return _read_pickle(lora)
+    if suffix not in SAFE_SUFFIXES:
+        raise ModelLoadError(f"{lora.path.name} is not a LoRA file (expected .safetensors)")
+    from inference.library.header import HeaderError, read_header
+
+    try:
+        header = read_header(lora.path)
+    except HeaderError as error:
+        raise ModelLoadError(
+            f"{lora.path.name} is not a readable safetensors file: {error}"
+        ) from None
+    except OSError as error:
+        raise ModelLoadError(f"cannot read {lora.path.name}: {error.strerror or error}") from None
+    return {key: info.shape for key, info in header.tensors.items()}, None
+
+
+def _read_pickle(lora: LoraFile) -> tuple[dict[str, tuple[int, ...]], dict]:
+    import torch
+
+    try:
+        state = torch.load(str(lora.path), map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ModelLoadError(
+            f"{lora.path.name} could not be read safely ({_brief(error)})"
+        ) from None
+    while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelLoadError(f"{lora.path.name} holds no tensors: not a LoRA")
+    tensors = {str(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    return {k: tuple(v.shape) for k, v in tensors.items()}, tensors
+
+
+def _check_kind_and_base(pipe: Any, lora: LoraFile, shapes: dict[str, tuple[int, ...]]) -> None:
+    from inference.library.classify import classify_tensors
+    from inference.library.entry import Base, ModelKind
+
+    found = classify_tensors(shapes, lora.path.name)
+    if found.kind is not ModelKind.LORA:
+        what = "an unknown file" if found.kind is ModelKind.UNKNOWN else f"a {found.kind.value}"
+        raise ModelLoadError(f"{lora.path.name} is not a LoRA (it looks like {what})")
+    if found.problem:
+        raise ModelLoadError(f"the LoRA {lora.name} cannot be used: {found.problem}")
+    model_base = pipeline_base(pipe)
+    if Base.UNKNOWN not in (found.base, model_base) and found.base != model_base:
+        raise ModelLoadError(
+            f"the LoRA {lora.name} is made for {found.base.value} models but the loaded model is "
+            f"{model_base.value}; pick a {model_base.value} LoRA or switch the model"
+        )
+
+
+def pipeline_base(pipe: Any) -> Any:
+    """The ``inference.library.entry.Base`` of a loaded pipeline, decided from its components."""
+    from inference.library.entry import Base
+
+    if getattr(pipe, "text_encoder_2", None) is not None or "XL" in type(pipe).__name__:
+        return Base.SDXL
+    context = getattr(pipe.unet.config, "cross_attention_dim", None)
+    return Base.SD2 if context == 1024 else Base.SD1
+
+
+def _activate(pipe: Any, active: tuple[tuple[str, float], ...]) -> None:
+    with _quiet_libraries():
+        if not active:
+            pipe.disable_lora()
+            return
+        pipe.enable_lora()
+        pipe.set_adapters([name for name, _ in active], [weight for _, weight in active])
+
+
+def _forget_older_versions(pipe: Any, state: _ModelLoras, lora: LoraFile) -> None:
+    """A file that changed on disk: drop the adapter loaded from its old contents."""
+    for name, old in list(state.loaded.items()):
+        if old.path == lora.path:
+            _delete_adapter(pipe, name)
+            del state.loaded[name]
+            state.active = None
+
+
+def _evict_idle(pipe: Any, state: _ModelLoras, keep: set[str], max_idle: int) -> None:
+    idle = [name for name in state.loaded if name not in keep]  # oldest first
+    for name in idle[: max(0, len(idle) - max(0, max_idle))]:
+        _delete_adapter(pipe, name)
+        del state.loaded[name]
+        log.debug("evicted LoRA adapter %s", name)
+
+
+def _delete_adapter(pipe: Any, name: str) -> None:
+    try:
+        present = any(name in names for names in pipe.get_list_adapters().values())
+        if present:
+            with _quiet_libraries():
+                pipe.delete_adapters([name])
+    except Exception:  # cleanup must never hide the error that brought us here
+        log.debug("could not delete adapter %s", name, exc_info=True)
+
+
+def _brief(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = (
+        lines[-1] if lines and lines[0].startswith("Error(s) in loading") else " ".join(lines[:1])
+    )
+    text = text or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Silence diffusers/transformers chatter while loading adapters: transformers prints a
+    misleading "newly initialized" load report and a progress bar for every text-encoder LoRA,
+    and diffusers logs failures we already turn into ModelLoadError."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    saved = (diffusers_logging.get_verbosity(), transformers_logging.get_verbosity())
+    bar = transformers_logging.is_progress_bar_enabled()
+    diffusers_logging.set_verbosity(logging.CRITICAL)
+    transformers_logging.set_verbosity(logging.CRITICAL)
+    transformers_logging.disable_progress_bar()
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module="peft")
+            yield
+    finally:
+        diffusers_logging.set_verbosity(saved[0])
+        transformers_logging.set_verbosity(saved[1])
+        if bar:
+            transformers_logging.enable_progress_bar()
