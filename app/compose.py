@@ -20,17 +20,26 @@ def composite(
     background: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Straight-alpha RGBA (h, w, 4) uint8 of the visible ``kinds`` layers over ``rect``."""
+    stack = [
+        layer
+        for layer in layers
+        if layer.visible
+        and layer.kind in kinds
+        and layer.raster is not None
+        and layer.opacity > 0
+        and not rect.intersected(layer.raster.rect).is_empty
+    ]
+    # Everything under the topmost layer that covers the rect opaquely is hidden: start there.
+    base_index = _topmost_opaque(stack, rect)
+    if base_index is not None:
+        return _over_opaque_base(stack[base_index], stack[base_index + 1 :], rect)
     premul = np.zeros((rect.h, rect.w, 3), np.float32)
     alpha = np.zeros((rect.h, rect.w, 1), np.float32)
     if background is not None:
         alpha[:] = background[3] / 255.0
         premul[:] = np.asarray(background[:3], np.float32) / 255.0 * alpha
-    for layer in layers:
-        if not layer.visible or layer.kind not in kinds or layer.raster is None:
-            continue
+    for layer in stack:
         common = rect.intersected(layer.raster.rect)
-        if common.is_empty or layer.opacity <= 0:
-            continue
         src = layer.raster.view(common).astype(np.float32) / 255.0
         src_a = src[..., 3:4] * layer.opacity
         dst = common.slices(rect)
@@ -42,6 +51,31 @@ def composite(
     out[..., :3] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out[..., 3:] = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def _over_opaque_base(base: Layer, upper: list[Layer], rect: Rect) -> np.ndarray:
+    """An opaque base keeps alpha at 255, so each upper layer is blended only where it lies."""
+    out = base.raster.read(rect)
+    for layer in upper:
+        common = rect.intersected(layer.raster.rect)
+        src = layer.raster.view(common)
+        src_a = src[..., 3:4].astype(np.float32) * (layer.opacity / 255.0)
+        dst = out[common.slices(rect)]
+        blended = src[..., :3] * src_a + dst[..., :3] * (1.0 - src_a)
+        dst[..., :3] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def _topmost_opaque(stack: list[Layer], rect: Rect) -> int | None:
+    for index in range(len(stack) - 1, -1, -1):
+        layer = stack[index]
+        if (
+            layer.opacity >= 1.0
+            and layer.raster.rect.contains(rect)
+            and layer.raster.view(rect)[..., 3].min() == 255
+        ):
+            return index
+    return None
 
 
 def flatten_rgb(layers: Iterable[Layer], rect: Rect, matte=(255, 255, 255)) -> np.ndarray:

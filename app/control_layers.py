@@ -75,20 +75,10 @@ def add_control_image_layer(
     )
 
 
-def default_figure_box(doc: Document) -> Rect:
-    """The selection's bounds, or a centred box two thirds of the canvas high."""
-    selection = doc.selection.content_rect()
-    if not selection.is_empty:
-        return selection
-    height = doc.height * 2 // 3
-    width = max(1, height // 2)
-    return Rect((doc.width - width) // 2, (doc.height - height) // 2, width, height)
-
-
 def add_figure_layer(doc: Document, box: Rect | None = None) -> Layer:
-    """A pose layer holding one standing figure fitted to ``box`` (default: selection or a
-    centred box)."""
-    box = box or default_figure_box(doc)
+    """A pose layer holding one standing figure fitted to ``box`` (default: the selection, else
+    the canvas with a margin)."""
+    box = box or pose_edit.default_figure_box(doc)
     person = Person.standing(box.x, box.y, box.w, box.h)
     return pose_edit.add_pose_layer(doc, Pose(doc.width, doc.height, (person,)))
 

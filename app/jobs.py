@@ -296,13 +296,16 @@ class JobController(QObject):
             if placement is None:
                 return
             rect = placement.rect_for(event.box)
+            pixels = scale_preview(event.image, rect.w, rect.h)
+            request = placement.plan.request
+            if request.mask is not None and not placement.txt2img:
+                # inpaint: show the preview only where the result can change
+                box = event.box
+                cut = request.mask[box.y : box.bottom, box.x : box.right]
+                if cut.shape == pixels.shape[:2]:
+                    pixels[..., 3] = np.where(mask_reach(cut, request.mask_blur), 255, 0)
             frame = PreviewFrame(
-                placement.job_id,
-                event.step,
-                event.total,
-                rect,
-                scale_preview(event.image, rect.w, rect.h),
-                time.monotonic(),
+                placement.job_id, event.step, event.total, rect, pixels, time.monotonic()
             )
             with self._frame_lock:
                 pending = self._frame is not None
@@ -337,9 +340,18 @@ class JobController(QObject):
             job.id, plan.origin, plan.target, plan.request.image is None, plan
         )
         if self._worker is None:
-            self._worker = InferenceWorker(
-                self._engine_factory(), self._on_worker_event, name=WORKER_THREAD_NAME
-            )
+            try:
+                engine = self._engine_factory()
+            except Exception as error:  # e.g. a broken install: say so, keep the app alive
+                log.exception("could not create the inference engine")
+                self._jobs.remove(job)
+                job.state = JobState.DONE
+                self._running = self._placement = None
+                message = describe_error(error)
+                self.last_error = message
+                self.failed.emit(job.id, message)
+                return
+            self._worker = InferenceWorker(engine, self._on_worker_event, name=WORKER_THREAD_NAME)
         job.worker_id = self._worker.submit(plan.request)
 
     def _on_preview(self) -> None:
@@ -504,12 +516,16 @@ def _variant_pixels(plan: PlannedJob, variant: Variant) -> tuple[Rect, np.ndarra
     if request.mask is not None:
         # opaque where the engine may have changed pixels (the feathered mask) or did change them,
         # clear elsewhere, so the result layer leaves the rest of the picture exactly as it was
-        reach = 2 * max(0, request.mask_blur) + 1
-        mask = request.mask[cut]
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-        coverage = cv2.dilate((mask > 0).astype(np.uint8), kernel) > 0
+        coverage = mask_reach(request.mask[cut], request.mask_blur)
         coverage |= (rgb != request.image[cut][..., :3]).any(axis=2)
     return rect, _with_alpha(rgb, coverage)
+
+
+def mask_reach(mask: np.ndarray, blur: int) -> np.ndarray:
+    """Where an inpaint result may differ from its input: the mask grown past its feathering."""
+    reach = 2 * max(0, blur) + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    return cv2.dilate((mask > 0).astype(np.uint8), kernel) > 0
 
 
 def _with_alpha(rgb: np.ndarray, coverage: np.ndarray | None) -> np.ndarray:

@@ -229,7 +229,17 @@ def main(argv: list[str] | None = None) -> int:
         default="both",
         help="run the heartbeat with a canvas attached, without one, or both",
     )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads for the engine (0 = torch's default, one per core)",
+    )
     args = parser.parse_args(argv)
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     app = QApplication.instance() or QApplication([])
     cost = preview_cost(app)
     print(

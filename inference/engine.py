@@ -217,6 +217,9 @@ class Engine:
         self.current_box = work.plan.box
         controlnet, control_images = self._controls(request, loaded, work)
         pipe = loaded.pipeline(request.mode, controlnet, self._control_key(request))
+        from inference.loras import apply_loras
+
+        apply_loras(pipe, request.loras, allow_pickle=self.settings.allow_pickle)
         images = self._generate(request, loaded, pipe, work, control_images, on_preview, cancel)
         variants = tuple(
             self._variant(request, work, images[i], request.seed + i) for i in range(len(images))
@@ -377,6 +380,10 @@ class Engine:
             recipe["vae"] = Path(request.vae_path).name
         if request.controls:
             recipe["controls"] = [_control_recipe(c) for c in request.controls]
+        if request.loras:
+            from inference.loras import lora_recipe
+
+            recipe.update(lora_recipe(request.loras))
         return recipe
 
     # ---- ControlNet ----------------------------------------------------------------------------

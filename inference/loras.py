@@ -106,11 +106,11 @@ def apply_loras(
                 _load(pipe, lora, allow_pickle)
                 state.loaded[lora.adapter_name] = lora
             state.loaded.move_to_end(lora.adapter_name)
+        _evict_idle(pipe, state, {lora.adapter_name for lora, _ in wanted}, max_idle)
         active = tuple((lora.adapter_name, weight) for lora, weight in wanted if weight != 0)
         if active != state.active:
             _activate(pipe, active)
             state.active = active
-        _evict_idle(pipe, state, {lora.adapter_name for lora, _ in wanted}, max_idle)
 
 
 def loaded_loras(pipe: Any) -> dict[str, Path]:
@@ -202,8 +202,12 @@ def split_lora_tags(prompt: str) -> tuple[str, list[tuple[str, float]]]:
 
 
 def lora_recipe(loras: Sequence[tuple[str, float]]) -> dict[str, Any]:
-    """Recipe entries for the LoRAs of a request: ``loras`` (name, weight, hash, path) and the
-    A1111 ``lora_hashes`` text ("name: hash, name2: hash"). Empty dict when there are none."""
+    """Recipe entries for a request's LoRAs (empty dict when there are none):
+
+    - ``loras``: [{name, weight, hash, path}] — enough to re-run the request
+    - ``lora_hashes``: A1111's ``Lora hashes`` text, ``"name: hash, name2: hash"``
+    - ``lora_tags``: the ``<lora:name:weight>`` tags A1111 appends to the prompt
+    """
     if not loras:
         return {}
     entries = []
@@ -217,8 +221,13 @@ def lora_recipe(loras: Sequence[tuple[str, float]]) -> dict[str, Any]:
                 "path": str(path),
             }
         )
-    hashes = ", ".join(f"{_alias(e['name'])}: {e['hash']}" for e in entries)
-    return {"loras": entries, "lora_hashes": hashes}
+    return {
+        "loras": entries,
+        "lora_hashes": ", ".join(f"{_alias(e['name'])}: {e['hash']}" for e in entries),
+        "lora_tags": " ".join(
+            f"<lora:{_alias(e['name'])}:{_number(e['weight'])}>" for e in entries
+        ),
+    }
 
 
 def _alias(name: str) -> str:
@@ -378,6 +387,7 @@ def _evict_idle(pipe: Any, state: _ModelLoras, keep: set[str], max_idle: int) ->
     for name in idle[: max(0, len(idle) - max(0, max_idle))]:
         _delete_adapter(pipe, name)
         del state.loaded[name]
+        state.active = None  # PEFT picks another active adapter when it deletes one
         log.debug("evicted LoRA adapter %s", name)
 
 

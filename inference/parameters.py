@@ -38,6 +38,7 @@ _LABELS: tuple[tuple[str, str], ...] = (
     ("mode", "Mode"),
     ("crop_box", "Crop box"),
     ("vae", "VAE"),
+    ("lora_hashes", "Lora hashes"),
 )
 _INT_KEYS = {"steps", "seed", "mask_blur", "padding"}
 _FLOAT_KEYS = {"cfg", "strength"}
@@ -70,7 +71,11 @@ def _format_value(key: str, value: Any) -> str:
 def format_parameters(recipe: dict[str, Any]) -> str:
     """A recipe (see ``inference.engine``) -> the A1111 text (keys without an A1111 label are left
     out: batch size, seeds, control inputs live in the recipe, not in this text)."""
-    lines = [str(recipe.get("prompt", ""))]
+    prompt = str(recipe.get("prompt", ""))
+    tags = recipe.get("lora_tags")
+    if tags and tags not in prompt:  # A1111 records LoRAs as <lora:name:weight> in the prompt
+        prompt = f"{prompt} {tags}".strip()
+    lines = [prompt]
     negative = recipe.get("negative_prompt", "")
     if negative:
         lines.append(f"{_NEGATIVE} {negative}")

@@ -7,6 +7,7 @@ tokenizer over a small local vocabulary. Everything is seeded, so two builds are
 Other test suites import these builders; keep the signatures stable:
 
 - :func:`build_tiny_pipeline` -> a ``StableDiffusionPipeline`` in memory
+- :func:`build_tiny_sdxl_pipeline` -> a ``StableDiffusionXLPipeline`` in memory
 - :func:`save_tiny_model` -> a diffusers folder (``from_pretrained`` layout) on disk
 - :func:`save_tiny_single_file` -> an LDM/A1111-layout ``.safetensors`` + matching config folder
 - :func:`build_tiny_controlnet` / :func:`save_tiny_controlnet` -> a tiny ``ControlNetModel``
@@ -161,12 +162,76 @@ def build_tiny_pipeline(inpaint: bool = False, seed: int = 0):
     )
 
 
-def save_tiny_model(directory: str | Path, inpaint: bool = False, seed: int = 0) -> Path:
-    """Save a tiny pipeline as a diffusers folder (safetensors weights); returns the folder."""
-    directory = Path(directory)
-    build_tiny_pipeline(inpaint=inpaint, seed=seed).save_pretrained(
-        directory, safe_serialization=True
+def build_tiny_sdxl_pipeline(inpaint: bool = False, seed: int = 0):
+    """A tiny ``StableDiffusionXLPipeline`` (two text encoders, ``text_time`` conditioning);
+    ``inpaint=True``: 9-channel UNet in a ``StableDiffusionXLInpaintPipeline``."""
+    import torch
+    from diffusers import (
+        StableDiffusionXLInpaintPipeline,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
     )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=_UNET_BLOCKS,
+        layers_per_block=1,
+        sample_size=TINY_NATIVE_SIZE // 8,
+        in_channels=9 if inpaint else 4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,  # 32 pooled + 6 * 8 time ids
+        cross_attention_dim=64,  # 32 + 32 from the two text encoders
+        norm_num_groups=8,
+    ).eval()
+    config = CLIPTextConfig(
+        bos_token_id=0,
+        eos_token_id=2,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        pad_token_id=1,
+        vocab_size=1000,
+        hidden_act="gelu",
+        projection_dim=32,
+        max_position_embeddings=77,
+    )
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(config).eval()
+    text_encoder_2 = CLIPTextModelWithProjection(config).eval()
+    from diffusers import EulerDiscreteScheduler
+
+    cls = StableDiffusionXLInpaintPipeline if inpaint else StableDiffusionXLPipeline
+    extra = {"requires_aesthetics_score": False} if inpaint else {}
+    return cls(
+        unet=unet,
+        vae=build_tiny_vae(seed=seed),
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=build_tiny_tokenizer(),
+        tokenizer_2=build_tiny_tokenizer(),
+        scheduler=EulerDiscreteScheduler.from_config(_SCHEDULER_CONFIG),
+        **extra,
+    )
+
+
+def save_tiny_model(
+    directory: str | Path, inpaint: bool = False, seed: int = 0, sdxl: bool = False
+) -> Path:
+    """Save a tiny pipeline (SD1.x-like, or SDXL-like with ``sdxl=True``) as a diffusers folder
+    with safetensors weights; returns the folder."""
+    directory = Path(directory)
+    build = build_tiny_sdxl_pipeline if sdxl else build_tiny_pipeline
+    build(inpaint=inpaint, seed=seed).save_pretrained(directory, safe_serialization=True)
     return directory
 
 

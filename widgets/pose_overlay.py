@@ -96,12 +96,15 @@ def paint_pose_overlay(painter: QPainter, overlay: PoseOverlay | None, to_screen
 
 
 def skeleton_overlay(people: Iterable[Person]) -> PoseOverlay:
-    """A plain overlay of ``people`` (no hover, no selection): how an idle pose layer shows."""
+    """A plain overlay of ``people``' visible points and bones (no hover, no selection, no
+    ghosts): how a pose layer shows while another tool is active."""
     points: list[OverlayPoint] = []
     bones: list[OverlayBone] = []
     for n, person in enumerate(people):
         bones += _skeleton_bones(person)
         for part, index, point in person.points():
+            if not point.visible:
+                continue  # not part of the control image; only the pose tool shows ghosts
             color = COLORS[index] if part is Part.BODY else _small_point_color(part)
             points.append(
                 OverlayPoint(point.x, point.y, color, n, part, index, point.visible, False, False)

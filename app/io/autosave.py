@@ -232,7 +232,7 @@ class AutosaveManager(QObject):
         except OSError as err:
             raise SaveError(f"cannot create the autosave folder {self.session_dir}: {err}") from err
         target = self.session_dir / f"{entry.key}.ora"
-        save_ora(entry.doc, target, backup=False)
+        save_ora(entry.doc, target, backup=False, merged=False)
         doc = entry.doc
         meta = {
             "original_path": str(doc.path) if doc.path is not None else None,

@@ -83,12 +83,18 @@ _Q = f"{{{NS}}}"
 # ---- writing -------------------------------------------------------------------------------
 
 
-def save_ora(doc: Document, path: str | os.PathLike, *, backup: bool = True) -> None:
-    """Write ``doc`` as an OpenRaster project, atomically. Raises :class:`SaveError`."""
-    atomic_save(path, lambda tmp: write_ora(doc, tmp), backup=backup)
+def save_ora(
+    doc: Document, path: str | os.PathLike, *, backup: bool = True, merged: bool = True
+) -> None:
+    """Write ``doc`` as an OpenRaster project, atomically. Raises :class:`SaveError`.
+    ``merged=False`` leaves out ``mergedimage.png`` and the thumbnail (autosaves: flattening
+    the picture is most of the cost of a save and Impasto's reader does not need it)."""
+    atomic_save(path, lambda tmp: write_ora(doc, tmp, merged=merged), backup=backup)
 
 
-def write_ora(doc: Document, target: str | os.PathLike | io.BufferedIOBase) -> None:
+def write_ora(
+    doc: Document, target: str | os.PathLike | io.BufferedIOBase, *, merged: bool = True
+) -> None:
     """Write the project to a path or a binary file object (not atomic; see :func:`save_ora`)."""
     layers = layer_data.saved_layers(doc.layers)
     ET.register_namespace("impasto", NS)
@@ -123,10 +129,11 @@ def write_ora(doc: Document, target: str | os.PathLike | io.BufferedIOBase) -> N
             np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
             archive.writestr(name, buffer.getvalue())
         archive.writestr("stack.xml", ET.tostring(root, encoding="utf-8", xml_declaration=True))
-        merged = Image.fromarray(layer_data.flatten(layers, doc.rect), "RGBA")
-        _write_png(archive, "mergedimage.png", merged)
-        merged.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BOX)
-        _write_png(archive, "Thumbnails/thumbnail.png", merged)
+        if merged:
+            picture = Image.fromarray(layer_data.flatten(layers, doc.rect), "RGBA")
+            _write_png(archive, "mergedimage.png", picture)
+            picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BOX)
+            _write_png(archive, "Thumbnails/thumbnail.png", picture)
 
 
 def _layer_png(layer: Layer, canvas) -> tuple[bytes, int, int, bool]:
@@ -332,7 +339,7 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
         doc._insert_layer(layer, index)
     if not document_meta:  # another app's file: give it the mask layer every document has
         doc._insert_layer(Layer(LayerKind.MASK, LayerKind.MASK.default_name), len(doc.layers))
-    state = unpack_state(document_meta.get("generation_state"), load_array)
+    state = _unpack_state(document_meta.get("generation_state"), load_array)
     doc.generation_state = state if isinstance(state, dict) else {}
     _read_selection(archive, doc, document_meta, limits, budget)
     active = document_meta.get("active_layer")
@@ -345,13 +352,14 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
     return doc
 
 
-def unpack_state(value: Any, load_array) -> Any:
+def _unpack_state(value: Any, load_array) -> Any:
     return layer_data.unpack(value, load_array) if value is not None else {}
 
 
 def _parse_xml(data: bytes) -> ET.Element:
-    # Entity declarations are how XML bombs work; stack.xml never needs them.
-    if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
+    # Entity declarations are how XML bombs work; stack.xml never needs them. (A bare DOCTYPE is
+    # harmless: expat fetches no external DTD.)
+    if b"<!ENTITY" in data:
         raise UnsafeFileError("stack.xml declares XML entities, which Impasto refuses")
     try:
         return ET.fromstring(data)

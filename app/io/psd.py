@@ -200,7 +200,7 @@ def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
     if psd_layer.kind == "pixel" and not psd_layer.has_mask():
         image = psd_layer.topil()
     if image is None:  # masks, type, shapes, smart objects: let psd-tools render them
-        image = psd_layer.composite()
+        image = _render_alone(psd_layer)
         if image is None:
             return None
         left, top = psd_layer.bbox[0], psd_layer.bbox[1]
@@ -214,6 +214,17 @@ def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
         locked=False,
         extra=extra,
     )
+
+
+def _render_alone(psd_layer):
+    """The layer's own pixels (mask applied) without its opacity or visibility, which the
+    Impasto layer keeps as properties: psd-tools' ``composite`` would apply both."""
+    opacity = psd_layer.opacity
+    try:
+        psd_layer.opacity = 255
+        return psd_layer.composite(layer_filter=lambda _layer: True)
+    finally:
+        psd_layer.opacity = opacity
 
 
 def _psd_image_type():

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,8 @@ def test_only_documents_with_unsaved_changes_are_written(manager):
     written = manager.autosave_now()
     assert written == [manager.autosave_path(changed)]
     assert_same_layers(changed, open_ora(written[0]))
+    with zipfile.ZipFile(written[0]) as archive:  # the costly flattened picture is skipped
+        assert "mergedimage.png" not in archive.namelist()
     assert manager.autosave_now() == []  # no change since the last autosave
     paint(changed, 100)
     assert manager.autosave_now() == written

@@ -52,11 +52,6 @@ def test_pose_layer_fits_the_selection(doc):
     assert layer.control.control_type == "openpose"
 
 
-def test_default_figure_box_is_centered(doc):
-    box = control_layers.default_figure_box(doc)
-    assert box == Rect((96 - 21) // 2, (64 - 42) // 2, 21, 42)
-
-
 def test_import_control_image_and_bad_file(doc, tmp_path):
     from PIL import Image
 

@@ -92,8 +92,8 @@ def test_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
     before = path.read_bytes()
     real_write = ora.write_ora
 
-    def write_then_fail(document, target):
-        real_write(document, target)  # the temp file is complete...
+    def write_then_fail(document, target, **options):
+        real_write(document, target, **options)  # the temp file is complete...
         with open(target, "r+b") as handle:
             handle.truncate(100)  # ...then a crash halfway through rewriting it
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -205,6 +205,10 @@ def test_preview_is_scaled_to_the_crop_box(controller, engine, qtbot):
     controller.generate(doc, params())
     qtbot.waitUntil(lambda: doc.preview is not None, timeout=5000)
     assert doc.preview.raster.rect.contains(Rect(52, 32, 36, 32))
+    # inpaint previews show only where the result can change: opaque on the mask, clear far away
+    preview = doc.preview.raster
+    assert (preview.read(Rect(60, 40, 20, 16))[..., 3] == 255).all()
+    assert preview.read(Rect(52, 32, 1, 1))[0, 0, 3] == 0
     assert doc.preview.kind is LayerKind.PREVIEW and doc.preview not in doc.layers
     engine.release.set()
     qtbot.waitUntil(lambda: not controller.busy, timeout=5000)
@@ -323,3 +327,16 @@ def test_a_second_batch_joins_the_waiting_variants(engine, qtbot):
         assert doc.preview is None and not doc.layers_of(LayerKind.RESULT)
     finally:
         assert controller.shutdown(10)
+
+
+def test_an_engine_that_cannot_be_created_fails_the_job_cleanly(qtbot):
+    def broken():
+        raise ImportError("No module named 'torch'")
+
+    controller = JobController(broken)
+    doc = photo()
+    paint_mask(doc, Rect(10, 10, 16, 16))
+    with qtbot.waitSignal(controller.failed, timeout=2000) as failed:
+        controller.generate(doc, params())
+    assert "No module named 'torch'" in failed.args[1] and not controller.busy
+    assert controller.shutdown(5)

@@ -319,3 +319,14 @@ def test_layer_properties_round_trip(tmp_path_factory, props):
         else:
             assert got.raster.rect == want.raster.rect
             assert np.array_equal(got.raster.data, want.raster.data)
+
+
+def test_doctype_without_entities_is_accepted(tmp_path):
+    pixels = random_rgba(np.random.default_rng(4), 3, 3)
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE image>\n'
+        '<image w="3" h="3"><stack><layer name="x" src="data/x.png"/></stack></image>'
+    )
+    path = tmp_path / "doctype.ora"
+    write_foreign_ora(path, xml, {"data/x.png": _png(pixels)})
+    assert np.array_equal(open_ora(path).layers[0].raster.data, pixels)

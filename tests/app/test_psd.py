@@ -13,6 +13,7 @@ from PIL import Image
 from psd_tools import PSDImage
 from psd_tools.api.layers import PixelLayer
 
+from app.geometry import Rect
 from app.io.errors import CorruptFileError, FileError, LayerBoundsError, OpenError
 from app.io.layer_data import flatten
 from app.io.psd import open_psd, save_psd
@@ -200,3 +201,25 @@ def test_fuzz_mutated_psd(real_psd, tmp_path_factory, data):
     path.write_bytes(bytes(raw))
     with contextlib.suppress(FileError):
         open_psd(path)
+
+
+def test_psd_masked_hidden_layer_keeps_opacity_once(tmp_path):
+    psd = PSDImage.new("RGBA", (20, 20), color=(0, 0, 0, 0))
+    pixels = np.zeros((10, 10, 4), np.uint8)
+    pixels[...] = (200, 100, 50, 255)
+    layer = PixelLayer.frompil(Image.fromarray(pixels), psd, "masked", top=2, left=3)
+    mask = np.zeros((10, 10), np.uint8)
+    mask[:, 5:] = 255
+    layer.create_mask(Image.fromarray(mask), top=2, left=3)
+    layer.opacity = 128
+    layer.visible = False
+    path = tmp_path / "masked.psd"
+    psd.save(path)
+    imported = open_psd(path).layers[0]
+    assert not imported.visible and imported.opacity == pytest.approx(128 / 255)
+    data = imported.raster.read(imported.raster.rect)
+    left_half = imported.raster.read(Rect(3, 2, 5, 10))
+    right_half = imported.raster.read(Rect(8, 2, 5, 10))
+    assert data.size and (right_half[..., 3] == 255).all()  # opacity not baked into the pixels
+    assert (right_half[..., :3] == (200, 100, 50)).all()
+    assert (left_half[..., 3] == 0).all()  # the mask is applied

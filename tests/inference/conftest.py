@@ -28,6 +28,14 @@ def tiny_inpaint_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_sdxl_model_dir(tmp_path_factory) -> Path:
+    """A tiny SDXL-like model (two text encoders) as a diffusers folder."""
+    from tests.tiny_models import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sdxl", sdxl=True)
+
+
+@pytest.fixture(scope="session")
 def tiny_single_file(tmp_path_factory) -> Path:
     """The tiny model as one LDM-layout .safetensors with its ``<stem>.config/`` sidecar."""
     from tests.tiny_models import save_tiny_single_file

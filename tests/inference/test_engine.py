@@ -317,3 +317,19 @@ def test_oom_becomes_typed_error_with_advice():
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
     with pytest.raises(ValueError), oom_guard():
         raise ValueError("unrelated")
+
+
+def test_loras_from_the_request_are_applied_and_recorded(engine, tiny_model_dir, tmp_path):
+    from inference.parameters import format_parameters, parse_parameters
+    from tests.tiny_loras import save_kohya_lora, tiny_lora_factors
+
+    lora = save_kohya_lora(tmp_path / "style.safetensors", tiny_lora_factors(seed=0, rank=4))
+    plain = engine.run(_txt2img(tiny_model_dir)).variants[0].image
+    with_lora = engine.run(_txt2img(tiny_model_dir, loras=((str(lora), 1.0),)))
+    assert not np.array_equal(with_lora.variants[0].image, plain)
+    assert with_lora.recipe["loras"][0]["name"] == "style"
+    text = format_parameters(with_lora.recipe)
+    assert "<lora:style:1>" in text.splitlines()[0]
+    assert parse_parameters(text)["lora_hashes"].startswith("style: ")
+    again = engine.run(_txt2img(tiny_model_dir)).variants[0].image  # LoRA switched off again
+    np.testing.assert_array_equal(again, plain)

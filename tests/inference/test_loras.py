@@ -209,6 +209,10 @@ def test_idle_adapters_are_evicted_and_the_rest_still_works(pipe, base, kohya_fi
     assert np.array_equal(as_bytes(render(pipe)), as_bytes(base))
     apply_loras(pipe, [(str(unet_only_file), 1.0)])
     assert np.array_equal(as_bytes(render(pipe)), unet_only)
+    apply_loras(pipe, [(str(kohya_file), 1.0)])  # two loaded; the next call evicts the older
+    apply_loras(pipe, [], max_idle=1)
+    assert list(loaded_loras(pipe).values()) == [kohya_file.resolve()]
+    assert np.array_equal(as_bytes(render(pipe)), as_bytes(base))
 
 
 # ---- caching ---------------------------------------------------------------------------------
@@ -345,6 +349,10 @@ def test_lora_with_the_wrong_shapes(pipe, base, tmp_path, kohya_file):
         },
         str(path),
     )
+    with pytest.raises(ModelLoadError, match="does not fit this model"):
+        apply_loras(pipe, [(str(path), 1.0)])  # the first LoRA this model ever sees
+    assert loaded_loras(pipe) == {}
+    assert np.array_equal(as_bytes(render(pipe)), as_bytes(base))
     apply_loras(pipe, [(str(kohya_file), 1.0)])
     good = as_bytes(render(pipe))
     with pytest.raises(ModelLoadError, match="does not fit this model"):
@@ -401,6 +409,7 @@ def test_recipe_fields_and_prompt_tags(kohya_file, diffusers_file):
     assert recipe["lora_hashes"] == (
         f"kohya-style: {lora_hash(kohya_file)}, diffusers-style: {lora_hash(diffusers_file)}"
     )
+    assert recipe["lora_tags"] == "<lora:kohya-style:0.8> <lora:diffusers-style:1>"
     prompt = prompt_with_lora_tags("a cat", loras)
     assert prompt == "a cat <lora:kohya-style:0.8> <lora:diffusers-style:1>"
     assert split_lora_tags(prompt) == ("a cat", [("kohya-style", 0.8), ("diffusers-style", 1.0)])

@@ -154,13 +154,16 @@ def test_rubber_band_is_drawn_while_dragging_on_empty_canvas(doc, tool):
 
 
 def test_skeleton_overlay_draws_a_pose_without_a_tool(doc):
+    set_point_visible(doc, doc.active_layer.id, 0, Part.BODY, Joint.L_WRIST, False)
     people = doc.active_layer.pose.people
     image = paint(skeleton_overlay(people))
     neck = joint_screen(doc, Joint.NECK)
     assert at(image, neck).alpha() == 255
     overlay = skeleton_overlay(people)
     assert overlay.selected_frame is None and overlay.hovered is None
-    assert len(overlay.bones) == 17
+    assert len(overlay.bones) == 16  # the hidden wrist's forearm is not drawn
+    assert at(image, joint_screen(doc, Joint.L_WRIST)).alpha() == 0
+    assert len(overlay.points) == 17
 
 
 def test_cursor_follows_what_is_under_the_pointer():
