@@ -238,7 +238,10 @@ def export_pose_json(doc: Document, path: str | os.PathLike, layer_id: int | Non
     from app.io.layer_data import pose_openpose_json
 
     data = pose_openpose_json(_pose_layer(doc, layer_id).pose)
-    text = json.dumps(data, indent=1, allow_nan=False).encode("utf-8")
+    try:
+        text = json.dumps(data, indent=1, allow_nan=False).encode("utf-8")
+    except ValueError as err:  # NaN / infinite coordinates
+        raise SaveError(f"The pose cannot be written as OpenPose JSON: {err}") from err
     from app.io.atomic import atomic_save
 
     atomic_save(path, lambda tmp: tmp.write_bytes(text), backup=False)
@@ -247,13 +250,17 @@ def export_pose_json(doc: Document, path: str | os.PathLike, layer_id: int | Non
 def export_pose_png(doc: Document, path: str | os.PathLike, layer_id: int | None = None) -> None:
     """The pose's ControlNet control image (canvas size, black background) as PNG."""
     pose = _pose_layer(doc, layer_id).pose
-    if isinstance(pose, dict):
-        from inference.openpose import parse_pose_json
+    try:
+        if isinstance(pose, dict):
+            from inference.openpose import parse_pose_json
 
-        pose = parse_pose_json(pose)
-    from inference.openpose_render import render_pose
+            pose = parse_pose_json(pose)
+        from inference.openpose_render import render_pose
 
-    _save_png(path, Image.fromarray(render_pose(pose, doc.width, doc.height), "RGB"))
+        rendered = render_pose(pose, doc.width, doc.height)
+    except Exception as err:  # PoseFormatError, ValueError from the renderer
+        raise SaveError(f"Could not render the pose: {err}") from err
+    _save_png(path, Image.fromarray(rendered, "RGB"))
 
 
 def _save_png(path: str | os.PathLike, image: Image.Image) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.io.atomic import atomic_save
 from app.io.errors import OpenError, SaveError
 
 log = logging.getLogger(__name__)
@@ -65,32 +65,6 @@ def load_rgba(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -
         raise ImageLoadError(f"{path.name}: permission denied") from err
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(tmp_path)`` on a temp file in the target folder, fsync it, rename it over
-    ``path``. On any failure the old file (if any) is untouched and the temp file removed."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ImageSaveError(f"cannot save {path.name}: folder {folder} does not exist")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise ImageSaveError(f"cannot write into {folder}: {err.strerror or err}") from err
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except ImageSaveError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except Exception as err:
-        tmp.unlink(missing_ok=True)
-        raise ImageSaveError(f"could not save {path.name}: {err}") from err
-
-
 def save_flat(path: str | os.PathLike, rgba: np.ndarray, parameters: str | None = None) -> None:
     """Write a flattened PNG/JPEG/WebP. ``parameters`` (A1111 text) goes into a PNG text chunk,
     or EXIF UserComment for JPEG/WebP."""
@@ -114,7 +88,7 @@ def save_flat(path: str | os.PathLike, rgba: np.ndarray, parameters: str | None 
         kwargs["quality"] = 95
         if parameters:
             kwargs["exif"] = _exif_user_comment(parameters)
-    atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **kwargs))
+    atomic_save(path, lambda tmp: image.save(tmp, format=fmt, **kwargs), backup=False)
 
 
 def _flatten_on_white(image: Image.Image) -> Image.Image:

@@ -49,6 +49,7 @@ class ModelInfo:
     family: str  # "sd1" | "sd2" | "sdxl"
     inpaint: bool
     config_dir: Path | None = None  # for single files: the diffusers config folder used
+    v_prediction: bool = False  # the file carries a ``v_pred`` marker key (v-prediction models)
 
     @property
     def name(self) -> str:
@@ -155,14 +156,16 @@ def inspect_model(path: str | os.PathLike, allow_pickle: bool = False) -> ModelI
             )
         family, inpaint = _folder_family(path)
         return ModelInfo(path=path, format="folder", family=family, inpaint=inpaint)
-    family, inpaint = detect_family(read_checkpoint_shapes(path, allow_pickle))
+    shapes = read_checkpoint_shapes(path, allow_pickle)
+    family, inpaint = detect_family(shapes)
+    v_prediction = "v_pred" in shapes
     sidecar = sidecar_config_dir(path)
     if (sidecar / "model_index.json").is_file():
         config_dir = sidecar
         family, inpaint = _folder_family(sidecar)[0], inpaint
     else:
         config_dir = bundled_config_dir(family, inpaint)
-    return ModelInfo(path, "single_file", family, inpaint, config_dir)
+    return ModelInfo(path, "single_file", family, inpaint, config_dir, v_prediction)
 
 
 # ---- hashing -------------------------------------------------------------------------------------
@@ -407,8 +410,17 @@ def load_model(
         dtype=dtype,
         base=pipe,
         settings=settings,
-        scheduler_config=dict(pipe.scheduler.config),
+        scheduler_config=_scheduler_config(pipe, info),
     )
+
+
+def _scheduler_config(pipe: Any, info: ModelInfo) -> dict:
+    config = dict(pipe.scheduler.config)
+    if info.v_prediction:  # ComfyUI/A1111 convention: a ``v_pred`` key marks v-prediction models
+        config["prediction_type"] = "v_prediction"
+        config["rescale_betas_zero_snr"] = True
+        config["timestep_spacing"] = "trailing"
+    return config
 
 
 def load_vae(path: str, settings: EngineSettings, dtype: Any, family: str = "sd1") -> Any:

@@ -36,7 +36,7 @@ def test_gui_start_does_not_import_torch():
         "import sys, app.main, app.document, app.tools, app.files\n"
         "import importlib.util\n"
         "if importlib.util.find_spec('widgets.main_window'):\n"
-        "    import widgets.main_window\n"
+        "    import widgets.main_window, widgets.workspace\n"
         "print('torch' in sys.modules, 'diffusers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -187,8 +187,8 @@ def build_tiny_sdxl_pipeline(inpaint: bool = False, seed: int = 0):
         addition_embed_type="text_time",
         addition_time_embed_dim=8,
         transformer_layers_per_block=(1, 2),
-        projection_class_embeddings_input_dim=80,  # 32 pooled + 6 * 8 time ids
-        cross_attention_dim=64,  # 32 + 32 from the two text encoders
+        projection_class_embeddings_input_dim=64,  # 16 pooled + 6 * 8 time ids
+        cross_attention_dim=48,  # 32 + 16 from the two text encoders
         norm_num_groups=8,
     ).eval()
     config = CLIPTextConfig(
@@ -205,9 +205,12 @@ def build_tiny_sdxl_pipeline(inpaint: bool = False, seed: int = 0):
         projection_dim=32,
         max_position_embeddings=77,
     )
+    # the second encoder is narrower, as OpenCLIP-G differs from CLIP-L (single-file loading
+    # tells the two apart by width)
+    config_2 = CLIPTextConfig(**{**config.to_dict(), "hidden_size": 16, "projection_dim": 16})
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(config).eval()
-    text_encoder_2 = CLIPTextModelWithProjection(config).eval()
+    text_encoder_2 = CLIPTextModelWithProjection(config_2).eval()
     from diffusers import EulerDiscreteScheduler
 
     cls = StableDiffusionXLInpaintPipeline if inpaint else StableDiffusionXLPipeline
@@ -248,7 +251,11 @@ def save_tiny_config_folder(model_folder: str | Path, config_folder: str | Path)
 
 
 def save_tiny_single_file(
-    path: str | Path, inpaint: bool = False, seed: int = 0, with_sidecar_config: bool = True
+    path: str | Path,
+    inpaint: bool = False,
+    seed: int = 0,
+    with_sidecar_config: bool = True,
+    sdxl: bool = False,
 ) -> Path:
     """Save a tiny model as ONE ``.safetensors`` in the original LDM (A1111) key layout.
 
@@ -262,7 +269,7 @@ def save_tiny_single_file(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pipe = build_tiny_pipeline(inpaint=inpaint, seed=seed)
+    pipe = (build_tiny_sdxl_pipeline if sdxl else build_tiny_pipeline)(inpaint=inpaint, seed=seed)
     state = diffusers_to_ldm_state_dict(
         pipe.unet.state_dict(),
         pipe.vae.state_dict(),
@@ -270,6 +277,7 @@ def save_tiny_single_file(
         layers_per_block=pipe.unet.config.layers_per_block,
         unet_attention_blocks=["CrossAttn" in name for name in pipe.unet.config.down_block_types],
         vae_blocks=len(pipe.vae.config.block_out_channels),
+        text_encoder_2=pipe.text_encoder_2.state_dict() if sdxl else None,
     )
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     if with_sidecar_config:
@@ -292,8 +300,10 @@ def diffusers_to_ldm_state_dict(
     layers_per_block: int,
     unet_attention_blocks: list[bool],
     vae_blocks: int,
+    text_encoder_2: dict | None = None,
 ) -> dict:
-    """Map diffusers-format SD1.x weights to the original LDM single-file key layout.
+    """Map diffusers-format SD1.x (or, with ``text_encoder_2``, SDXL) weights to the original
+    LDM single-file key layout (what A1111/Civitai checkpoints use).
 
     The inverse of diffusers' ``convert_ldm_*_checkpoint`` for any number of UNet/VAE levels.
     ``unet_attention_blocks[i]`` says whether down block i (and mirrored up block) has attention.
@@ -307,10 +317,62 @@ def diffusers_to_ldm_state_dict(
     for key, value in vae.items():
         ldm_key, ldm_value = _vae_key_to_ldm(key, value, vae_blocks)
         out["first_stage_model." + ldm_key] = ldm_value
+    clip_prefix = (
+        "conditioner.embedders.0.transformer."
+        if text_encoder_2
+        else ("cond_stage_model.transformer.")
+    )
     for key, value in text_encoder.items():
-        if not key.startswith("text_model."):
+        if not key.startswith("text_model.") and not key.startswith("text_projection"):
             key = "text_model." + key
-        out["cond_stage_model.transformer." + key] = value
+        out[clip_prefix + key] = value
+    if text_encoder_2 is not None:
+        out.update(_open_clip_to_ldm(text_encoder_2, "conditioner.embedders.1.model."))
+    return out
+
+
+_OPEN_CLIP_PARTS = (
+    ("text_model.encoder.layers.", "transformer.resblocks."),
+    (".self_attn.", ".attn."),
+    ("layer_norm1", "ln_1"),
+    ("layer_norm2", "ln_2"),
+    (".fc1.", ".c_fc."),
+    (".fc2.", ".c_proj."),
+)
+
+
+def _open_clip_to_ldm(state: dict, prefix: str) -> dict:
+    """A ``CLIPTextModelWithProjection`` state dict -> OpenCLIP (SDXL ``embedders.1``) keys."""
+    import torch
+
+    state = {
+        (k if k.startswith(("text_model.", "text_projection")) else "text_model." + k): v
+        for k, v in state.items()
+    }
+    out: dict = {}
+    fused: dict[str, dict[str, object]] = {}
+    for key, value in state.items():
+        if key == "text_model.embeddings.position_embedding.weight":
+            out[prefix + "positional_embedding"] = value
+        elif key == "text_model.embeddings.token_embedding.weight":
+            out[prefix + "token_embedding.weight"] = value
+        elif key.startswith("text_model.final_layer_norm."):
+            out[prefix + "ln_final." + key.rsplit(".", 1)[1]] = value
+        elif key == "text_projection.weight":
+            out[prefix + "text_projection"] = value.T.contiguous()
+        elif key.startswith("text_model.encoder.layers."):
+            ldm = key
+            for diffusers_part, ldm_part in _OPEN_CLIP_PARTS:
+                ldm = ldm.replace(diffusers_part, ldm_part)
+            for qkv in ("q_proj", "k_proj", "v_proj"):
+                if f".attn.{qkv}." in ldm:
+                    head, kind = ldm.split(f".attn.{qkv}.")
+                    fused.setdefault(f"{head}.attn.in_proj_{kind}", {})[qkv] = value
+                    break
+            else:
+                out[prefix + ldm] = value
+    for key, parts in fused.items():
+        out[prefix + key] = torch.cat([parts["q_proj"], parts["k_proj"], parts["v_proj"]])
     return out
 
 

@@ -163,12 +163,16 @@ def run_gui(args: list[str]) -> int:
     options = parse_args(args)
     app = create_application()
     from widgets.main_window import MainWindow  # after QApplication: widgets need it
+    from widgets.workspace import Workspace
 
     window = MainWindow(pixel_limit=options.pixel_limit)
     hook = install_error_hook(window.show_error)
+    workspace = Workspace(window)
     window.show()
     if options.image:
         window.open_path(options.image)
+    elif not os.environ.get(QUIT_WHEN_SHOWN_ENV):
+        QTimer.singleShot(0, workspace.offer_recovery)
     if os.environ.get(QUIT_WHEN_SHOWN_ENV):
         QTimer.singleShot(0, app.quit)
     return run_event_loop(app, hook)

@@ -237,6 +237,10 @@ class GeneratePanel(QWidget):
 
     # ---- the document -------------------------------------------------------------------
 
+    def document(self) -> Document | None:
+        """The document Generate works on now."""
+        return self._documents()
+
     def refresh_document(self) -> None:
         """Follow the provider's current document (call when the active document changes)."""
         doc = self._documents()

@@ -99,6 +99,35 @@ def lasso_select() -> QIcon:
     return _icon(draw)
 
 
+def pose_figure() -> QIcon:
+    def draw(p: QPainter) -> None:
+        p.setPen(_pen(QColor(90, 200, 120), 4))
+        joints = {
+            "head": (32, 12),
+            "neck": (32, 24),
+            "hip": (32, 40),
+            "lh": (18, 34),
+            "rh": (46, 34),
+            "lf": (22, 58),
+            "rf": (42, 58),
+        }
+        for a, b in (
+            ("head", "neck"),
+            ("neck", "hip"),
+            ("neck", "lh"),
+            ("neck", "rh"),
+            ("hip", "lf"),
+            ("hip", "rf"),
+        ):
+            p.drawLine(QPointF(*joints[a]), QPointF(*joints[b]))
+        p.setBrush(QColor(255, 200, 60))
+        p.setPen(Qt.PenStyle.NoPen)
+        for x, y in joints.values():
+            p.drawEllipse(QPointF(x, y), 4, 4)
+
+    return _icon(draw)
+
+
 def app_icon() -> QIcon:
     def draw(p: QPainter) -> None:
         p.setPen(Qt.PenStyle.NoPen)

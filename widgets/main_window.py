@@ -53,6 +53,7 @@ from app import files, mask_ops
 from app.document import MAX_SIDE, Document, LayerLockedError
 from app.image_io import DEFAULT_PIXEL_LIMIT, OPEN_FORMATS, ImageLoadError
 from app.layers import LayerKind
+from app.pose_edit import PoseTool
 from app.raster import Raster, full_raster
 from app.tools import (
     BrushSettings,
@@ -80,6 +81,7 @@ class ToolId(StrEnum):
     MASK_ERASER = "mask_eraser"
     RECT_SELECT = "rect_select"
     LASSO_SELECT = "lasso_select"
+    POSE = "pose"
 
 
 TOOL_INFO: dict[ToolId, tuple[str, str, Callable[[], QIcon]]] = {
@@ -89,6 +91,7 @@ TOOL_INFO: dict[ToolId, tuple[str, str, Callable[[], QIcon]]] = {
     ToolId.MASK_ERASER: ("Mask eraser", "", icons.mask_eraser),
     ToolId.RECT_SELECT: ("Rectangle selection", "S", icons.rect_select),
     ToolId.LASSO_SELECT: ("Lasso selection", "", icons.lasso_select),
+    ToolId.POSE: ("Pose figure", "P", icons.pose_figure),
 }
 SWAPS = {
     ToolId.MASK_BRUSH: ToolId.MASK_ERASER,
@@ -179,6 +182,7 @@ class NewDocumentDialog(QDialog):
 class MainWindow(QMainWindow):
     document_changed = Signal(object)  # the new Document
     tool_changed = Signal(str)  # ToolId value
+    closed = Signal()  # the user confirmed closing: background services should stop
     mask_overlay_changed = Signal(str, float)  # "#rrggbb", opacity 0..1 (chosen in View menu)
 
     def __init__(self, doc: Document | None = None, pixel_limit: int = DEFAULT_PIXEL_LIMIT):
@@ -322,6 +326,7 @@ class MainWindow(QMainWindow):
             ),
             ToolId.RECT_SELECT: RectSelectTool(doc, mode),
             ToolId.LASSO_SELECT: LassoSelectTool(doc, mode),
+            ToolId.POSE: PoseTool(doc),
         }
 
     @property
@@ -844,6 +849,7 @@ class MainWindow(QMainWindow):
             for box in list(self._error_boxes):
                 box.close()
             self._disconnect_document()
+            self.closed.emit()
             event.accept()
         else:
             event.ignore()

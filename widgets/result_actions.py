@@ -3,20 +3,48 @@ parameters. The lead's layer context menu adds ``result_actions(layer, panel, me
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QWidget
 
+from app.document import Document
+from app.geometry import Rect
 from app.layers import Layer, LayerKind
-from app.request_builder import recipe_parameters_text
+from app.request_builder import Workflow, decode_mask, recipe_parameters_text
 from widgets.generate_panel import GeneratePanel
 
 
 def generate_again(layer: Layer, panel: GeneratePanel) -> int | None:
-    """Load the layer's recipe into the panel and queue it; returns the new job id."""
+    """Load the layer's recipe into the panel and queue it; returns the new job id.
+
+    An inpaint recipe whose mask has since been cleared gets its mask back first (one undoable
+    step), so "again" regenerates the same area."""
     if not layer.recipe:
         return None
     panel.apply_recipe(layer.recipe)
+    doc = panel.document()
+    if doc is not None:
+        restore_recipe_mask(doc, layer.recipe)
     return panel.generate()
+
+
+def restore_recipe_mask(doc: Document, recipe: dict) -> bool:
+    """Paint the recipe's mask back when the document's inpaint mask is empty."""
+    if recipe.get("workflow") != Workflow.INPAINT.value or not recipe.get("mask"):
+        return False
+    mask_layer = doc.ensure_mask_layer()
+    if not mask_layer.raster.is_blank():
+        return False
+    x, y, w, h = recipe["crop_box"]
+    pixels = decode_mask(recipe["mask"])
+    if pixels.shape != (h, w):
+        return False
+    area = Rect(x, y, w, h).intersected(doc.rect)
+    if area.is_empty:
+        return False
+    cut = pixels[area.translated(-x, -y).slices(Rect(0, 0, w, h))]
+    doc.replace_pixels(mask_layer.id, area, np.ascontiguousarray(cut), "Restore mask from recipe")
+    return True
 
 
 def use_seed(layer: Layer, panel: GeneratePanel) -> None:

@@ -76,6 +76,9 @@ PNG_COMPRESS_LEVEL = 1  # layers are big; level 1 is ~4x faster than 6 for ~10% 
 
 T = TypeVar("T")
 
+# Not carried over from other apps' files: derived from the layer itself, or an identity that
+# must not be copied along when a layer is duplicated.
+_NOT_KEPT = {"edit-locked", "uuid"}
 _STANDARD_ATTRS = {"name", "src", "x", "y", "opacity", "visibility", "composite-op"}
 _Q = f"{{{NS}}}"
 
@@ -446,7 +449,7 @@ def _read_layer(
     attrs = {
         k: v
         for k, v in element.attrib.items()
-        if k not in (_STANDARD_ATTRS - {"composite-op"}) | {"edit-locked"} and not k.startswith(_Q)
+        if k not in (_STANDARD_ATTRS - {"composite-op"}) | _NOT_KEPT and not k.startswith(_Q)
     }
     extra: dict[str, Any] = {}
     if meta.get("extra"):

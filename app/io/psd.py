@@ -92,10 +92,15 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
         psd._record.write(handle)
 
 
-def _matted_on_white(rgba: np.ndarray, channel: int) -> np.ndarray:
-    alpha = rgba[..., 3].astype(np.uint32)
-    color = rgba[..., channel].astype(np.uint32)
-    return ((color * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+def _matted_on_white(rgba: np.ndarray, channel: int, rows: int = 512) -> np.ndarray:
+    """One colour plane composited over white, in bands of uint16 (the largest value,
+    255 * 255 + 127, fits) so an 8k canvas needs no GB of temporaries."""
+    out = np.empty(rgba.shape[:2], np.uint8)
+    for top in range(0, rgba.shape[0], rows):
+        alpha = rgba[top : top + rows, :, 3].astype(np.uint16)
+        color = rgba[top : top + rows, :, channel].astype(np.uint16)
+        out[top : top + rows] = (color * alpha + 255 * (255 - alpha) + 127) // 255
+    return out
 
 
 # ---- import --------------------------------------------------------------------------------

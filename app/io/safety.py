@@ -45,10 +45,15 @@ DEFAULT_LIMITS = Limits()
 
 
 def check_entry_name(name: str) -> None:
-    """Refuse entry paths that are absolute or climb out of the archive."""
+    """Refuse entry paths that climb out of the archive or name another drive or host.
+
+    One leading ``/`` is accepted as the archive root: some ORA writers (pyora) produce
+    ``/data/layer0.png``, and since entries are read in memory, never extracted, it is harmless.
+    """
     if not name or "\0" in name:
         raise ZipSlipError(f"archive entry {name!r} has an invalid name")
     posix = name.replace("\\", "/")
+    posix = posix[1:] if posix.startswith("/") else posix
     if posix.startswith("/") or _DRIVE.match(posix) or ".." in PurePosixPath(posix).parts:
         raise ZipSlipError(
             f"archive entry {name!r} points outside the archive; the file was refused"
@@ -87,10 +92,15 @@ def read_entry(
 ) -> bytes:
     """Read one entry, counting what actually comes out of the decompressor."""
     check_entry_name(name)
-    try:
-        info = archive.getinfo(name)
-    except KeyError:
-        raise CorruptFileError(f"the archive has no entry {name!r}") from None
+    info = None
+    for candidate in (name, name[1:] if name.startswith("/") else "/" + name):
+        try:
+            info = archive.getinfo(candidate)
+            break
+        except KeyError:
+            continue
+    if info is None:
+        raise CorruptFileError(f"the archive has no entry {name!r}")
     limit = min(max_bytes, info.file_size)
     out = io.BytesIO()
     with archive.open(info) as stream:

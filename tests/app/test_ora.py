@@ -330,3 +330,22 @@ def test_doctype_without_entities_is_accepted(tmp_path):
     path = tmp_path / "doctype.ora"
     write_foreign_ora(path, xml, {"data/x.png": _png(pixels)})
     assert np.array_equal(open_ora(path).layers[0].raster.data, pixels)
+
+
+def test_entries_with_a_leading_slash_as_pyora_writes_them(tmp_path):
+    """pyora writes ``/data/layer0.png`` entries (and src attributes); they are root-relative."""
+    rng = np.random.default_rng(6)
+    a, b = random_rgba(rng, 4, 5), random_rgba(rng, 3, 2)
+    xml = (
+        '<image w="20" h="10"><stack name="root"><layer name="b" src="/data/layer1.png" x="1" '
+        'y="2" visibility="hidden" uuid="u1"/><stack name="grp" x="0" y="0" isolation="isolate">'
+        '<layer name="a" src="data/layer0.png" x="5" y="6" opacity="0.5"/></stack></stack></image>'
+    )
+    path = tmp_path / "pyora.ora"
+    write_foreign_ora(path, xml, {"/data/layer0.png": _png(a), "/data/layer1.png": _png(b)})
+    doc = open_ora(path)
+    first, second = doc.layers[0], doc.layers[1]
+    assert (first.name, first.raster.rect, first.opacity) == ("a", Rect(5, 6, 5, 4), 0.5)
+    assert np.array_equal(first.raster.data, a)
+    assert (second.name, second.visible, second.raster.rect) == ("b", False, Rect(1, 2, 2, 3))
+    assert "uuid" not in second.extra.get("ora_attrs", {})  # an identity, not copied along

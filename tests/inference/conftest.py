@@ -36,6 +36,15 @@ def tiny_sdxl_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_sdxl_single_file(tmp_path_factory) -> Path:
+    """The tiny SDXL model as one LDM-layout .safetensors (OpenCLIP keys for encoder 2)."""
+    from tests.tiny_models import save_tiny_single_file
+
+    path = tmp_path_factory.mktemp("single") / "tiny-sdxl.safetensors"
+    return save_tiny_single_file(path, sdxl=True)
+
+
+@pytest.fixture(scope="session")
 def tiny_single_file(tmp_path_factory) -> Path:
     """The tiny model as one LDM-layout .safetensors with its ``<stem>.config/`` sidecar."""
     from tests.tiny_models import save_tiny_single_file

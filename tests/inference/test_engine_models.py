@@ -95,3 +95,20 @@ def test_bundled_clip_tokenizer_matches_openai_ids():
     assert len(tokenizer) == 49408
     padded = clip_tokenizer("!")("a cat", padding="max_length", max_length=77).input_ids
     assert len(padded) == 77 and padded[-1] == 0  # SD2/SDXL-G pad with "!" (id 0)
+
+
+def test_v_pred_marker_switches_the_scheduler(engine, tmp_path, tiny_single_file):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(tiny_single_file))
+    state["v_pred"] = torch.tensor([])
+    vpred = tmp_path / "vpred.safetensors"
+    save_file(state, str(vpred))
+    shutil.copytree(tiny_single_file.with_name("tiny-sd.config"), tmp_path / "vpred.config")
+    loaded = engine.load(str(vpred))
+    assert loaded.info.v_prediction
+    assert loaded.scheduler_config["prediction_type"] == "v_prediction"
+    assert engine.load(str(tiny_single_file)).scheduler_config["prediction_type"] == "epsilon"

@@ -55,7 +55,7 @@ def test_parse_real_a1111_text_with_multiline_prompt():
     assert parsed["negative_prompt"] == "ugly"
     assert parsed["steps"] == 28 and parsed["cfg"] == 7.0 and parsed["seed"] == 42
     assert parsed["size"] == (512, 512)
-    assert parsed["Lora hashes"] == "x: 12ab, y: 34cd"
+    assert parsed["lora_hashes"] == "x: 12ab, y: 34cd"
     assert parsed["Version"] == "v1.9.4"
 
 

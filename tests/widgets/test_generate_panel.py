@@ -290,3 +290,16 @@ def test_the_model_picker_feeds_model_hash_vae_and_native_size(qtbot, engine):
     picker.entry = None
     assert panel.params().model_path is None  # the built-in classic engine
     assert jobs.shutdown(5)
+
+
+def test_generate_again_restores_a_cleared_mask(panel, doc, engine, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        panel.generate()
+    (layer,) = doc.layers_of(LayerKind.RESULT)
+    doc.mask_layer.raster.data[:] = 0  # the user cleared the mask since
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        generate_again(layer, panel)
+    again = engine.requests[-1]
+    assert again.mask.sum() == engine.requests[0].mask.sum() == 255 * 16 * 16
+    assert len(doc.layers_of(LayerKind.RESULT)) == 2

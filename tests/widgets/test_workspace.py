@@ -1,0 +1,128 @@
+"""The assembled workspace: save/open projects, recent files, exports, autosave recovery, settings,
+the pose tool from the menu, and a generation landing through the fake engine."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.geometry import Rect
+from app.io.autosave import AutosaveManager
+from app.layers import LayerKind
+from app.settings import SettingsStore
+from tests.app.fake_engine import FakeEngine
+from widgets.main_window import MainWindow, ToolId
+from widgets.workspace import Workspace
+
+
+@pytest.fixture
+def workspace(qtbot, tmp_path):
+    window = MainWindow()
+    window.ask_unsaved = lambda action: "discard"
+    qtbot.addWidget(window)
+    engine = FakeEngine()
+    ws = Workspace(
+        window,
+        SettingsStore(tmp_path / "settings.json"),
+        engine_factory=lambda: engine,
+        autosave_folder=tmp_path / "autosave",
+        library_cache=tmp_path / "library.json",
+        scan_models=False,
+    )
+    ws.engine = engine
+    yield ws
+    ws.shutdown()
+
+
+def test_save_reopen_round_trip_and_recent(workspace, tmp_path):
+    window = workspace.window
+    window.new_document(64, 48)
+    doc = window.doc
+    doc.replace_pixels(doc.mask_layer.id, Rect(8, 8, 10, 10), np.full((10, 10), 255, np.uint8), "m")
+    target = tmp_path / "work.ora"
+    assert workspace._save_to(target)
+    assert target.exists() and not doc.is_modified and doc.path == target
+    assert workspace.recent.paths == [str(target.resolve())]
+    assert "work" in window.windowTitle()
+    window.new_document(10, 10)
+    workspace.open_recent(str(target))
+    reopened = window.doc
+    assert (reopened.width, reopened.height) == (64, 48)
+    assert reopened.mask_layer.raster.read(Rect(8, 8, 10, 10)).min() == 255
+    assert workspace.save()  # has a path now: no dialog
+    assert (tmp_path / "work.ora~").exists()  # the previous version is kept
+
+
+def test_save_to_missing_folder_reports_and_keeps_document(workspace, tmp_path):
+    doc = workspace.window.doc
+    doc.add_layer(LayerKind.SKETCH)
+    assert not workspace._save_to(tmp_path / "missing" / "x.ora")
+    assert doc.is_modified and doc.path is None
+
+
+def test_exports_and_mask_import(workspace, tmp_path):
+    window = workspace.window
+    window.new_document(32, 32)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:12, 4:12] = 255
+    Image.fromarray(mask, "L").save(tmp_path / "mask.png")
+    assert workspace.import_mask(tmp_path / "mask.png")
+    assert window.doc.mask_layer.raster.read(Rect(0, 0, 32, 32))[5, 5] == 255
+    assert workspace.export("mask", tmp_path / "out_mask.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out_mask.png")), mask)
+    assert workspace.export("psd", tmp_path / "out.psd")
+    assert not workspace.export("psd", tmp_path / "out.txt")  # error shown, nothing raised
+
+
+def test_recovery_after_a_crash(qtbot, workspace, tmp_path):
+    crashed = AutosaveManager(tmp_path / "autosave")
+    from app.document import Document
+
+    lost = Document.blank(40, 30)
+    lost.add_layer(LayerKind.SKETCH, name="precious")
+    crashed.watch(lost)
+    crashed.autosave_now()
+    # the crashed session never called shutdown(); pretend its process is gone
+    import app.io.autosave as autosave_module
+
+    original = autosave_module._session_alive
+    autosave_module._session_alive = lambda session: session == workspace.autosave.session_dir
+    try:
+        assert workspace.offer_recovery(ask=lambda items: True)
+    finally:
+        autosave_module._session_alive = original
+    assert "precious" in [layer.name for layer in workspace.window.doc.layers]
+
+
+def test_settings_change_applies_live(workspace):
+    workspace.store.update(mask_color="#00ff00", mask_opacity=0.25)
+    assert workspace.window.canvas.mask_color.name() == "#00ff00"
+    assert workspace.window.canvas.mask_opacity == pytest.approx(0.25)
+
+
+def test_pose_person_from_menu_action(workspace):
+    window = workspace.window
+    window.new_document(200, 300)
+    window.doc.add_layer(LayerKind.POSE)
+    workspace._pose_tool("add_person")
+    assert window.current_tool_id is ToolId.POSE
+    pose = window.doc.active_layer.pose
+    assert pose is not None and len(pose.people) == 1
+
+
+def test_generation_lands_a_result_layer_with_a_recipe(qtbot, workspace):
+    window = workspace.window
+    window.new_document(64, 64)
+    doc = window.doc
+    doc.replace_pixels(
+        doc.mask_layer.id, Rect(16, 16, 16, 16), np.full((16, 16), 255, np.uint8), "m"
+    )
+    panel = workspace.generate_panel
+    panel.refresh_document()
+    panel.prompt_edit.setPlainText("a red door")
+    panel.steps_spin.setValue(2)
+    with qtbot.waitSignal(workspace.jobs.finished, timeout=10_000):
+        panel.generate()
+    results = doc.layers_of(LayerKind.RESULT)
+    assert len(results) == 1 and results[0].recipe["prompt"] == "a red door"
+    doc.history.undo()
+    assert doc.layers_of(LayerKind.RESULT) == []

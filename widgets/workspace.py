@@ -1,0 +1,351 @@
+"""The full workspace around the main window: settings, model library, generation, variants,
+control layers, project files (Save, Recent, exports), autosave and crash recovery.
+
+``MainWindow`` is the editor on its own (canvas, layers, tools); :class:`Workspace` adds the parts
+that need settings and background services, so tests can build either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
+
+from app import files
+from app.io.autosave import AutosaveManager
+from app.jobs import JobController, default_engine_factory
+from app.layers import LayerKind
+from app.recent import RecentFiles
+from app.settings import Settings, SettingsStore
+from app.staging import Staging
+from widgets.control_panel import ControlPanel
+from widgets.generate_panel import GeneratePanel
+from widgets.layers_panel import ID_ROLE
+from widgets.main_window import MainWindow, ToolId
+from widgets.model_picker import LibraryScanner, ModelPicker
+from widgets.pose_overlay import PoseOverlayPainter
+from widgets.result_actions import result_actions
+from widgets.settings_dialog import SettingsDialog
+from widgets.staging_strip import StagingStrip
+
+log = logging.getLogger(__name__)
+
+PROJECT_FILTER = "Impasto project (*.ora)"
+EXPORTS: dict[str, tuple[str, Callable]] = {
+    "psd": ("Layered Photoshop file (*.psd)", files.export_psd),
+    "flat": (
+        "PNG with parameters (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)",
+        files.export_flat_with_recipe,
+    ),
+    "mask": ("Mask PNG (*.png)", files.export_mask_png),
+    "pose_json": ("OpenPose JSON (*.json)", files.export_pose_json),
+    "pose_png": ("Pose control image (*.png)", files.export_pose_png),
+}
+
+
+class Workspace(QObject):
+    def __init__(
+        self,
+        window: MainWindow,
+        store: SettingsStore | None = None,
+        *,
+        engine_factory=None,
+        autosave_folder: Path | None = None,
+        library_cache: Path | None = None,
+        scan_models: bool = True,
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.store = store or SettingsStore()
+        settings = self.store.settings
+        self.recent = RecentFiles(self.store.path.with_name("recent.json"))
+
+        self.scanner = LibraryScanner(self.store, cache_path=library_cache, parent=window)
+        self.picker = ModelPicker(self.scanner, self.store, show_controlnet=False)
+        self.staging = Staging(window)
+        self.jobs = JobController(
+            engine_factory or default_engine_factory(settings.engine_settings()),
+            staging=self.staging,
+            parent=window,
+        )
+        self._custom_engine = engine_factory is not None
+        self.generate_panel = GeneratePanel(lambda: window.doc, self.jobs, self.picker)
+        self.generate_panel.status_message.connect(
+            lambda text: window.statusBar().showMessage(text, 5000)
+        )
+        self.generate_dock = window.add_dock(self.generate_panel, "Generate")
+        self.control_panel = ControlPanel(lambda: window.doc, scanner=self.scanner)
+        self.control_dock = window.add_dock(self.control_panel, "Control")
+        window.tabifyDockWidget(self.control_dock, self.generate_dock)  # Generate in front
+        self.control_panel.tool_requested.connect(window.select_tool)
+        self.strip = StagingStrip(self.staging)
+        self.variants_dock = window.add_dock(
+            self.strip, "Variants", Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.variants_dock.setVisible(False)
+        self.staging.changed.connect(lambda: self.variants_dock.setVisible(self.staging.active))
+        window.canvas.overlay_painters.append(
+            PoseOverlayPainter(lambda: window.tools.get(ToolId.POSE))
+        )
+
+        self.autosave = AutosaveManager(
+            autosave_folder, interval_minutes=max(settings.autosave_minutes, 1), parent=self
+        )
+        self.autosave.autosave_failed.connect(
+            lambda message: window.statusBar().showMessage(f"Autosave failed: {message}", 8000)
+        )
+        window.document_changed.connect(self._document_changed)
+        self._watch(window.doc)
+        window.save_handler = self.save
+        window.closed.connect(self.shutdown)
+
+        self._build_file_actions()
+        self._build_layer_actions()
+        self._build_settings_action()
+        self.apply_settings(settings, initial=True)
+        self._unsubscribe = self.store.subscribe(lambda s, _changed: self.apply_settings(s))
+        if scan_models:
+            self.scanner.rescan()
+
+    # ---- menus -----------------------------------------------------------------------------
+
+    def _action(self, text: str, slot: Callable, shortcut=None) -> QAction:
+        action = QAction(text, self.window)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _build_file_actions(self) -> None:
+        menu: QMenu = self.window.menus["file"]
+        anchor = self.window.file_save_anchor
+        self.save_action = self._action("&Save", self.save, QKeySequence.StandardKey.Save)
+        self.save_as_action = self._action("Save &As…", self.save_as, "Ctrl+Shift+S")
+        self.recent_menu = QMenu("Open &Recent", self.window)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        export_menu = QMenu("Export &More", self.window)
+        for key, label in (
+            ("flat", "Flattened image with parameters…"),
+            ("psd", "Layered PSD…"),
+            ("mask", "Mask as PNG…"),
+            ("pose_json", "Pose as OpenPose JSON…"),
+            ("pose_png", "Pose as control image…"),
+        ):
+            export_menu.addAction(self._action(label, lambda k=key: self.export(k)))
+        import_mask = self._action("Import Mask from PNG…", self.import_mask)
+        for item in (self.save_action, self.save_as_action):
+            menu.insertAction(anchor, item)
+        menu.insertMenu(anchor, self.recent_menu)
+        menu.insertSeparator(anchor)
+        menu.insertMenu(anchor, export_menu)
+        menu.insertAction(anchor, import_mask)
+        self.window.addActions([self.save_action, self.save_as_action])
+
+    def _build_layer_actions(self) -> None:
+        layer_menu: QMenu = self.window.menus["layer"]
+        control_menu = layer_menu.addMenu("Control")
+        for action in self.control_panel.control_actions.values():
+            control_menu.addAction(action)
+        pose_menu = layer_menu.addMenu("Pose figure")
+        pose_menu.addAction(self._action("Add person", lambda: self._pose_tool("add_person")))
+        pose_menu.addAction(
+            self._action("Mirror selected person", lambda: self._pose_tool("mirror_selected"))
+        )
+        pose_menu.addAction(
+            self._action("Delete selected person", lambda: self._pose_tool("delete_selected"))
+        )
+        self.result_menu = layer_menu.addMenu("Result")
+        self.result_menu.aboutToShow.connect(self._fill_result_menu)
+        layer_list = self.window.layers_panel.list
+        layer_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        layer_list.customContextMenuRequested.connect(self._layer_context_menu)
+
+    def _build_settings_action(self) -> None:
+        edit: QMenu = self.window.menus["edit"]
+        edit.addSeparator()
+        edit.addAction(self._action("Settings…", self.open_settings, "Ctrl+,"))
+
+    def _pose_tool(self, method: str) -> None:
+        self.window.select_tool(ToolId.POSE)
+        tool = self.window.tools.get(ToolId.POSE)
+        try:
+            getattr(tool, method)()
+        except Exception as err:  # no pose layer, locked layer: say so, never a traceback
+            self.window.statusBar().showMessage(str(err), 6000)
+        self.window.canvas.update()
+
+    def _fill_result_menu(self) -> None:
+        self.result_menu.clear()
+        layer = self.window.doc.active_layer
+        actions = result_actions(layer, self.generate_panel, self.result_menu) if layer else []
+        if not actions:
+            placeholder = self.result_menu.addAction("Select a result layer")
+            placeholder.setEnabled(False)
+        for action in actions:
+            self.result_menu.addAction(action)
+
+    def _layer_context_menu(self, position) -> None:
+        layer_list = self.window.layers_panel.list
+        item = layer_list.itemAt(position)
+        if item is None or item.data(ID_ROLE) is None:
+            return
+        try:
+            layer = self.window.doc.layer(int(item.data(ID_ROLE)))
+        except (KeyError, TypeError, ValueError):
+            return
+        menu = QMenu(layer_list)
+        for action in result_actions(layer, self.generate_panel, menu):
+            menu.addAction(action)
+        if layer.kind in (LayerKind.SKETCH, LayerKind.IMAGE):
+            menu.addAction(self.control_panel.control_actions["sketch_as_scribble"])
+        if menu.actions():
+            menu.exec(layer_list.viewport().mapToGlobal(position))
+
+    # ---- files -----------------------------------------------------------------------------
+
+    def save(self) -> bool:
+        doc = self.window.doc
+        if doc.path is None or Path(doc.path).suffix.lower() != files.PROJECT_SUFFIX:
+            return self.save_as()
+        return self._save_to(doc.path)
+
+    def save_as(self) -> bool:
+        doc = self.window.doc
+        start = str(doc.path.with_suffix(files.PROJECT_SUFFIX)) if doc.path else "untitled.ora"
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save project", start, PROJECT_FILTER)
+        return bool(path) and self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        doc = self.window.doc
+        doc.generation_state = self.generate_panel_state()
+        try:
+            written = files.save_project(doc, path)
+        except files.FileError as err:
+            self.window.show_error("Could not save", str(err))
+            return False
+        self.recent.add(written)
+        self.window.update_title()
+        self.window.statusBar().showMessage(f"Saved {written.name}", 4000)
+        return True
+
+    def generate_panel_state(self) -> dict:
+        state = getattr(self.generate_panel, "state", None)
+        return dict(state()) if callable(state) else dict(self.window.doc.generation_state)
+
+    def open_recent(self, path: str) -> None:
+        if not Path(path).exists():
+            self.recent.remove(path)
+            self.window.show_error("Could not open", f"{Path(path).name} no longer exists.")
+            return
+        if self.window.open_path(path):
+            self.recent.add(path)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent.paths:
+            self.recent_menu.addAction(
+                self._action(Path(path).name, lambda p=path: self.open_recent(p))
+            ).setToolTip(path)
+        if not self.recent.paths:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+
+    def export(self, key: str, path: str | Path | None = None) -> bool:
+        file_filter, writer = EXPORTS[key]
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self.window, "Export", "", file_filter)
+            if not path:
+                return False
+        try:
+            writer(self.window.doc, path)
+        except files.FileError as err:
+            self.window.show_error("Could not export", str(err))
+            return False
+        self.window.statusBar().showMessage(f"Exported {Path(path).name}", 4000)
+        return True
+
+    def import_mask(self, path: str | Path | None = None) -> bool:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(
+                self.window, "Import mask", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif)"
+            )
+            if not path:
+                return False
+        try:
+            files.import_mask_png(self.window.doc, path, self.window.pixel_limit)
+        except files.FileError as err:
+            self.window.show_error("Could not import the mask", str(err))
+            return False
+        return True
+
+    # ---- autosave and recovery -------------------------------------------------------------
+
+    def _watch(self, doc) -> None:
+        self.autosave.watch(doc)
+
+    def _document_changed(self, doc) -> None:
+        for watched in list(getattr(self.autosave, "_watched", {}).values()):
+            if watched.doc is not doc:
+                self.autosave.unwatch(watched.doc)
+        self._watch(doc)
+        if doc.path is not None:
+            self.recent.add(doc.path)
+        self.generate_panel.refresh_document()
+        self.control_panel.sync_document()
+
+    def offer_recovery(self, ask: Callable[[list], bool] | None = None) -> bool:
+        """After a crash, offer the autosaved documents; returns True when one was restored."""
+        items = self.autosave.recoverable()
+        if not items:
+            return False
+        ask = ask or self._ask_recovery
+        if not ask(items):
+            for item in items:
+                self.autosave.discard(item)
+            return False
+        newest = max(items, key=lambda item: item.saved_at)
+        try:
+            doc = self.autosave.recover(newest)
+        except files.FileError as err:
+            self.window.show_error("Could not recover", str(err))
+            return False
+        self.window.set_document(doc, f"{newest.title} (recovered)")
+        return True
+
+    def _ask_recovery(self, items: list) -> bool:
+        names = "\n".join(f"• {item.title} — autosaved {item.saved_at:%H:%M}" for item in items)
+        answer = QMessageBox.question(
+            self.window,
+            "Recover unsaved work?",
+            f"Impasto did not close properly last time. Recover this work?\n\n{names}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    # ---- settings ------------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        SettingsDialog(self.store, self.window).exec()
+
+    def apply_settings(self, settings: Settings, initial: bool = False) -> None:
+        self.window.apply_settings(settings)
+        if settings.autosave_minutes > 0:
+            self.autosave.set_interval_minutes(settings.autosave_minutes)
+            self.autosave.start()
+        else:
+            self.autosave.stop()
+        if not initial and not self._custom_engine:
+            self.jobs.set_engine_factory(default_engine_factory(settings.engine_settings()))
+
+    def shutdown(self) -> None:
+        """Stop background work; called once when the window closes."""
+        if self._unsubscribe is None:
+            return
+        self._unsubscribe()
+        self._unsubscribe = None
+        self.jobs.shutdown(10)
+        self.scanner.shutdown(5000)
+        self.autosave.shutdown()
