@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import cv2
 import numpy as np
 
 from app.compose import composite, flatten_rgb
@@ -174,7 +175,7 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
         crop_box = None
     else:
         origin = doc.rect if target == doc.rect else _with_context(target, doc, params.padding)
-        image = flatten_rgb(doc.layers, origin)  # picture layers only: never the preview
+        image = picture_rgb(doc, origin)  # picture layers only: never the preview or the mask
         width, height = origin.w, origin.h
         crop_box = Box(target.x - origin.x, target.y - origin.y, target.w, target.h)
         mask = None
@@ -209,6 +210,28 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
     )
     recipe = _app_recipe(params, workflow, target, controls_layers)
     return PlannedJob(request, workflow, origin, target, recipe, (doc.width, doc.height))
+
+
+def picture_rgb(doc: Document, area: Rect) -> np.ndarray:
+    """The visible picture over ``area`` as RGB on white (what img2img and inpaint start from).
+
+    A single opaque layer (an opened photo) is copied directly instead of composited."""
+    contributing = [
+        layer
+        for layer in doc.layers
+        if layer.kind in _PICTURE_KINDS
+        and layer.visible
+        and layer.opacity > 0
+        and layer.raster is not None
+        and not layer.raster.rect.intersected(area).is_empty
+    ]
+    if len(contributing) == 1:
+        layer = contributing[0]
+        if layer.opacity >= 1.0 and layer.raster.rect.contains(area):
+            view = layer.raster.view(area)
+            if (view[..., 3] == 255).all():
+                return cv2.cvtColor(view, cv2.COLOR_RGBA2RGB)  # a fresh copy, multithreaded
+    return flatten_rgb(doc.layers, area)
 
 
 def active_control_layers(doc: Document) -> list[Layer]:

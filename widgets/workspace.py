@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
 
 from app import files
 from app.io.autosave import AutosaveManager
@@ -47,6 +47,18 @@ EXPORTS: dict[str, tuple[str, Callable]] = {
 }
 
 
+def _scrollable(panel: QWidget) -> QScrollArea:
+    """Tall panels scroll instead of squeezing the layers panel or outgrowing the screen."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scrollbar = area.verticalScrollBar().sizeHint().width()
+    area.setMinimumWidth(max(panel.minimumSizeHint().width(), 340) + scrollbar)
+    return area
+
+
 class Workspace(QObject):
     def __init__(
         self,
@@ -77,10 +89,14 @@ class Workspace(QObject):
         self.generate_panel.status_message.connect(
             lambda text: window.statusBar().showMessage(text, 5000)
         )
-        self.generate_dock = window.add_dock(self.generate_panel, "Generate")
+        self.generate_dock = window.add_dock(_scrollable(self.generate_panel), "Generate")
         self.control_panel = ControlPanel(lambda: window.doc, scanner=self.scanner)
-        self.control_dock = window.add_dock(self.control_panel, "Control")
+        self.control_dock = window.add_dock(_scrollable(self.control_panel), "Control")
         window.tabifyDockWidget(self.control_dock, self.generate_dock)  # Generate in front
+        window.resizeDocks(
+            [window.layers_dock, self.generate_dock], [260, 640], Qt.Orientation.Vertical
+        )
+        window.resizeDocks([self.generate_dock], [400], Qt.Orientation.Horizontal)
         self.control_panel.tool_requested.connect(window.select_tool)
         self.strip = StagingStrip(self.staging)
         self.variants_dock = window.add_dock(

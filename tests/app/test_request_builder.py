@@ -264,3 +264,17 @@ def test_any_raster_layer_can_be_used_as_control():
     (control,) = build_request(doc, MODEL).request.controls
     assert control.control_type == "lineart"
     assert np.array_equal(control.image, doc.layers[0].raster.data[..., :3])
+
+
+def test_picture_fast_path_equals_the_composite():
+    from app.compose import flatten_rgb
+    from app.request_builder import picture_rgb
+
+    doc = photo(64, 48)
+    area = Rect(5, 6, 40, 30)
+    fast = picture_rgb(doc, area)
+    assert np.array_equal(fast, flatten_rgb(doc.layers, area))
+    doc.layers[0].raster.data[10, 10, 3] = 100  # not opaque: composited over white
+    assert np.array_equal(picture_rgb(doc, area), flatten_rgb(doc.layers, area))
+    fast[:] = 0  # a copy, never a view of the layer
+    assert doc.layers[0].raster.data[6:36, 5:45, :3].any()
