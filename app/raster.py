@@ -13,6 +13,7 @@ import numpy as np
 from app.geometry import EMPTY, Rect
 
 GROW_GRID = 64
+MAX_SLACK = 512
 
 
 class Raster:
@@ -58,24 +59,42 @@ class Raster:
             raise ValueError(f"{rect} is outside the raster bounds {self.rect}")
         return self.data[rect.slices(self.rect)]
 
-    def ensure(self, rect: Rect) -> None:
-        """Grow (never shrink) so that ``rect`` is stored."""
+    def ensure(self, rect: Rect, limit: Rect | None = None) -> None:
+        """Grow (never shrink) so that ``rect`` is stored.
+
+        When ``limit`` (the canvas) is given, growth takes some slack in the direction it grows,
+        up to half the current size (at most MAX_SLACK), so a stroke moving across the canvas reallocates a few
+        times instead of every 64 pixels."""
         if rect.is_empty or self.rect.contains(rect):
             return
-        wanted = rect.aligned(GROW_GRID) if self.rect.is_empty else self.rect.united(rect)
-        if not self.rect.is_empty:
-            wanted = wanted.united(rect.aligned(GROW_GRID))
+        if self.rect.is_empty:
+            wanted = rect.aligned(GROW_GRID)
+        else:
+            wanted = self.rect.united(rect.aligned(GROW_GRID))
+            if limit is not None:
+                wanted = self._with_slack(wanted, limit)
         grown = np.zeros(self._shape(wanted.h, wanted.w), np.uint8)
         if not self.rect.is_empty:
             grown[self.rect.slices(wanted)] = self.data
         self.data, self.x, self.y = grown, wanted.x, wanted.y
 
-    def write(self, rect: Rect, pixels: np.ndarray) -> None:
+    def _with_slack(self, wanted: Rect, limit: Rect) -> Rect:
+        old = self.rect
+        slack_x = min(MAX_SLACK, max(GROW_GRID, old.w // 2))
+        slack_y = min(MAX_SLACK, max(GROW_GRID, old.h // 2))
+        left = wanted.x - slack_x if wanted.x < old.x else wanted.x
+        top = wanted.y - slack_y if wanted.y < old.y else wanted.y
+        right = wanted.right + slack_x if wanted.right > old.right else wanted.right
+        bottom = wanted.bottom + slack_y if wanted.bottom > old.bottom else wanted.bottom
+        slacked = Rect.from_edges(left, top, right, bottom).intersected(limit.aligned(GROW_GRID))
+        return slacked.united(wanted)
+
+    def write(self, rect: Rect, pixels: np.ndarray, limit: Rect | None = None) -> None:
         if rect.is_empty:
             return
         if pixels.shape[:2] != (rect.h, rect.w):
             raise ValueError(f"pixels {pixels.shape[:2]} do not match {rect}")
-        self.ensure(rect)
+        self.ensure(rect, limit)
         self.data[rect.slices(self.rect)] = pixels
 
     def content_rect(self) -> Rect:

@@ -120,6 +120,9 @@ def main() -> int:
         hook.remove()
         # one UNet call per step (CFG batches cond+uncond into one call)
         steps_after_cancel = calls["n"] - calls["at_cancel"]
+        control_times = (
+            _controlnet_costs(engine, request, Path(tmp), args.repeats) if (not args.model) else []
+        )
 
     print(
         f"model: {'tiny random' if not args.model else args.model}, {args.size}px, "
@@ -139,8 +142,36 @@ def main() -> int:
     )
     print(f"steps run after cancel: {steps_after_cancel}   (target <= 1)")
     print(f"previews received: {len(previews)} over {args.repeats + 1} engine runs")
+    for count, seconds in control_times:
+        print(
+            f"{count} ControlNet(s): {seconds:.3f} s = {seconds / control_times[0][1]:.2f}x "
+            f"the time without ControlNet"
+        )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     return 0
+
+
+def _controlnet_costs(engine, request, tmp: Path, repeats: int) -> list[tuple[int, float]]:
+    """Median engine time with 0, 1 and 2 tiny ControlNets (issue 5: cost per added ControlNet)."""
+    import numpy as np
+
+    from inference.api import ControlInput, Request
+    from tests.tiny_models import save_tiny_controlnet
+
+    paths = [save_tiny_controlnet(tmp / f"cn{i}", seed=i) for i in range(2)]
+    image = np.zeros((request.height, request.width, 3), np.uint8)
+    rows = []
+    for count in (0, 1, 2):
+        controls = tuple(ControlInput(image=image, model_path=str(p)) for p in paths[:count])
+        job = Request(**{**request.__dict__, "controls": controls})
+        engine.run(job)  # warm-up (loads the ControlNets)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            engine.run(job)
+            times.append(time.perf_counter() - start)
+        rows.append((count, statistics.median(times)))
+    return rows
 
 
 if __name__ == "__main__":

@@ -153,7 +153,8 @@ def main() -> int:
             f"| {row['kind']} | {row['phase']} | {row['seconds']:.1f} | {row['cpu_seconds']:.1f} | "
             f"{row['pixel_mb']:.0f} | "
             f"{row['before_mb']:.0f} | {row['peak_mb']:.0f} | "
-            f"{row['peak_mb'] - row['before_mb']:.0f} | {sizes[row['kind']]:.0f} |"
+            f"{row['peak_mb'] - row['before_mb']:.0f} | "
+            f"{sizes[row['kind']] if row['phase'] != 'autosave' else float('nan'):.0f} |"
         )
     return 0
 

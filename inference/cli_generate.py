@@ -7,7 +7,6 @@ Without ``--model`` the classic (OpenCV) engine inpaints. Bad input exits with c
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from pathlib import Path
@@ -243,12 +242,23 @@ def main(argv: list[str] | None = None) -> int:
     return _generate(args, request, out, previews)
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal to our progress bar: no library progress bars or load chatter."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
 def _generate(args: argparse.Namespace, request: Request, out: Path, previews: Path | None) -> int:
     from inference.api import EngineSettings
     from inference.engine import Engine
     from inference.parameters import format_parameters, write_png
 
-    logging.getLogger("diffusers").setLevel(logging.ERROR)
+    _quiet_libraries()
     engine = Engine(EngineSettings(device=args.device, allow_pickle=args.allow_pickle))
     cancel = CancelToken()
     progress = _Progress(args.quiet, previews)

@@ -161,7 +161,9 @@ class Engine:
         """Load (or fetch from the cache) a model; returns an ``inference.models.LoadedModel``."""
         from inference import models
 
-        key = (str(Path(model_path).expanduser().resolve()), vae_path or "")
+        path = Path(model_path).expanduser().resolve()
+        stamp = path.stat().st_mtime_ns if path.exists() else 0  # a replaced file reloads
+        key = (f"{path}|{stamp}", vae_path or "")
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)

@@ -301,7 +301,7 @@ def pipeline_class(family: str, mode: Mode, controlnet: bool = False) -> Any:
 
 
 @contextlib.contextmanager
-def _load_errors(what: str):
+def _load_errors(what: str, hint: str = ""):
     """Turn whatever diffusers/transformers raise while loading into ModelLoadError."""
     try:
         yield
@@ -312,8 +312,11 @@ def _load_errors(what: str):
 
         if is_oom(error):
             raise
-        log.exception("loading %s failed", what)
-        raise ModelLoadError(f"could not load {what}: {error}") from None
+        log.debug("loading %s failed", what, exc_info=True)
+        detail = str(error).split(". If you want")[0].strip().replace("\n", " ")
+        if "expected shape" in detail and hint:
+            detail = f"{hint} ({detail})"
+        raise ModelLoadError(f"could not load {what}: {detail}") from None
 
 
 @dataclass
@@ -383,7 +386,14 @@ def load_model(
     if vae_path:
         kwargs["vae"] = load_vae(vae_path, settings, dtype, info.family)
     cls = pipeline_class(info.family, Mode.INPAINT if info.inpaint else Mode.TXT2IMG)
-    with _load_errors(info.name), warnings.catch_warnings():
+    hint = ""
+    if info.format == "single_file":
+        hint = (
+            f"its weights do not fit the {info.config_dir.name if info.config_dir else ''} "
+            f"architecture; for a non-standard model put its diffusers config folder at "
+            f"{sidecar_config_dir(info.path)}"
+        )
+    with _load_errors(info.name, hint), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch_dtype -> dtype rename (diffusers)
         if info.format == "folder":
             if not settings.allow_pickle:

@@ -6,9 +6,11 @@ tile pixel averages 2^level document pixels), so a fitted 8k document costs abou
 tiles, not 8k x 8k. ``pixels_changed(layer, rect)`` re-renders only ``rect`` inside the tiles of the
 current level and repaints only that rectangle's screen area.
 
-The cached picture already contains the inpaint-mask tint and the transient preview layer; the
-selection outline, the gesture in progress, the brush outline and any extra overlay painters
-(e.g. the pose editor) are drawn on top on every paint.
+The cached picture already contains the inpaint-mask tint. The transient step preview is not
+rendered into the tiles: it is wrapped in one QImage when it changes and drawn over them, so a
+preview costs the UI thread a wrap and a repaint of its box. The selection outline, the gesture in
+progress, the brush outline and any extra overlay painters (e.g. the pose editor) are drawn on top
+on every paint.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -154,6 +156,7 @@ class CanvasView(QWidget):
         self._offset = QPointF(0, 0)  # widget position of the document origin
         self._fit_pending = True
         self._tiles: OrderedDict[tuple[int, int, int], _Tile] = OrderedDict()
+        self._preview_image: tuple[QImage, np.ndarray, Rect] | None = None
         self._checker = _checker_brush()
         self._selection_polys: list[QPolygonF] = []
         self._selection_bounds = Rect(0, 0, 0, 0)
@@ -176,6 +179,7 @@ class CanvasView(QWidget):
             self.doc.selection_changed.disconnect(self._on_selection_changed)
         self.doc = doc
         self._tiles.clear()
+        self._preview_image = None
         self._stroking = False
         if doc is not None:
             doc.pixels_changed.connect(self._on_pixels_changed)
@@ -331,8 +335,6 @@ class CanvasView(QWidget):
             and layer.raster is not None
             and layer.opacity > 0
         ]
-        if self.doc.preview is not None:
-            layers.append(self.doc.preview)
         return layers
 
     def _mask_layers(self) -> list:
@@ -485,7 +487,25 @@ class CanvasView(QWidget):
             return False
 
     def _on_preview_changed(self, rect: Rect) -> None:
-        self._on_pixels_changed(-1, rect)
+        preview = self.doc.preview if self.doc is not None else None
+        if preview is None or preview.raster is None or preview.raster.rect.is_empty:
+            self._preview_image = None
+        else:
+            pixels = np.ascontiguousarray(preview.raster.data)
+            height, width = pixels.shape[:2]
+            image = QImage(pixels.data, width, height, width * 4, QImage.Format.Format_RGBA8888)
+            self._preview_image = (image, pixels, preview.raster.rect)
+        self.update(self.doc_rect_to_widget(rect))
+
+    def _paint_preview(self, painter: QPainter) -> None:
+        if self._preview_image is None:
+            return
+        image, _pixels, rect = self._preview_image
+        painter.save()
+        painter.setTransform(self.view_transform())
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 1.0)
+        painter.drawImage(QRectF(rect.x, rect.y, rect.w, rect.h), image)
+        painter.restore()
 
     # ---- selection outline ---------------------------------------------------------------
 
@@ -534,6 +554,7 @@ class CanvasView(QWidget):
         painter.setBrushOrigin(doc_screen.topLeft())
         painter.fillRect(doc_screen.intersected(event.rect()), self._checker)
         self._paint_tiles(painter, event.rect())
+        self._paint_preview(painter)
         painter.setTransform(QTransform())
         for overlay in self.overlay_painters:
             painter.save()

@@ -248,6 +248,9 @@ class GeneratePanel(QWidget):
             if self._doc is not None:
                 self._disconnect_document(self._doc)
             self._doc = doc
+            staging = self.jobs.staging
+            if staging is not None and staging.active and staging.doc is not doc:
+                staging.discard()  # variants of a document that is no longer shown
             if doc is not None:
                 doc.layers_changed.connect(self._schedule_mode)
                 doc.pixels_changed.connect(self._schedule_mode)
@@ -438,6 +441,14 @@ class GeneratePanel(QWidget):
     def reuse_last_seed(self) -> None:
         if self.jobs.last_seed is not None:
             self.use_seed(self.jobs.last_seed)
+
+    def state(self) -> dict[str, Any]:
+        """The current document's ``generation_state`` with this panel's settings in it (what a
+        project file saves; ``refresh_document`` restores it when the document comes back)."""
+        doc = self._documents()
+        base = dict(doc.generation_state) if doc is not None else {}
+        base[STATE_KEY] = self.save_state()
+        return base
 
     def save_state(self) -> dict[str, Any]:
         params = self.params()

@@ -16,7 +16,7 @@ import os
 import shutil
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.document import Document
 from app.io.atomic import atomic_save
 from app.io.errors import FileError, SaveError
+from app.io.ora import PngCache, open_ora, save_ora
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class _Watched:
     key: str
     changed: bool = False
     slots: tuple = ()
+    png_cache: PngCache = field(default_factory=PngCache)  # unchanged layers are not re-encoded
 
 
 class AutosaveManager(QObject):
@@ -124,14 +126,20 @@ class AutosaveManager(QObject):
         doc.history.indexChanged.connect(on_index)
         doc.history.cleanChanged.connect(on_clean)
         doc.destroyed.connect(on_destroyed)
-        entry.slots = (on_index, on_clean, on_destroyed)
+        doc.pixels_changed.connect(entry.png_cache.invalidate)
+        entry.slots = (on_index, on_clean, on_destroyed, entry.png_cache.invalidate)
 
     def unwatch(self, doc: Document) -> None:
         """The document was closed (saved or discarded): drop it and its autosave."""
         entry = self._watched.pop(id(doc), None)
         if entry is None:
             return
-        signals = (doc.history.indexChanged, doc.history.cleanChanged, doc.destroyed)
+        signals = (
+            doc.history.indexChanged,
+            doc.history.cleanChanged,
+            doc.destroyed,
+            doc.pixels_changed,
+        )
         for signal, slot in zip(signals, entry.slots, strict=True):
             with contextlib.suppress(RuntimeError, TypeError):
                 signal.disconnect(slot)
@@ -187,8 +195,6 @@ class AutosaveManager(QObject):
         """Open a recoverable document. It comes back modified, with its original path (or
         none), watched by this session, which takes over its autosave file.
         Raises :class:`OpenError` if the autosave is damaged (it is kept; use ``discard``)."""
-        from app.io.ora import open_ora
-
         doc = open_ora(item.path)
         doc.path = item.original_path
         doc.history.resetClean()
@@ -225,14 +231,12 @@ class AutosaveManager(QObject):
         (self.session_dir / SESSION_FILE).write_text(json.dumps(info))
 
     def _write(self, entry: _Watched) -> Path:
-        from app.io.ora import save_ora
-
         try:
             self._ensure_session_dir()
         except OSError as err:
             raise SaveError(f"cannot create the autosave folder {self.session_dir}: {err}") from err
         target = self.session_dir / f"{entry.key}.ora"
-        save_ora(entry.doc, target, backup=False, merged=False)
+        save_ora(entry.doc, target, backup=False, merged=False, png_cache=entry.png_cache)
         doc = entry.doc
         meta = {
             "original_path": str(doc.path) if doc.path is not None else None,

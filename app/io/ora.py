@@ -33,6 +33,7 @@ import logging
 import math
 import os
 import re
+import weakref
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -87,16 +88,71 @@ _Q = f"{{{NS}}}"
 
 
 def save_ora(
-    doc: Document, path: str | os.PathLike, *, backup: bool = True, merged: bool = True
+    doc: Document,
+    path: str | os.PathLike,
+    *,
+    backup: bool = True,
+    merged: bool = True,
+    png_cache: PngCache | None = None,
 ) -> None:
     """Write ``doc`` as an OpenRaster project, atomically. Raises :class:`SaveError`.
-    ``merged=False`` leaves out ``mergedimage.png`` and the thumbnail (autosaves: flattening
-    the picture is most of the cost of a save and Impasto's reader does not need it)."""
-    atomic_save(path, lambda tmp: write_ora(doc, tmp, merged=merged), backup=backup)
+
+    ``merged=False`` leaves out ``mergedimage.png`` and the thumbnail (autosaves: flattening the
+    picture is most of the cost of a save and Impasto's reader does not need it). ``png_cache``
+    (see :class:`PngCache`) reuses the PNGs of layers whose pixels did not change.
+    """
+    atomic_save(
+        path, lambda tmp: write_ora(doc, tmp, merged=merged, png_cache=png_cache), backup=backup
+    )
+
+
+class PngCache(dict):
+    """Encoded layer PNGs kept between saves, by layer id. An entry is reused only while the
+    layer still holds the very same pixel array (or pose value) at the same offset; the owner
+    must also drop a layer's entry when ``Document.pixels_changed`` reports an in-place edit
+    (every pixel write in the model emits it)."""
+
+    def invalidate(self, layer_id: int, *_args: object) -> None:
+        self.pop(layer_id, None)
+
+
+def _content_key(layer: Layer) -> tuple:
+    raster = layer.raster
+    if raster is None:
+        return (layer.kind, layer.pose)
+    return (layer.kind, weakref.ref(raster.data), raster.x, raster.y)
+
+
+def _same_content(key: tuple, layer: Layer) -> bool:
+    raster = layer.raster
+    if raster is None:
+        return key[0] is layer.kind and len(key) == 2 and key[1] is layer.pose
+    return (
+        key[0] is layer.kind
+        and len(key) == 4
+        and key[1]() is raster.data
+        and key[2:] == (raster.x, raster.y)
+    )
+
+
+def _cached_layer_png(layer: Layer, canvas, cache: PngCache | None) -> tuple[bytes, int, int, bool]:
+    if cache is None:
+        return _layer_png(layer, canvas)
+    hit = cache.get(layer.id)
+    if hit is not None and _same_content(hit[0], layer):
+        return hit[1]
+    key = _content_key(layer)
+    encoded = _layer_png(layer, canvas)
+    cache[layer.id] = (key, encoded)
+    return encoded
 
 
 def write_ora(
-    doc: Document, target: str | os.PathLike | io.BufferedIOBase, *, merged: bool = True
+    doc: Document,
+    target: str | os.PathLike | io.BufferedIOBase,
+    *,
+    merged: bool = True,
+    png_cache: PngCache | None = None,
 ) -> None:
     """Write the project to a path or a binary file object (not atomic; see :func:`save_ora`)."""
     layers = layer_data.saved_layers(doc.layers)
@@ -107,7 +163,7 @@ def write_ora(
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, compress_type=zipfile.ZIP_STORED)
         elements = []
-        jobs = [partial(_layer_png, layer, doc.rect) for layer in layers]
+        jobs = [partial(_cached_layer_png, layer, doc.rect, png_cache) for layer in layers]
         for index, (layer, encoded) in enumerate(zip(layers, _in_order(jobs), strict=True)):
             elements.append(_write_layer(archive, layer, index, encoded, packer))
         for element in reversed(elements):  # stack.xml lists the top layer first
@@ -132,6 +188,9 @@ def write_ora(
             np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
             archive.writestr(name, buffer.getvalue())
         archive.writestr("stack.xml", ET.tostring(root, encoding="utf-8", xml_declaration=True))
+        if png_cache is not None:  # forget deleted layers
+            for stale in set(png_cache) - {layer.id for layer in layers}:
+                png_cache.pop(stale, None)
         if merged:
             picture = Image.fromarray(layer_data.flatten(layers, doc.rect), "RGBA")
             _write_png(archive, "mergedimage.png", picture)

@@ -139,7 +139,7 @@ class Stroke:
         return rect
 
     def _remember(self, rect: Rect) -> None:
-        self.raster.ensure(rect)
+        self.raster.ensure(rect, limit=self.doc.rect)
         for key in _TileCache.keys_for(rect):
             if key not in self.before.tiles:
                 self.before.tiles[key] = self.raster.read(_TileCache.tile_rect(key))
@@ -161,6 +161,14 @@ class Stroke:
             premul = color * a + src[..., :3] * src[..., 3:] * (1.0 - a)
             out = np.concatenate([premul / np.maximum(out_a, 1e-6), out_a], axis=2)
         return np.round(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    def finish(self) -> list[PixelPatch]:
+        """The undo patches; also gives back growth slack when it became large."""
+        patches = self.patches()
+        content = self.raster.content_rect()
+        if self.raster.rect.area > 1.5 * max(content.area, 1):
+            self.raster.trim()
+        return patches
 
     def patches(self) -> list[PixelPatch]:
         patches = []
@@ -231,7 +239,7 @@ class BrushTool:
 
     def _finish(self) -> None:
         stroke, self.stroke = self.stroke, None
-        self.doc.push_painted(stroke.layer.id, stroke.patches(), self._undo_text())
+        self.doc.push_painted(stroke.layer.id, stroke.finish(), self._undo_text())
 
     def cancel(self) -> None:
         if self.stroke is not None:

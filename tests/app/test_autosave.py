@@ -201,3 +201,38 @@ def test_damaged_autosave_is_reported_and_can_be_discarded(tmp_path):
     assert item.path.exists()
     manager.discard(item)
     assert not dead.exists()
+
+
+def test_unchanged_layers_are_not_encoded_again(manager, monkeypatch):
+    from app.io import ora
+
+    doc = every_kind_document()
+    manager.watch(doc)
+    paint(doc)
+    encoded = []
+    real = ora._layer_png
+    monkeypatch.setattr(
+        ora, "_layer_png", lambda layer, canvas: encoded.append(layer.name) or real(layer, canvas)
+    )
+    manager.autosave_now()
+    assert len(encoded) == len(doc.layers)  # first autosave: everything
+    encoded.clear()
+    sketch = doc.layers[1]
+    doc.replace_pixels(sketch.id, Rect(12, 6, 2, 2), np.full((2, 2, 4), 9, np.uint8), "p")
+    (path,) = manager.autosave_now()
+    assert encoded == ["Sketch"]  # only the edited layer
+    assert_same_layers(doc, open_ora(path))
+    encoded.clear()
+    doc.history.undo()  # undo writes pixels back: that layer is re-encoded, the file is right
+    doc.remove_layer(doc.layers[2].id)  # a deleted layer simply disappears
+    (path,) = manager.autosave_now()
+    assert encoded == ["Sketch"]
+    assert_same_layers(doc, open_ora(path))
+    mask = doc.mask_layer
+    doc.replace_pixels(mask.id, Rect(0, 0, 90, 60), np.full((60, 90), 77, np.uint8), "grow")
+    encoded.clear()
+    (path,) = manager.autosave_now()
+    assert encoded == ["Inpaint mask"]  # the raster grew into a new array
+    assert_same_layers(doc, open_ora(path))
+    manager.unwatch(doc)
+    paint(doc, 5)  # no slot left behind on the document's signals

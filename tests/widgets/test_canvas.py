@@ -311,3 +311,16 @@ def test_pose_changes_repaint_overlays_without_re_rendering_tiles(canvas, photo_
     QApplication.processEvents()
     canvas.grab()
     assert calls and canvas.stats.rendered_doc_px == 0
+
+
+def test_step_preview_is_drawn_over_the_tiles_without_re_rendering_them(qtbot, canvas, photo_doc):
+    canvas.grab()  # tiles cached
+    canvas.stats.reset()
+    photo_doc.show_preview(1, Rect(40, 30, 20, 10), np.full((10, 20, 3), (0, 0, 255), np.uint8))
+    inside, outside = pixel(canvas, 10 + 50, 20 + 35), pixel(canvas, 10 + 80, 20 + 35)
+    assert (inside.red(), inside.green(), inside.blue()) == (0, 0, 255)
+    assert (outside.red(), outside.green(), outside.blue()) == tuple(photo_pixels()[35, 80, :3])
+    assert canvas.stats.rendered_doc_px == 0
+    photo_doc.clear_preview(1)
+    back = pixel(canvas, 10 + 50, 20 + 35)
+    assert (back.red(), back.green(), back.blue()) == tuple(photo_pixels()[35, 50, :3])

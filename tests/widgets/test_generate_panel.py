@@ -303,3 +303,38 @@ def test_generate_again_restores_a_cleared_mask(panel, doc, engine, qtbot):
     again = engine.requests[-1]
     assert again.mask.sum() == engine.requests[0].mask.sum() == 255 * 16 * 16
     assert len(doc.layers_of(LayerKind.RESULT)) == 2
+
+
+def test_state_is_json_safe_and_restores_into_a_new_panel(panel, doc, qtbot):
+    import json
+
+    panel.negative_edit.setPlainText("blurry")
+    panel.steps_spin.setValue(9)
+    panel.batch_spin.setValue(2)
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData(Workflow.IMG2IMG.value))
+    doc.generation_state["other"] = 1
+    state = json.loads(json.dumps(panel.state()))  # what a project file keeps
+    assert state["other"] == 1
+    reopened = Document.blank(64, 64)
+    reopened.generation_state = state
+    other = GeneratePanel(lambda: reopened, panel.jobs)
+    qtbot.addWidget(other)
+    params = other.params()
+    assert (params.prompt, params.negative_prompt, params.steps, params.batch_size) == (
+        "a lighthouse",
+        "blurry",
+        9,
+        2,
+    )
+    assert params.workflow is Workflow.IMG2IMG
+
+
+def test_variants_of_a_document_that_is_replaced_are_discarded(panel, doc, engine, qtbot):
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    panel.batch_spin.setValue(2)
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        panel.generate()
+    assert len(panel.jobs.staging) == 2 and doc.preview is not None
+    panel.holder["doc"] = Document.blank(64, 64)
+    panel.refresh_document()
+    assert not panel.jobs.staging.active and doc.preview is None
