@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,16 @@ def choose_device(settings: EngineSettings) -> Any:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def reserve_ui_core() -> None:
+    """Leave one CPU core to an interactive UI: torch's intra-op threads otherwise take every
+    core and starve the UI thread during CPU inference. OMP_NUM_THREADS, when set, wins."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
 
 def choose_dtype(device: Any, precision: str = "auto") -> Any:

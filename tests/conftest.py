@@ -6,3 +6,23 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running():
+    """Fail any test that leaves a Python thread running (as napari's conftest does)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:
+        leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leftover or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not leftover, f"test left threads running: {[t.name for t in leftover]}"

@@ -14,7 +14,8 @@ Design notes (the why):
   (``allow_pickle=False``), tuples are kept as tuples.
 - Layer PNGs use zlib level 1 and are stored (not deflated again) in the zip; encoding runs on a
   few threads with a bounded window; ``mergedimage.png`` is composited in bands. Autosaves skip
-  ``mergedimage.png`` (most of a save's cost; our reader never needs it).
+  ``mergedimage.png`` (most of a save's cost; our reader never needs it) and reuse the PNGs of
+  layers whose pixels did not change (``ora.PngCache``, invalidated by ``pixels_changed``).
 - The PSD's merged image is our own composite, written as Photoshop stores it (colour matted on
   white + transparency, negative layer count), because psd-tools' own recompositing is slow,
   float64, and would replace it. This uses two private psd-tools attributes, pinned by tests.

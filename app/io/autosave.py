@@ -2,7 +2,10 @@
 
 Every N minutes (default 5) each watched document with changes since its last autosave is written
 as an .ora into ``<user data>/autosave/<session>/`` (platformdirs; the folder is injectable for
-tests). A clean save or closing the document removes its autosave; a clean exit
+tests), without the flattened ``mergedimage.png`` and re-encoding only layers whose pixels changed.
+It runs on the UI thread: a first autosave of a big document takes seconds, later ones little.
+
+A clean save or closing the document removes its autosave; a clean exit
 (:meth:`AutosaveManager.shutdown`) removes the session folder. A session folder whose process is
 gone was left by a crash: :meth:`AutosaveManager.recoverable` lists its documents.
 """

@@ -160,7 +160,9 @@ class Stroke:
             out_a = a + src[..., 3:] * (1.0 - a)
             premul = color * a + src[..., :3] * src[..., 3:] * (1.0 - a)
             out = np.concatenate([premul / np.maximum(out_a, 1e-6), out_a], axis=2)
-        return np.round(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+        result = np.round(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+        result[..., :3] *= result[..., 3:] > 0  # fully transparent pixels are (0, 0, 0, 0)
+        return result
 
     def finish(self) -> list[PixelPatch]:
         """The undo patches; also gives back growth slack when it became large."""
