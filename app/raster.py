@@ -62,9 +62,9 @@ class Raster:
     def ensure(self, rect: Rect, limit: Rect | None = None) -> None:
         """Grow (never shrink) so that ``rect`` is stored.
 
-        When ``limit`` (the canvas) is given, growth takes some slack in the direction it grows,
-        up to half the current size (at most MAX_SLACK), so a stroke moving across the canvas reallocates a few
-        times instead of every 64 pixels."""
+        When ``limit`` (the canvas) is given, growth takes some slack in the direction it grows
+        (half the current size, at most MAX_SLACK), so a stroke moving across the canvas
+        reallocates a few times instead of every 64 pixels."""
         if rect.is_empty or self.rect.contains(rect):
             return
         if self.rect.is_empty:
