@@ -7,6 +7,7 @@ Without ``--model`` the classic (OpenCV) engine inpaints. Bad input exits with c
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -74,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=[],
         help="ControlNet weight (repeatable, default 1.0)",
+    )
+    p.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="PATH[:WEIGHT]",
+        help="LoRA file (or diffusers LoRA folder) with an optional weight, default 1.0 "
+        "(repeatable)",
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--allow-pickle", action="store_true", help="allow .ckpt (weights only)")
@@ -157,6 +166,7 @@ def build_request(args: argparse.Namespace) -> Request:
         padding=args.padding,
         color_match=args.color_match,
         controls=_controls(args, image, mode),
+        loras=_loras(args),
     )
 
 
@@ -184,6 +194,51 @@ def _controls(args: argparse.Namespace, image: np.ndarray | None, mode: Mode) ->
             )
         )
     return tuple(controls)
+
+
+def parse_lora_argument(text: str) -> tuple[str, float]:
+    """``PATH[:WEIGHT]`` -> (path, weight); the weight defaults to 1.0.
+
+    The last ``:`` separates the weight when what follows it is a number, so paths with a colon
+    (``C:\\loras\\x.safetensors``) work too. Existence is checked by the caller."""
+    path, weight = text, 1.0
+    head, sep, tail = text.rpartition(":")
+    if sep and head:
+        try:
+            weight = float(tail)
+        except ValueError:
+            if Path(head).expanduser().exists() and not Path(text).expanduser().exists():
+                raise BadInput(
+                    f"bad LoRA weight {tail!r} in --lora {text}: expected PATH[:WEIGHT], "
+                    "WEIGHT a number such as 0.8"
+                ) from None
+        else:
+            path = head
+            if not math.isfinite(weight):
+                raise BadInput(
+                    f"bad LoRA weight {tail!r} in --lora {text}: must be a finite number"
+                )
+    if not path:
+        raise BadInput("--lora needs a path: PATH[:WEIGHT]")
+    return path, weight
+
+
+def _loras(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
+    from inference.loras import find_lora_file
+
+    if args.lora and args.model is None:
+        raise BadInput("--lora needs a diffusion --model (the classic engine has no LoRAs)")
+    loras = []
+    for text in args.lora:
+        path, weight = parse_lora_argument(text)
+        if not Path(path).expanduser().exists():
+            raise BadInput(f"LoRA not found: {path}")
+        try:
+            find_lora_file(path)  # a folder must hold diffusers' LoRA weights file
+        except ModelLoadError as error:
+            raise BadInput(str(error)) from None
+        loras.append((str(Path(path).expanduser()), weight))
+    return tuple(loras)
 
 
 class _Progress:

@@ -7,7 +7,9 @@ Format (what A1111, ComfyUI importers and Civitai read)::
     Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 0123456789,
     Model: sd15          (all on one line)
 
-Values containing ``,``, ``:`` or ``"`` are written JSON-quoted, as A1111 does.
+Values containing ``,``, ``:`` or ``"`` are written JSON-quoted, as A1111 does. LoRAs follow
+A1111 too: ``<lora:name:weight>`` tags after the prompt and a ``Lora hashes`` field; parsing takes
+the tags back out of the prompt into ``lora_tags`` and ``loras``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from inference.loras import split_lora_tags
 
 PNG_KEY = "parameters"
 
@@ -106,8 +110,12 @@ def parse_parameters(text: str) -> dict[str, Any]:
             target = negative_lines
             line = line[len(_NEGATIVE) :].lstrip()
         target.append(line)
+    prompt = "\n".join(prompt_lines).strip()
+    without_tags, loras = split_lora_tags(prompt)
+    if loras:  # otherwise keep the prompt exactly (the split also tidies spaces)
+        prompt = without_tags
     recipe: dict[str, Any] = {
-        "prompt": "\n".join(prompt_lines).strip(),
+        "prompt": prompt,
         "negative_prompt": "\n".join(negative_lines).strip(),
     }
     by_label = {label: key for key, label in _LABELS}
@@ -121,7 +129,28 @@ def parse_parameters(text: str) -> dict[str, Any]:
                 value = value[1:-1]
         key = by_label.get(label, label)
         recipe[key] = _typed(key, value)
+    if loras:
+        recipe.update(_lora_entries(loras, recipe.get("lora_hashes")))
     return recipe
+
+
+def _lora_entries(loras: list[tuple[str, float]], hashes: Any) -> dict[str, Any]:
+    """``lora_tags`` and ``loras`` ([{name, weight, hash?}]) from the prompt's tags, with each
+    hash taken from the ``Lora hashes`` text (``"name: hash, name2: hash2"``) when present."""
+    by_name: dict[str, str] = {}
+    if isinstance(hashes, str):
+        for item in hashes.split(","):
+            name, sep, digest = item.rpartition(":")
+            if sep and name.strip() and digest.strip():
+                by_name[name.strip()] = digest.strip()
+    entries = []
+    for name, weight in loras:
+        entry: dict[str, Any] = {"name": name, "weight": weight}
+        if name in by_name:
+            entry["hash"] = by_name[name]
+        entries.append(entry)
+    tags = " ".join(f"<lora:{name}:{_number(round(weight, 4))}>" for name, weight in loras)
+    return {"lora_tags": tags, "loras": entries}
 
 
 def _typed(key: str, value: str) -> Any:

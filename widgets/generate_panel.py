@@ -256,7 +256,6 @@ class GeneratePanel(QWidget):
                 doc.pixels_changed.connect(self._schedule_mode)
                 doc.active_layer_changed.connect(self._schedule_mode)
                 doc.selection_changed.connect(self._schedule_mode)
-                doc.destroyed.connect(self._on_document_destroyed)
                 self.restore_state(doc.generation_state.get(STATE_KEY))
         self._refresh_mode()
 
@@ -269,10 +268,6 @@ class GeneratePanel(QWidget):
         ):
             with contextlib.suppress(RuntimeError, TypeError):
                 signal.disconnect(self._schedule_mode)
-
-    def _on_document_destroyed(self, *_args: object) -> None:
-        self._doc = None
-        self._refresh_mode()
 
     def _schedule_mode(self, *_args: object) -> None:
         self._mode_timer.start()

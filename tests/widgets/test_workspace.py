@@ -126,3 +126,16 @@ def test_generation_lands_a_result_layer_with_a_recipe(qtbot, workspace):
     assert len(results) == 1 and results[0].recipe["prompt"] == "a red door"
     doc.history.undo()
     assert doc.layers_of(LayerKind.RESULT) == []
+
+
+def test_panel_keeps_following_the_new_document_after_the_old_one_is_gone(qtbot, workspace):
+    import gc
+
+    window = workspace.window
+    window.new_document(64, 64)
+    window.new_document(32, 32)  # the first document loses its last reference
+    gc.collect()
+    qtbot.wait(200)
+    doc = window.doc
+    doc.replace_pixels(doc.mask_layer.id, Rect(4, 4, 8, 8), np.full((8, 8), 255, np.uint8), "m")
+    qtbot.waitUntil(lambda: "Inpaint" in workspace.generate_panel.mode_label.text(), timeout=2000)
