@@ -27,6 +27,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 MEMORY_MODES = ("none", "model_offload", "sequential_offload")
 PREVIEW_METHODS = ("linear", "taesd", "off")
 COLOR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_RECENT_PROMPTS = 20
 
 
 class SettingsError(ValueError):
@@ -65,6 +66,8 @@ class Settings:
     default_sampler: str = Sampler.EULER_A.value
     default_steps: int = 20
     default_guidance: float = 7.0
+    # history: (prompt, negative prompt) pairs, newest first
+    recent_prompts: tuple[tuple[str, str], ...] = ()
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(
@@ -199,6 +202,25 @@ def _sampler(value: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _prompt_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    """(prompt, negative) pairs, newest first: blank prompts and repeats dropped, at most
+    ``MAX_RECENT_PROMPTS`` kept."""
+    if not isinstance(value, list | tuple):
+        raise ValueError("must be a list of [prompt, negative prompt] pairs")
+    pairs: list[tuple[str, str]] = []
+    for item in value:
+        if (
+            not isinstance(item, list | tuple)
+            or len(item) != 2
+            or not all(isinstance(text, str) for text in item)
+        ):
+            raise ValueError("must be a list of [prompt, negative prompt] pairs")
+        pair = (item[0], item[1])
+        if pair[0].strip() and pair not in pairs:
+            pairs.append(pair)
+    return tuple(pairs[:MAX_RECENT_PROMPTS])
+
+
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "model_folders": _paths,
     "include_hf_cache": _bool,
@@ -221,6 +243,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "default_sampler": _sampler,
     "default_steps": _int_range(1, 500),
     "default_guidance": _float_range(0.0, 50.0),
+    "recent_prompts": _prompt_pairs,
 }
 assert set(VALIDATORS) == FIELD_NAMES, "every setting needs a validator"
 

@@ -108,7 +108,7 @@ def heartbeat_run(app: QApplication, model: Path, jobs_count: int, steps: int, s
 
     def paint() -> None:
         i = dabs[0]
-        x = 100 + (i * 7) % 800
+        x = 100 + 7 * (i % 115)  # a stroke never jumps back across the canvas
         y = 700 + 60 * ((i // 115) % 4)
         phase = Phase.PRESS if i % 115 == 0 else Phase.MOVE
         brush.handle(PointerEvent(x, y, phase))

@@ -48,6 +48,7 @@ _INT_KEYS = {"steps", "seed", "mask_blur", "padding"}
 _FLOAT_KEYS = {"cfg", "strength"}
 _PARAM_RE = re.compile(r'\s*([\w ./+\-()]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 _NEGATIVE = "Negative prompt:"
+_TRAILING_TAGS = re.compile(r"(?:\s*<lora:[^<>]*>)+\s*$", re.IGNORECASE)
 
 
 def _quote(value: str) -> str:
@@ -110,10 +111,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
             target = negative_lines
             line = line[len(_NEGATIVE) :].lstrip()
         target.append(line)
-    prompt = "\n".join(prompt_lines).strip()
-    without_tags, loras = split_lora_tags(prompt)
-    if loras:  # otherwise keep the prompt exactly (the split also tidies spaces)
-        prompt = without_tags
+    prompt, loras = _split_prompt("\n".join(prompt_lines).strip())
     recipe: dict[str, Any] = {
         "prompt": prompt,
         "negative_prompt": "\n".join(negative_lines).strip(),
@@ -132,6 +130,22 @@ def parse_parameters(text: str) -> dict[str, Any]:
     if loras:
         recipe.update(_lora_entries(loras, recipe.get("lora_hashes")))
     return recipe
+
+
+def _split_prompt(prompt: str) -> tuple[str, list[tuple[str, float]]]:
+    """The prompt without its ``<lora:...>`` tags, and the tags' (name, weight) pairs.
+
+    Tags trailing the prompt (where ``format_parameters`` puts them) are cut off exactly, so the
+    user's own spacing survives; tags inside the text (typed there in A1111) go through
+    ``split_lora_tags``, which also tidies the spaces they leave."""
+    without_tags, loras = split_lora_tags(prompt)
+    if not loras:
+        return prompt, []
+    trailing = _TRAILING_TAGS.search(prompt)
+    head = prompt[: trailing.start()] if trailing else prompt
+    if trailing and not split_lora_tags(head)[1] and "<lora:" not in head.lower():
+        return head.rstrip(), loras
+    return without_tags, loras
 
 
 def _lora_entries(loras: list[tuple[str, float]], hashes: Any) -> dict[str, Any]:

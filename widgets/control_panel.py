@@ -9,7 +9,9 @@ once, on release.
 Canny thresholds preview live: while a threshold slider moves, the edges are recomputed after a
 short pause and written straight into the layer (outside the history, as a pose drag is shown);
 on release the layer gets its old pixels back silently and ``update_canny`` records the change
-as one undo step.
+as one undo step. The picture is flattened once per drag on the UI thread; the edges are found
+on a background thread (the newest thresholds win, results of older ones are dropped) and come
+back through a queued signal, so the slider stays smooth on big pictures.
 
 Actions (also in ``panel.control_actions`` for menus): add a pose figure, Canny from the
 picture, import a control image, use the active sketch as scribble control. Errors appear in a
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,7 +67,7 @@ from app.image_io import OPEN_FORMATS
 from app.io.errors import OpenError
 from app.layers import ControlSettings, Layer, LayerKind
 from inference.api import InvalidRequestError, ResizeMode
-from inference.control_images import as_rgb, canny_edges
+from inference.control_images import canny_edges
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +161,61 @@ class _CannyPreview:
     layer_id: int
     before: np.ndarray
     shown: np.ndarray  # what the preview last wrote
-    picture: np.ndarray  # the flattened picture (RGB) the edges are found in
+
+
+@dataclass(frozen=True)
+class _EdgeRequest:
+    serial: int  # results of any but the newest request are dropped
+    picture: np.ndarray  # the flattened picture, a copy no one else writes
+    low: int
+    high: int
+
+
+class _EdgeWorker:
+    """Finds Canny edges on a background thread. Only the newest request waiting is kept; the
+    thread ends when nothing waits, so it never idles. ``deliver(request, result)`` is called on
+    that thread with RGBA edge pixels or an error message; it must only emit a signal."""
+
+    def __init__(self, deliver: Callable[[_EdgeRequest, object], None]):
+        self._deliver = deliver
+        self._lock = threading.Lock()
+        self._waiting: _EdgeRequest | None = None
+        self._thread: threading.Thread | None = None
+
+    def submit(self, request: _EdgeRequest) -> None:
+        with self._lock:
+            self._waiting = request
+            if self._thread is not None:
+                return  # the running thread picks it up next
+            thread = self._thread = threading.Thread(
+                target=self._run, name="canny-preview", daemon=True
+            )
+        thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Let the thread finish what it has (used when the panel goes away)."""
+        with self._lock:
+            self._waiting = None
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                request, self._waiting = self._waiting, None
+                if request is None:
+                    self._thread = None
+                    return
+            try:
+                result: object = _opaque(canny_edges(request.picture, request.low, request.high))
+            except Exception as err:  # shown as the panel's message, never a traceback
+                log.info("Canny preview failed: %s", err)
+                result = str(err) or f"Canny edges failed ({type(err).__name__})"
+            try:
+                self._deliver(request, result)
+            except RuntimeError:  # the panel is gone
+                log.debug("Canny preview result dropped: the panel was deleted")
 
 
 class ControlPanel(QWidget):
@@ -171,6 +228,7 @@ class ControlPanel(QWidget):
     """
 
     tool_requested = Signal(str)
+    _edges_found = Signal(object, object)  # _EdgeRequest, pixels or message (worker -> UI)
 
     def __init__(
         self,
@@ -188,6 +246,13 @@ class ControlPanel(QWidget):
         self._layer_id: int | None = None  # the layer the fields show
         self._updating = False  # filling fields from the model: their signals are not edits
         self._canny: _CannyPreview | None = None
+        # (doc, layer id, flattened picture) of the threshold drag going on: flattened once
+        self._picture: tuple[Document, int, np.ndarray] | None = None
+        self._edge_serial = 0  # the newest edge request; older results are stale
+        self._edges_found.connect(self._on_edges_found, Qt.ConnectionType.QueuedConnection)
+        self._edge_worker = _EdgeWorker(self._edges_found.emit)
+        worker = self._edge_worker
+        self.destroyed.connect(lambda *_: worker.wait(5))
         self._preview_timer = QTimer(self, singleShot=True, interval=preview_delay_ms)
         self._preview_timer.timeout.connect(self._preview_canny)
         self._commit_timer = QTimer(self, singleShot=True, interval=commit_delay_ms)
@@ -650,7 +715,7 @@ class ControlPanel(QWidget):
             self._commit_timer.start()
 
     def _preview_canny(self) -> None:
-        """Recompute the edges into the layer without history (the drag is still going on)."""
+        """Ask the worker for edges at the thresholds shown (the drag is still going on)."""
         target = self._target()
         if target is None or not has_canny_thresholds(target[1]):
             return
@@ -658,24 +723,51 @@ class ControlPanel(QWidget):
         if layer.locked:
             self.show_message(_locked_message(layer))
             return
-        preview = self._canny
         # The picture does not change during a drag: flatten it once, not on every tick.
-        picture = preview.picture if preview is not None else as_rgb(composite_picture(doc))
-        try:
-            pixels = _opaque(canny_edges(picture, *self._thresholds()))
-        except EXPECTED_ERRORS as err:
-            self.show_message(str(err))
+        if self._picture is None or self._picture[:2] != (doc, layer.id):
+            self._picture = (doc, layer.id, composite_picture(doc))
+        self._edge_serial += 1
+        low, high = self._thresholds()
+        # No QObject goes to the worker: it must not hold the last reference to a document.
+        self._edge_worker.submit(_EdgeRequest(self._edge_serial, self._picture[2], low, high))
+
+    def _on_edges_found(self, request: _EdgeRequest, result: object) -> None:
+        """Write the newest edges into the layer without history. UI thread."""
+        if request.serial != self._edge_serial or self._picture is None:
+            return  # a newer request is on its way, or the preview ended meanwhile
+        if isinstance(result, str):
+            self.show_message(result)
             return
+        doc, layer_id = self._picture[:2]
+        pixels = result
+        if doc is not self._doc or not shiboken6.isValid(doc):
+            return
+        try:
+            layer = doc.layer(layer_id)
+        except KeyError:
+            return
+        if not has_canny_thresholds(layer):
+            return
+        if layer.locked:
+            self.show_message(_locked_message(layer))
+            return
+        preview = self._canny
         if preview is None:
             before = layer.raster.read(doc.rect)
-            preview = self._canny = _CannyPreview(doc, layer.id, before, pixels, picture)
+            preview = self._canny = _CannyPreview(doc, layer.id, before, pixels)
         preview.shown = pixels
         doc._write_pixels(layer.id, doc.rect, pixels)
+
+    def _end_edge_requests(self) -> None:
+        """Results still on their way are stale, and the next drag flattens afresh."""
+        self._edge_serial += 1
+        self._picture = None
 
     def _commit_canny(self) -> None:
         """One undo step for the thresholds now shown (on slider release or after a pause)."""
         self._preview_timer.stop()
         self._commit_timer.stop()
+        self._end_edge_requests()
         preview, self._canny = self._canny, None
         if preview is not None:
             if not shiboken6.isValid(preview.doc):
@@ -711,6 +803,7 @@ class ControlPanel(QWidget):
         """Forget a threshold change in progress, putting its layer's pixels back."""
         self._preview_timer.stop()
         self._commit_timer.stop()
+        self._end_edge_requests()
         preview, self._canny = self._canny, None
         if preview is not None and shiboken6.isValid(preview.doc):
             with contextlib.suppress(KeyError):  # the layer was removed meanwhile
@@ -719,6 +812,7 @@ class ControlPanel(QWidget):
     def _on_history_changed(self, _index: int) -> None:
         """Undo / redo / another edit while edges are previewed: the preview ends. Its pixels
         are put back unless that step already replaced them (or removed the layer)."""
+        self._end_edge_requests()  # the picture may have changed
         preview = self._canny
         if preview is None:
             return

@@ -46,13 +46,15 @@ from app.request_builder import (
     detect_workflow,
     params_from_recipe,
 )
+from app.settings import Settings, SettingsError, SettingsStore
 from inference.api import Sampler
 
 log = logging.getLogger(__name__)
 
 CLASSIC_LABEL = "Built-in classic (no model)"
 MAX_SEED = 2**31 - 1  # QSpinBox holds a signed 32-bit int
-MAX_RECENT_PROMPTS = 20
+MAX_RECENT_PROMPTS = 20  # kept per panel and in the user's settings
+DEFAULT_SETTINGS = ("default_sampler", "default_steps", "default_guidance")
 QUEUE_TEXT_PX = 230
 STATE_KEY = "panel"  # inside Document.generation_state
 MODE_HINTS = {
@@ -64,6 +66,7 @@ MODE_HINTS = {
 }
 
 DocumentProvider = Callable[[], Document | None]
+PromptPair = tuple[str, str]  # (prompt, negative prompt)
 
 
 class GeneratePanel(QWidget):
@@ -75,15 +78,26 @@ class GeneratePanel(QWidget):
         jobs: JobController,
         model_picker: QWidget | None = None,
         parent: QWidget | None = None,
+        *,
+        store: SettingsStore | None = None,
     ) -> None:
+        """``store``: the user's settings; when given, the panel starts from its default sampler,
+        steps and guidance, follows changes to them, and keeps its recent prompts there so they
+        survive restarts. Without it the recent prompts live only in the documents."""
         super().__init__(parent)
         self.setObjectName("generatePanel")
         self._documents = documents
         self.jobs = jobs
         self._doc: Document | None = None
-        self.recent_prompts: list[str] = []
+        self.recent_prompts: list[PromptPair] = []  # newest first
         self._detected: Workflow | None = None
         self._build(model_picker)
+        self._store = store
+        if store is not None:
+            self._apply_settings(store.settings, frozenset(DEFAULT_SETTINGS) | {"recent_prompts"})
+            unsubscribe = store.subscribe(self._apply_settings)
+            # the store outlives the panel: stop hearing it when the widget goes
+            self.destroyed.connect(lambda *_: unsubscribe())
         self._mode_timer = QTimer(self, singleShot=True, interval=120)
         self._mode_timer.timeout.connect(self._refresh_mode)
         self._connect_jobs()
@@ -124,8 +138,8 @@ class GeneratePanel(QWidget):
         self.sampler_combo = QComboBox(self)
         for sampler in Sampler:
             self.sampler_combo.addItem(sampler.value, sampler.value)
-        self.steps_spin = _spin(1, 150, 20, self)
-        self.guidance_spin = _dspin(0.0, 30.0, 7.0, 0.5, self)
+        self.steps_spin = _spin(1, 500, 20, self)  # the ranges of the settings' defaults
+        self.guidance_spin = _dspin(0.0, 50.0, 7.0, 0.5, self)
         self.strength_spin = _dspin(0.0, 1.0, 0.75, 0.05, self)
         self.seed_spin = _spin(0, MAX_SEED, 0, self)
         self.random_seed_check = QCheckBox("Random", self)
@@ -449,7 +463,7 @@ class GeneratePanel(QWidget):
         params = self.params()
         state = {k: (v.value if hasattr(v, "value") else v) for k, v in asdict(params).items()}
         state["random_seed"] = self.random_seed_check.isChecked()
-        state["recent_prompts"] = list(self.recent_prompts)
+        state["recent_prompts"] = [list(pair) for pair in self.recent_prompts]
         return state
 
     def restore_state(self, state: dict[str, Any] | None) -> None:
@@ -468,8 +482,7 @@ class GeneratePanel(QWidget):
             return
         self.set_params(params, keep_model=True)
         self.random_seed_check.setChecked(bool(state.get("random_seed", True)))
-        for prompt in reversed(state.get("recent_prompts", [])):
-            self._remember_prompt(str(prompt))
+        self._merge_recent(state.get("recent_prompts"))
 
     # ---- generate / cancel --------------------------------------------------------------
 
@@ -489,8 +502,9 @@ class GeneratePanel(QWidget):
             return None
         self.seed_spin.setValue(params.seed)
         self.show_message(None)
-        self._remember_prompt(params.prompt)
+        self._remember_prompt(params.prompt, params.negative_prompt)
         doc.generation_state[STATE_KEY] = self.save_state()
+        self._save_recent()
         return job_id
 
     def cancel(self) -> None:
@@ -502,23 +516,71 @@ class GeneratePanel(QWidget):
         if text:
             self.status_message.emit(text)
 
-    def _remember_prompt(self, prompt: str) -> None:
-        prompt = prompt.strip()
-        if not prompt:
+    # ---- recent prompts and settings ---------------------------------------------------
+
+    def _remember_prompt(self, prompt: str, negative: str = "") -> None:
+        pair = (prompt.strip(), negative.strip())
+        if not pair[0]:
             return
-        if prompt in self.recent_prompts:
-            self.recent_prompts.remove(prompt)
-        self.recent_prompts.insert(0, prompt)
+        if pair in self.recent_prompts:
+            self.recent_prompts.remove(pair)
+        self.recent_prompts.insert(0, pair)
         del self.recent_prompts[MAX_RECENT_PROMPTS:]
+
+    def _merge_recent(self, saved: object) -> None:
+        """Add a document's saved history after ours (older entries: plain prompt strings)."""
+        if not isinstance(saved, list):
+            return
+        for item in saved:
+            if isinstance(item, str):
+                pair = (item.strip(), "")
+            elif isinstance(item, list | tuple) and len(item) == 2:
+                pair = (str(item[0]).strip(), str(item[1]).strip())
+            else:
+                continue
+            if pair[0] and pair not in self.recent_prompts:
+                self.recent_prompts.append(pair)
+        del self.recent_prompts[MAX_RECENT_PROMPTS:]
+
+    def _save_recent(self) -> None:
+        """Keep the history in the user's settings (a failed write costs only the history)."""
+        if self._store is None:
+            return
+        try:
+            self._store.update(recent_prompts=tuple(self.recent_prompts))
+        except (OSError, SettingsError) as error:
+            log.warning("could not save the recent prompts: %s", error)
+
+    def _apply_settings(self, settings: Settings, changed: frozenset[str]) -> None:
+        """Take new defaults (sampler, steps, guidance) and another panel's history."""
+        if "default_sampler" in changed:
+            _select_data(self.sampler_combo, settings.default_sampler)
+        if "default_steps" in changed:
+            self.steps_spin.setValue(settings.default_steps)
+        if "default_guidance" in changed:
+            self.guidance_spin.setValue(settings.default_guidance)
+        if "recent_prompts" in changed:
+            ours = self.recent_prompts
+            self.recent_prompts = [tuple(pair) for pair in settings.recent_prompts]
+            self._merge_recent([list(pair) for pair in ours])
 
     def _fill_history_menu(self) -> None:
         self.history_menu.clear()
         if not self.recent_prompts:
             self.history_menu.addAction("No prompts yet").setEnabled(False)
-        for prompt in self.recent_prompts:
+        for prompt, negative in self.recent_prompts:
             label = prompt if len(prompt) <= 60 else prompt[:59] + "…"
-            action = self.history_menu.addAction(label)
-            action.triggered.connect(lambda _=False, p=prompt: self.prompt_edit.setPlainText(p))
+            action = self.history_menu.addAction(label.replace("&", "&&"))
+            if negative:
+                action.setToolTip(f"{prompt}\nNegative: {negative}")
+            action.triggered.connect(
+                lambda _=False, p=prompt, n=negative: self.use_recent_prompt(p, n)
+            )
+
+    def use_recent_prompt(self, prompt: str, negative: str) -> None:
+        """Put a remembered prompt pair back into the prompt fields."""
+        self.prompt_edit.setPlainText(prompt)
+        self.negative_edit.setPlainText(negative)
 
     # ---- job events ---------------------------------------------------------------------
 

@@ -3,7 +3,12 @@
 Every N minutes (default 5) each watched document with changes since its last autosave is written
 as an .ora into ``<user data>/autosave/<session>/`` (platformdirs; the folder is injectable for
 tests), without the flattened ``mergedimage.png`` and re-encoding only layers whose pixels changed.
-It runs on the UI thread: a first autosave of a big document takes seconds, later ones little.
+
+The UI thread only takes a snapshot: the layers whose pixels changed since the last autosave
+(``Document.pixels_changed``) are copied, the others keep the PNG bytes encoded last time. A
+background thread encodes and writes the snapshot and reports back through a queued signal; only
+one autosave is in flight at a time, and a timer tick during one is coalesced into a single
+follow-up. :meth:`AutosaveManager.autosave_now` does the same work but blocks until it is written.
 
 A clean save or closing the document removes its autosave; a clean exit
 (:meth:`AutosaveManager.shutdown`) removes the session folder. A session folder whose process is
@@ -13,22 +18,30 @@ gone was left by a crash: :meth:`AutosaveManager.recoverable` lists its document
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
 import shutil
 import socket
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from app.document import Document
+from app.geometry import Rect
+from app.io import layer_data, ora
 from app.io.atomic import atomic_save
-from app.io.errors import FileError, SaveError
-from app.io.ora import PngCache, open_ora, save_ora
+from app.io.errors import FileError
+from app.io.ora import PngCache, open_ora
+from app.layers import Layer
+from app.raster import Raster
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +69,86 @@ class RecoverableFile:
         return self.path.with_suffix(".json")
 
 
+Encoded = tuple[bytes, int, int, bool]  # PNG bytes, x, y, empty (as ora._layer_png returns)
+
+
 @dataclass
 class _Watched:
     doc: Document
     key: str
     changed: bool = False
     slots: tuple = ()
-    png_cache: PngCache = field(default_factory=PngCache)  # unchanged layers are not re-encoded
+    # layer id -> (content key of the live layer when it was copied, its encoded PNG)
+    encoded: dict[int, tuple[tuple, Encoded]] = field(default_factory=dict)
+    # layer id -> how many pixel changes it has seen; a result encoded from older pixels is
+    # not kept
+    generations: dict[int, int] = field(default_factory=dict)
+    epoch: int = 0  # bumped when the autosave files are removed: a write in flight is stale
+
+    def pixels_changed(self, layer_id: int, *_args: object) -> None:
+        self.encoded.pop(layer_id, None)
+        self.generations[layer_id] = self.generations.get(layer_id, 0) + 1
+
+
+@dataclass
+class _DocSnapshot:
+    """What :func:`app.io.ora.write_ora` reads from a document, frozen at one moment and owned
+    by the writer thread (no QObject)."""
+
+    width: int
+    height: int
+    layers: list[Layer]
+    active_layer_id: int | None
+    selection: Raster
+    generation_state: dict[str, Any]
+
+    @property
+    def rect(self) -> Rect:
+        return Rect(0, 0, self.width, self.height)
+
+
+@dataclass
+class _Job:
+    """One document to write: everything the writer thread needs, nothing it shares."""
+
+    key: str
+    target: Path
+    snapshot: _DocSnapshot
+    meta: dict[str, Any]
+    to_encode: list[Layer]  # snapshot layers with their own copy of the pixels
+    reused: dict[int, Encoded]  # layer id -> PNG kept from an earlier autosave
+    live_keys: dict[int, tuple]  # layer id -> content key of the live layer at snapshot time
+    generations: dict[int, int]  # layer id -> its generation at snapshot time
+    epoch: int
+
+
+@dataclass
+class _Outcome:
+    job: _Job
+    path: Path | None = None
+    error: str | None = None
+    cancelled: bool = False
+    encoded: dict[int, Encoded] = field(default_factory=dict)
+
+
+@dataclass
+class _Flight:
+    """The autosave being written in the background."""
+
+    jobs: list[_Job]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    outcomes: list[_Outcome] = field(default_factory=list)
+    thread: threading.Thread | None = None
 
 
 class AutosaveManager(QObject):
     """Owned by the main window: ``watch`` each opened document, ``unwatch`` on close,
-    ``shutdown`` on a clean exit. Signals carry the autosave path or the error message."""
+    ``shutdown`` on a clean exit. Signals carry the autosave path or the error message; they are
+    emitted on the UI thread."""
 
     autosaved = Signal(object)  # Path written
     autosave_failed = Signal(str)  # a person-readable message (autosave keeps trying)
+    _writer_done = Signal(object)  # a _Flight, emitted by the writer thread (queued)
 
     def __init__(
         self,
@@ -84,8 +162,11 @@ class AutosaveManager(QObject):
         self.session_dir = self.folder / self.session_id
         self._watched: dict[int, _Watched] = {}
         self._counter = 0
+        self._flight: _Flight | None = None
+        self._pending = False  # a tick came while writing: autosave again when it is done
+        self._writer_done.connect(self._on_writer_done, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)
-        self._timer.timeout.connect(self.autosave_now)
+        self._timer.timeout.connect(self.autosave_in_background)
         self.set_interval_minutes(interval_minutes)
 
     # ---- configuration -------------------------------------------------------------------
@@ -106,6 +187,11 @@ class AutosaveManager(QObject):
     def stop(self) -> None:
         self._timer.stop()
 
+    @property
+    def writing(self) -> bool:
+        """An autosave is being written in the background."""
+        return self._flight is not None
+
     # ---- documents -----------------------------------------------------------------------
 
     def watch(self, doc: Document) -> None:
@@ -120,7 +206,7 @@ class AutosaveManager(QObject):
 
         def on_clean(clean: bool) -> None:
             if clean:  # saved, or undone back to the saved state: the autosave is stale
-                self._remove_files(entry.key)
+                self._remove_files(entry)
                 entry.changed = False
 
         def on_destroyed(_obj: object = None, key: int = id(doc)) -> None:
@@ -129,8 +215,8 @@ class AutosaveManager(QObject):
         doc.history.indexChanged.connect(on_index)
         doc.history.cleanChanged.connect(on_clean)
         doc.destroyed.connect(on_destroyed)
-        doc.pixels_changed.connect(entry.png_cache.invalidate)
-        entry.slots = (on_index, on_clean, on_destroyed, entry.png_cache.invalidate)
+        doc.pixels_changed.connect(entry.pixels_changed)
+        entry.slots = (on_index, on_clean, on_destroyed, entry.pixels_changed)
 
     def unwatch(self, doc: Document) -> None:
         """The document was closed (saved or discarded): drop it and its autosave."""
@@ -146,33 +232,49 @@ class AutosaveManager(QObject):
         for signal, slot in zip(signals, entry.slots, strict=True):
             with contextlib.suppress(RuntimeError, TypeError):
                 signal.disconnect(slot)
-        self._remove_files(entry.key)
+        self._remove_files(entry)
 
     def autosave_path(self, doc: Document) -> Path | None:
         entry = self._watched.get(id(doc))
         return None if entry is None else self.session_dir / f"{entry.key}.ora"
 
+    def autosave_in_background(self) -> bool:
+        """The timer's tick: snapshot every watched document changed since its last autosave
+        and write them on a background thread. Returns True when a write started; while one is
+        in flight, the request is remembered and served (once) when it finishes."""
+        if self._flight is not None:
+            self._pending = True
+            return False
+        jobs = self._snapshot_all()
+        if not jobs:
+            return False
+        flight = _Flight(jobs)
+        flight.thread = threading.Thread(
+            target=self._write_in_background, args=(flight,), name="autosave-writer", daemon=True
+        )
+        self._flight = flight
+        flight.thread.start()
+        return True
+
     def autosave_now(self) -> list[Path]:
-        """Write every watched document changed since its last autosave. Never raises: failures
-        are logged and reported through ``autosave_failed``."""
-        written = []
-        for entry in list(self._watched.values()):
-            if not (entry.changed and entry.doc.is_modified):
-                continue
-            try:
-                written.append(self._write(entry))
-                entry.changed = False
-            except (FileError, OSError) as err:
-                log.warning("autosave of %s failed: %s", entry.key, err)
-                self.autosave_failed.emit(f"Autosave failed: {err}")
-        for path in written:
-            self.autosaved.emit(path)
-        return written
+        """Write every watched document changed since its last autosave and return when done
+        (after a background write in flight, if any). Never raises: failures are logged and
+        reported through ``autosave_failed``."""
+        written = self._collect_flight()
+        outcomes = _write_jobs(self._snapshot_all(), threading.Event())
+        return written + self._finish(outcomes)
 
     def shutdown(self) -> None:
-        """A clean exit: stop, and remove this session's autosaves (the user has decided about
-        every unsaved document by now)."""
+        """A clean exit: stop, cancel a write in flight (waiting for the layer it is encoding),
+        and remove this session's autosaves (the user has decided about every unsaved document
+        by now)."""
         self.stop()
+        self._pending = False
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            flight.cancel.set()
+            if flight.thread is not None:
+                flight.thread.join()
         self._watched.clear()
         shutil.rmtree(self.session_dir, ignore_errors=True)
 
@@ -219,12 +321,12 @@ class AutosaveManager(QObject):
         item.meta_path.unlink(missing_ok=True)
         _remove_if_only_session_file(item.path.parent)
 
-    # ---- internals -----------------------------------------------------------------------
+    # ---- internals: UI thread ------------------------------------------------------------
 
     def _forget(self, key: int) -> None:
         entry = self._watched.pop(key, None)
         if entry is not None:
-            self._remove_files(entry.key)
+            self._remove_files(entry)
 
     def _ensure_session_dir(self) -> None:
         if (self.session_dir / SESSION_FILE).exists():
@@ -233,28 +335,178 @@ class AutosaveManager(QObject):
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now().isoformat()}
         (self.session_dir / SESSION_FILE).write_text(json.dumps(info))
 
-    def _write(self, entry: _Watched) -> Path:
+    def _snapshot_all(self) -> list[_Job]:
+        entries = [e for e in self._watched.values() if e.changed and e.doc.is_modified]
+        if not entries:
+            return []
         try:
             self._ensure_session_dir()
         except OSError as err:
-            raise SaveError(f"cannot create the autosave folder {self.session_dir}: {err}") from err
-        target = self.session_dir / f"{entry.key}.ora"
-        save_ora(entry.doc, target, backup=False, merged=False, png_cache=entry.png_cache)
+            message = f"cannot create the autosave folder {self.session_dir}: {err}"
+            log.warning("autosave failed: %s", message)
+            self.autosave_failed.emit(f"Autosave failed: {message}")
+            return []
+        jobs = [self._snapshot(entry) for entry in entries]
+        for entry in entries:
+            entry.changed = False  # edits from now on set it again
+        return jobs
+
+    def _snapshot(self, entry: _Watched) -> _Job:
+        """Copy what the writer needs. Pixels are copied only for layers with no PNG left
+        from an earlier autosave; the other layers get an empty stand-in raster."""
         doc = entry.doc
+        layers = layer_data.saved_layers(doc.layers)
+        live_ids = {layer.id for layer in layers}
+        for gone in set(entry.encoded) - live_ids:
+            del entry.encoded[gone]
+        snapshot_layers, to_encode = [], []
+        reused: dict[int, Encoded] = {}
+        live_keys: dict[int, tuple] = {}
+        generations: dict[int, int] = {}
+        for layer in layers:
+            twin = copy.copy(layer)
+            twin.recipe = copy.deepcopy(layer.recipe)
+            twin.control = copy.deepcopy(layer.control)
+            twin.extra = copy.deepcopy(layer.extra)
+            hit = entry.encoded.get(layer.id)
+            if hit is not None and ora._same_content(hit[0], layer):
+                if layer.raster is not None:
+                    twin.raster = Raster(layer.raster.channels)  # stand-in, never read
+                reused[layer.id] = hit[1]
+            else:
+                if layer.raster is not None:
+                    twin.raster = layer.raster.copy()
+                to_encode.append(twin)
+                live_keys[layer.id] = ora._content_key(layer)
+                generations[layer.id] = entry.generations.get(layer.id, 0)
+            snapshot_layers.append(twin)
+        snapshot = _DocSnapshot(
+            doc.width,
+            doc.height,
+            snapshot_layers,
+            doc.active_layer_id,
+            doc.selection,  # replaced, never changed in place, by Document._set_selection
+            copy.deepcopy(doc.generation_state),
+        )
         meta = {
             "original_path": str(doc.path) if doc.path is not None else None,
             "title": doc.path.name if doc.path is not None else "Untitled",
-            "saved_at": _now().isoformat(),
             "width": doc.width,
             "height": doc.height,
         }
-        text = json.dumps(meta, indent=1).encode("utf-8")
-        atomic_save(target.with_suffix(".json"), lambda tmp: tmp.write_bytes(text), backup=False)
-        return target
+        return _Job(
+            entry.key,
+            self.session_dir / f"{entry.key}.ora",
+            snapshot,
+            meta,
+            to_encode,
+            reused,
+            live_keys,
+            generations,
+            entry.epoch,
+        )
 
-    def _remove_files(self, key: str) -> None:
+    def _on_writer_done(self, flight: _Flight) -> None:
+        if flight is not self._flight:
+            return  # already collected by autosave_now or shutdown
+        self._collect_flight()
+        if self._pending:
+            self._pending = False
+            self.autosave_in_background()
+
+    def _collect_flight(self) -> list[Path]:
+        """Wait for the write in flight (if any) and take in its results."""
+        flight, self._flight = self._flight, None
+        if flight is None:
+            return []
+        if flight.thread is not None:
+            flight.thread.join()
+        return self._finish(flight.outcomes)
+
+    def _finish(self, outcomes: list[_Outcome]) -> list[Path]:
+        """Keep the new PNGs, report what was written or failed. UI thread."""
+        by_key = {entry.key: entry for entry in self._watched.values()}
+        written: list[Path] = []
+        for outcome in outcomes:
+            job = outcome.job
+            entry = by_key.get(job.key)
+            if entry is None or entry.epoch != job.epoch:
+                # closed, or saved cleanly, while it was being written: it is stale
+                if outcome.path is not None:
+                    self._remove_key_files(job.key)
+                continue
+            if outcome.error is not None or outcome.cancelled:
+                entry.changed = True  # still to be written, at the next tick
+                if outcome.error is not None:
+                    log.warning("autosave of %s failed: %s", job.key, outcome.error)
+                    self.autosave_failed.emit(f"Autosave failed: {outcome.error}")
+                continue
+            for layer_id, encoded in outcome.encoded.items():
+                if entry.generations.get(layer_id, 0) == job.generations[layer_id]:
+                    entry.encoded[layer_id] = (job.live_keys[layer_id], encoded)
+            written.append(outcome.path)
+        for path in written:
+            self.autosaved.emit(path)
+        return written
+
+    def _remove_files(self, entry: _Watched) -> None:
+        entry.epoch += 1
+        self._remove_key_files(entry.key)
+
+    def _remove_key_files(self, key: str) -> None:
         for suffix in (".ora", ".json"):
             (self.session_dir / f"{key}{suffix}").unlink(missing_ok=True)
+
+    # ---- internals: writer thread --------------------------------------------------------
+
+    def _write_in_background(self, flight: _Flight) -> None:
+        flight.outcomes = _write_jobs(flight.jobs, flight.cancel)
+        with contextlib.suppress(RuntimeError):  # the manager is gone (shut down without Qt)
+            self._writer_done.emit(flight)
+
+
+def _write_jobs(jobs: list[_Job], cancel: threading.Event) -> list[_Outcome]:
+    """Encode and write each job's snapshot. Runs on the writer thread (or the caller's, for
+    ``autosave_now``); touches no QObject. Never raises."""
+    outcomes = []
+    for job in jobs:
+        outcome = _Outcome(job)
+        try:
+            _write_job(job, cancel, outcome)
+        except (FileError, OSError) as err:
+            outcome.error = str(err)
+        except Exception as err:  # a bug must not kill the writer silently
+            log.exception("autosave of %s failed", job.key)
+            outcome.error = f"{type(err).__name__}: {err}"
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _write_job(job: _Job, cancel: threading.Event, outcome: _Outcome) -> None:
+    canvas = job.snapshot.rect
+    encoders = [partial(_encode_layer, layer, canvas) for layer in job.to_encode]
+    with contextlib.closing(ora._in_order(encoders)) as results:
+        for layer, encoded in zip(job.to_encode, results, strict=True):
+            if cancel.is_set():
+                outcome.cancelled = True
+                return
+            outcome.encoded[layer.id] = encoded
+    if cancel.is_set():
+        outcome.cancelled = True
+        return
+    cache = PngCache()
+    for layer in job.snapshot.layers:
+        encoded = outcome.encoded.get(layer.id)
+        cache[layer.id] = (ora._content_key(layer), encoded or job.reused[layer.id])
+    ora.save_ora(job.snapshot, job.target, backup=False, merged=False, png_cache=cache)
+    meta = {**job.meta, "saved_at": _now().isoformat()}
+    text = json.dumps(meta, indent=1).encode("utf-8")
+    atomic_save(job.target.with_suffix(".json"), lambda tmp: tmp.write_bytes(text), backup=False)
+    outcome.path = job.target
+
+
+def _encode_layer(layer: Layer, canvas: Rect) -> Encoded:
+    return ora._layer_png(layer, canvas)  # looked up at call time (tests count the calls)
 
 
 def _now() -> datetime:

@@ -236,3 +236,142 @@ def test_unchanged_layers_are_not_encoded_again(manager, monkeypatch):
     assert_same_layers(doc, open_ora(path))
     manager.unwatch(doc)
     paint(doc, 5)  # no slot left behind on the document's signals
+
+
+# ---- writing in the background -------------------------------------------------------------
+
+
+@pytest.fixture
+def held_encoder(monkeypatch):
+    """Layer encoding blocks until ``release`` is set, so a test can act while a background
+    autosave is in flight. Records the names of the layers encoded."""
+    import threading
+
+    from app.io import ora
+
+    started, release, encoded = threading.Event(), threading.Event(), []
+    real = ora._layer_png
+
+    def held(layer, canvas):
+        encoded.append(layer.name)
+        started.set()
+        release.wait(10)
+        return real(layer, canvas)
+
+    monkeypatch.setattr(ora, "_layer_png", held)
+    yield started, release, encoded
+    release.set()
+
+
+def test_background_autosave_writes_the_snapshot_not_later_edits(qtbot, manager, held_encoder):
+    started, release, encoded = held_encoder
+    doc = every_kind_document()
+    manager.watch(doc)
+    paint(doc, 200)
+    snapshot = every_kind_document()
+    paint(snapshot, 200)
+    assert manager.autosave_in_background()
+    assert manager.writing
+    assert started.wait(5)
+    paint(doc, 50)  # edited while the writer encodes: not in this autosave
+    sketch = doc.layers[1]
+    doc.replace_pixels(sketch.id, Rect(12, 6, 2, 2), np.full((2, 2, 4), 9, np.uint8), "p")
+    with qtbot.waitSignal(manager.autosaved, timeout=10_000) as blocker:
+        release.set()
+    assert blocker.args == [manager.autosave_path(doc)]
+    assert not manager.writing
+    assert_same_layers(snapshot, open_ora(blocker.args[0]))
+
+    encoded.clear()  # layers edited during the write are encoded again, the others reused
+    assert manager.autosave_in_background()
+    with qtbot.waitSignal(manager.autosaved, timeout=10_000) as blocker:
+        pass
+    assert sorted(encoded) == ["Background", "Sketch"]
+    assert_same_layers(doc, open_ora(blocker.args[0]))
+
+
+def test_a_tick_during_a_write_is_coalesced_into_one_more(qtbot, manager, held_encoder):
+    started, release, _ = held_encoder
+    doc = Document.blank(8, 8)
+    manager.watch(doc)
+    paint(doc, 1)
+    written = []
+    manager.autosaved.connect(written.append)
+    assert manager.autosave_in_background()
+    assert started.wait(5)
+    paint(doc, 2)
+    assert not manager.autosave_in_background()  # one in flight at a time
+    assert not manager.autosave_in_background()
+    release.set()
+    qtbot.waitUntil(lambda: len(written) == 2 and not manager.writing, timeout=10_000)
+    qtbot.wait(50)
+    assert len(written) == 2  # the two ticks made one follow-up write, not two
+    assert open_ora(written[-1]).layers[0].raster.read(Rect(1, 1, 1, 1)).ravel()[0] == 2
+
+
+def test_autosave_now_waits_for_the_write_in_flight(manager, held_encoder):
+    started, release, _ = held_encoder
+    doc = Document.blank(8, 8)
+    manager.watch(doc)
+    paint(doc, 1)
+    assert manager.autosave_in_background()
+    assert started.wait(5)
+    paint(doc, 3)
+    release.set()
+    written = manager.autosave_now()
+    assert written == [manager.autosave_path(doc)] * 2 and not manager.writing
+    assert open_ora(written[-1]).layers[0].raster.read(Rect(1, 1, 1, 1)).ravel()[0] == 3
+
+
+def test_shutdown_cancels_the_write_and_removes_the_session(tmp_path, held_encoder):
+    import threading
+
+    started, release, _ = held_encoder
+    folder = tmp_path / "autosave"
+    manager = AutosaveManager(folder)
+    doc = every_kind_document()
+    manager.watch(doc)
+    paint(doc)
+    assert manager.autosave_in_background()
+    assert started.wait(5)
+    threading.Timer(0.2, release.set).start()  # the layer being encoded finishes, then stop
+    manager.shutdown()
+    assert not manager.writing
+    assert not any(folder.iterdir())
+
+
+def test_saving_during_a_write_leaves_no_stale_autosave(qtbot, manager, held_encoder, tmp_path):
+    started, release, _ = held_encoder
+    doc = Document.blank(8, 8)
+    manager.watch(doc)
+    paint(doc)
+    failures = []
+    manager.autosave_failed.connect(failures.append)
+    assert manager.autosave_in_background()
+    assert started.wait(5)
+    release.set()
+    files.save_project(doc, tmp_path / "saved.ora")  # clean now: its autosave must go
+    qtbot.waitUntil(lambda: not manager.writing, timeout=10_000)
+    assert not manager.autosave_path(doc).exists()
+    assert not manager.autosave_path(doc).with_suffix(".json").exists()
+    assert failures == []
+
+
+def test_background_failure_is_reported_and_retried(qtbot, manager, monkeypatch):
+    from app.io import ora
+
+    doc = Document.blank(8, 8)
+    manager.watch(doc)
+    paint(doc)
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ora, "write_ora", broken)
+    with qtbot.waitSignal(manager.autosave_failed, timeout=10_000) as blocker:
+        assert manager.autosave_in_background()
+    assert "disk is full" in blocker.args[0]
+    qtbot.waitUntil(lambda: not manager.writing, timeout=10_000)
+    monkeypatch.undo()
+    with qtbot.waitSignal(manager.autosaved, timeout=10_000):
+        assert manager.autosave_in_background()  # still pending after the failure

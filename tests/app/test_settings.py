@@ -44,6 +44,7 @@ def test_round_trip_every_field(tmp_path: Path) -> None:
         default_sampler="dpm++ 2m karras",
         default_steps=30,
         default_guidance=5.5,
+        recent_prompts=[["a cat", "blurry"], ("a dog", "")],
     )
     SettingsStore(path).update(changed)
     reloaded = SettingsStore(path).settings
@@ -51,6 +52,7 @@ def test_round_trip_every_field(tmp_path: Path) -> None:
     assert reloaded.mask_color == "#00ff80" and reloaded.default_sampler == "DPM++ 2M Karras"
     assert reloaded.model_folders == ("/models/a", "/models/b")
     assert json.loads(path.read_text())["device"] == "cuda:1"
+    assert reloaded.recent_prompts == (("a cat", "blurry"), ("a dog", ""))
 
 
 def test_engine_settings(tmp_path: Path) -> None:
@@ -95,6 +97,10 @@ def test_engine_settings(tmp_path: Path) -> None:
         ("default_guidance", float("nan")),
         ("vae_tiling", "yes"),
         ("model_folders", "/just/a/string"),
+        ("recent_prompts", "a cat"),
+        ("recent_prompts", [["a cat"]]),
+        ("recent_prompts", [["a cat", None]]),
+        ("recent_prompts", [["a", "b", "c"]]),
     ],
 )
 def test_invalid_values_are_refused_by_name(name: str, value: object) -> None:
@@ -180,3 +186,19 @@ def test_library_cli_reads_the_same_folders(tmp_path: Path) -> None:
         model_folders=["/a"], include_hf_cache=False, extra_model_files=["/f.safetensors"]
     )
     assert configured_folders(path) == ([Path("/a")], False, [Path("/f.safetensors")])
+
+
+def test_recent_prompts_are_tidied_and_capped() -> None:
+    pairs = [[f"prompt {i}", "neg"] for i in range(30)]
+    settings = Settings().with_changes(
+        recent_prompts=[["  ", "only a negative"], ["a", "x"], ["a", "x"], ["a", "y"], *pairs]
+    )
+    assert settings.recent_prompts[:3] == (("a", "x"), ("a", "y"), ("prompt 0", "neg"))
+    assert len(settings.recent_prompts) == 20  # newest first: the oldest fall off
+
+
+def test_a_broken_saved_history_falls_back_to_empty(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"recent_prompts": [["a", 3]], "default_steps": 9}))
+    store = SettingsStore(path)
+    assert store.settings.recent_prompts == () and store.settings.default_steps == 9

@@ -183,3 +183,105 @@ def test_pickle_model_exits_2(tmp_path, capsys):
         == 2
     )
     assert "pickle" in capsys.readouterr().err
+
+
+# ---- --lora PATH[:WEIGHT] -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lora_file(tmp_path_factory):
+    from tests.tiny_loras import save_kohya_lora, tiny_lora_factors
+
+    folder = tmp_path_factory.mktemp("loras")
+    return save_kohya_lora(folder / "ink-style.safetensors", tiny_lora_factors(seed=0, rank=4))
+
+
+def _txt2img(out, model, *extra):
+    args = ["--prompt", "a red cat", "--out", str(out), "--model", str(model)]
+    args += ["--steps", "2", "--seed", "7", "--width", "64", "--height", "64"]
+    return main([*args, "--quiet", "--device", "cpu", *extra])
+
+
+def test_lora_changes_the_image_and_is_recorded(tmp_path, tiny_model_dir, lora_file):
+    from inference.loras import lora_hash
+
+    pytest.importorskip("peft")
+    plain, styled, zero = tmp_path / "plain.png", tmp_path / "styled.png", tmp_path / "zero.png"
+    assert _txt2img(plain, tiny_model_dir) == 0
+    assert _txt2img(styled, tiny_model_dir, "--lora", f"{lora_file}:0.8") == 0
+    assert _txt2img(zero, tiny_model_dir, "--lora", f"{lora_file}:0") == 0
+    pixels = {p.stem: np.asarray(Image.open(p)) for p in (plain, styled, zero)}
+    assert not np.array_equal(pixels["styled"], pixels["plain"])
+    np.testing.assert_array_equal(pixels["zero"], pixels["plain"])  # weight 0 = no LoRA
+    text = read_png_parameters(styled)
+    assert text.splitlines()[0] == "a red cat <lora:ink-style:0.8>"
+    recipe = parse_parameters(text)
+    assert recipe["prompt"] == "a red cat"
+    assert recipe["loras"] == [{"name": "ink-style", "weight": 0.8, "hash": lora_hash(lora_file)}]
+    assert recipe["lora_hashes"] == f"ink-style: {lora_hash(lora_file)}"
+    assert "loras" not in parse_parameters(read_png_parameters(plain))
+
+
+def test_lora_weight_defaults_to_one_and_repeats(tmp_path, tiny_model_dir, lora_file):
+    from tests.tiny_loras import save_kohya_lora, tiny_lora_factors
+
+    pytest.importorskip("peft")
+    second = save_kohya_lora(tmp_path / "detail.safetensors", tiny_lora_factors(seed=5, rank=2))
+    out = tmp_path / "two.png"
+    assert _txt2img(out, tiny_model_dir, "--lora", str(lora_file), "--lora", f"{second}:-0.5") == 0
+    recipe = parse_parameters(read_png_parameters(out))
+    assert [(e["name"], e["weight"]) for e in recipe["loras"]] == [
+        ("ink-style", 1.0),
+        ("detail", -0.5),
+    ]
+
+
+def test_parse_lora_argument():
+    from inference.cli_generate import parse_lora_argument
+
+    assert parse_lora_argument("a/b.safetensors") == ("a/b.safetensors", 1.0)
+    assert parse_lora_argument("a/b.safetensors:0.25") == ("a/b.safetensors", 0.25)
+    assert parse_lora_argument("C:/loras/b.safetensors:-1") == ("C:/loras/b.safetensors", -1.0)
+    assert parse_lora_argument("C:/loras/b.safetensors") == ("C:/loras/b.safetensors", 1.0)
+
+
+@pytest.mark.parametrize(
+    "lora, message",
+    [
+        ("missing.safetensors", "LoRA not found: missing.safetensors"),
+        ("missing.safetensors:0.5", "LoRA not found: missing.safetensors"),
+        ("LORA:strong", "bad LoRA weight 'strong'"),
+        ("LORA:", "bad LoRA weight ''"),
+        ("LORA:nan", "must be a finite number"),
+        ("LORA:1e999", "must be a finite number"),
+        ("FOLDER", "without pytorch_lora_weights.safetensors"),
+        ("FOLDER:0.5", "without pytorch_lora_weights.safetensors"),
+    ],
+)
+def test_bad_lora_exits_2_with_one_line(tmp_path, tiny_model_dir, lora_file, capsys, lora, message):
+    folder = tmp_path / "not-a-lora"
+    folder.mkdir()
+    lora = lora.replace("LORA", str(lora_file)).replace("FOLDER", str(folder))
+    out = tmp_path / "o.png"
+    assert _txt2img(out, tiny_model_dir, "--lora", lora) == 2
+    assert message in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_lora_needs_a_diffusion_model(tmp_path, scene, lora_file, capsys):
+    image, mask_path, _ = scene
+    out = tmp_path / "o.png"
+    args = ["--prompt", "x", "--out", str(out), "--image", image, "--mask", mask_path]
+    assert main([*args, "--lora", str(lora_file), "--quiet"]) == 2
+    assert "--lora needs a diffusion --model" in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_a_file_that_is_not_a_lora_exits_2(tmp_path, tiny_model_dir, capsys):
+    pytest.importorskip("peft")
+    fake = tmp_path / "notes.safetensors"
+    fake.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    out = tmp_path / "o.png"
+    assert _txt2img(out, tiny_model_dir, "--lora", str(fake)) == 2
+    assert "notes.safetensors" in _one_error_line(capsys)
+    assert not out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from inference.parameters import (
     format_parameters,
@@ -79,3 +80,64 @@ def test_png_round_trip_latin1_and_unicode(tmp_path):
 def test_png_without_parameters_reads_none(tmp_path):
     path = write_png(tmp_path / "plain.png", np.zeros((4, 4, 4), np.uint8))
     assert read_png_parameters(path) is None
+
+
+# ---- LoRAs: <lora:name:weight> after the prompt, "Lora hashes" in the settings line ----------
+
+
+@pytest.fixture(scope="module")
+def lora_files(tmp_path_factory):
+    from tests.tiny_loras import save_kohya_lora, tiny_lora_factors
+
+    folder = tmp_path_factory.mktemp("loras")
+    return (
+        save_kohya_lora(folder / "ink-style.safetensors", tiny_lora_factors(seed=1, rank=2)),
+        save_kohya_lora(folder / "detail.safetensors", tiny_lora_factors(seed=2, rank=2)),
+    )
+
+
+@pytest.mark.parametrize("prompt", ["a cat, sitting: on a sofa", "a castle\nat  night", ""])
+def test_loras_round_trip_through_the_text(lora_files, prompt):
+    from inference.loras import lora_hash, lora_recipe
+
+    loras = ((str(lora_files[0]), 0.8), (str(lora_files[1]), -0.5))
+    recipe = {**RECIPE, "prompt": prompt, **lora_recipe(loras)}
+    text = format_parameters(recipe)
+    prompt_part = text.split("\nNegative prompt:")[0]
+    assert prompt_part.endswith("<lora:ink-style:0.8> <lora:detail:-0.5>")
+    assert f'Lora hashes: "ink-style: {lora_hash(lora_files[0])}, detail: ' in text
+    parsed = parse_parameters(text)
+    assert parsed["prompt"] == prompt
+    assert parsed["negative_prompt"] == RECIPE["negative_prompt"]
+    assert parsed["lora_tags"] == recipe["lora_tags"]
+    assert parsed["lora_hashes"] == recipe["lora_hashes"]
+    assert parsed["loras"] == [
+        {"name": e["name"], "weight": e["weight"], "hash": e["hash"]} for e in recipe["loras"]
+    ]
+    assert parsed["steps"] == 20 and parsed["seed"] == 1234
+
+
+def test_tags_already_in_the_prompt_are_not_written_twice():
+    recipe = {"prompt": "a dog <lora:x:1>", "lora_tags": "<lora:x:1>", "steps": 2, "seed": 1}
+    assert format_parameters(recipe).splitlines()[0] == "a dog <lora:x:1>"
+
+
+def test_a1111_text_with_tags_inside_the_prompt():
+    text = (
+        "<lora:x:0.5> a dog, <LORA:y:1.25> in snow\nNegative prompt: cold\n"
+        'Steps: 20, Sampler: Euler a, Seed: 5, Lora hashes: "x: 12ab34cd56ef"'
+    )
+    parsed = parse_parameters(text)
+    assert parsed["prompt"] == "a dog, in snow"
+    assert parsed["loras"] == [
+        {"name": "x", "weight": 0.5, "hash": "12ab34cd56ef"},
+        {"name": "y", "weight": 1.25},
+    ]
+    assert parsed["lora_tags"] == "<lora:x:0.5> <lora:y:1.25>"
+
+
+def test_prompt_without_tags_is_kept_exactly():
+    text = format_parameters({**RECIPE, "prompt": "two  spaces\tand a tab"})
+    parsed = parse_parameters(text)
+    assert parsed["prompt"] == "two  spaces\tand a tab"
+    assert "loras" not in parsed and "lora_tags" not in parsed

@@ -85,7 +85,7 @@ def test_ctrl_enter_generates_and_the_result_lands(panel, doc, engine, qtbot):
     assert layer.recipe["model_hash"] == "abc1234567"
     assert engine.requests[0].steps == 4
     assert panel.progress_label.text() == "Done"
-    assert panel.recent_prompts == ["a lighthouse"]
+    assert panel.recent_prompts == [("a lighthouse", "")]
     assert doc.generation_state["panel"]["prompt"] == "a lighthouse"
 
 
@@ -338,3 +338,153 @@ def test_variants_of_a_document_that_is_replaced_are_discarded(panel, doc, engin
     panel.holder["doc"] = Document.blank(64, 64)
     panel.refresh_document()
     assert not panel.jobs.staging.active and doc.preview is None
+
+
+# ---- settings: recent prompts across sessions, default sampler / steps / guidance ----------
+
+
+@pytest.fixture
+def store(tmp_path):
+    from app.settings import SettingsStore
+
+    return SettingsStore(tmp_path / "settings.json")
+
+
+@pytest.fixture
+def make_panel(qtbot, engine, doc):
+    """Panels on one job controller, each given the settings store it is asked for."""
+    jobs = JobController(lambda: engine, staging=Staging())
+    made = []
+
+    def make(store, documents=lambda: doc):
+        widget = GeneratePanel(documents, jobs, store=store)
+        qtbot.addWidget(widget)
+        widget.add_model("/models/fake.safetensors", "fake", "abc1234567", native_size=64)
+        made.append(widget)
+        return widget
+
+    yield make
+    engine.release.set()
+    assert jobs.shutdown(10)
+
+
+def _generate(panel, qtbot, prompt, negative=""):
+    panel.prompt_edit.setPlainText(prompt)
+    panel.negative_edit.setPlainText(negative)
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        assert panel.generate() is not None
+
+
+def test_recent_prompts_survive_a_restart(make_panel, store, qtbot):
+    from app.settings import SettingsStore
+
+    panel = make_panel(store)
+    _generate(panel, qtbot, "a lighthouse", "fog")
+    _generate(panel, qtbot, "a harbour at dusk")
+    _generate(panel, qtbot, "a lighthouse", "fog")  # again: moves to the front, no repeat
+    expected = [("a lighthouse", "fog"), ("a harbour at dusk", "")]
+    assert panel.recent_prompts == expected
+    restarted = SettingsStore(store.path)  # a new session reads the file
+    assert restarted.settings.recent_prompts == tuple(expected)
+    later = make_panel(restarted, documents=lambda: None)
+    assert later.recent_prompts == expected
+    later.history_menu.aboutToShow.emit()
+    actions = later.history_menu.actions()
+    assert [a.text() for a in actions] == ["a lighthouse", "a harbour at dusk"]
+    actions[0].trigger()
+    assert later.prompt_edit.toPlainText() == "a lighthouse"
+    assert later.negative_edit.toPlainText() == "fog"
+
+
+def test_only_the_last_twenty_are_kept(make_panel, store, qtbot):
+    store.update(recent_prompts=[[f"prompt {i}", ""] for i in range(20)])
+    panel = make_panel(store)
+    _generate(panel, qtbot, "the newest", "n")
+    saved = store.settings.recent_prompts
+    assert len(saved) == 20 and saved[0] == ("the newest", "n")
+    assert saved[-1] == ("prompt 18", "") and ("prompt 19", "") not in saved
+    assert panel.recent_prompts == list(saved)
+
+
+def test_a_second_panel_hears_the_history_live(make_panel, store, qtbot):
+    first, second = make_panel(store), make_panel(store)
+    _generate(first, qtbot, "a red door", "")
+    assert second.recent_prompts == [("a red door", "")]
+
+
+def test_history_that_cannot_be_saved_costs_nothing_else(
+    make_panel, store, qtbot, monkeypatch, caplog
+):
+    import logging
+    import os
+
+    panel = make_panel(store)
+
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with caplog.at_level(logging.WARNING):
+        _generate(panel, qtbot, "a lighthouse")
+    assert "could not save the recent prompts" in caplog.text
+    assert panel.recent_prompts == [("a lighthouse", "")]
+    assert store.settings.recent_prompts == ()
+
+
+def test_documents_saved_with_plain_prompt_history_still_restore(make_panel, store):
+    old = Document.blank(64, 64)
+    old.generation_state = {"panel": {"prompt": "x", "recent_prompts": ["old one", "older"]}}
+    store.update(recent_prompts=[["from settings", "neg"]])
+    panel = make_panel(store, documents=lambda: old)
+    assert panel.recent_prompts == [("from settings", "neg"), ("old one", ""), ("older", "")]
+
+
+def test_defaults_come_from_the_settings_and_follow_them(make_panel, store, engine, qtbot):
+    store.update(default_sampler="ddim", default_steps=33, default_guidance=4.5)
+    panel = make_panel(store, documents=lambda: None)
+    assert panel.sampler_combo.currentData() == Sampler.DDIM.value
+    assert (panel.steps_spin.value(), panel.guidance_spin.value()) == (33, 4.5)
+    store.update(default_steps=240, default_guidance=42.0, default_sampler="UniPC")
+    assert panel.sampler_combo.currentData() == Sampler.UNIPC.value
+    assert (panel.steps_spin.value(), panel.guidance_spin.value()) == (240, 42.0)
+    panel.steps_spin.setValue(6)  # the user's own choice stays through unrelated changes
+    store.update(mask_color="#00ff00")
+    assert panel.steps_spin.value() == 6
+    store.update(default_steps=3)
+    assert panel.params().steps == 3
+
+
+def test_a_generation_uses_the_default_steps(make_panel, store, engine, doc, qtbot):
+    store.update(default_steps=5, default_guidance=3.0)
+    panel = make_panel(store)
+    _generate(panel, qtbot, "a lighthouse")
+    assert (engine.requests[-1].steps, engine.requests[-1].guidance) == (5, 3.0)
+
+
+def test_a_document_state_wins_over_the_defaults(make_panel, store):
+    reopened = Document.blank(64, 64)
+    reopened.generation_state = {"panel": {"steps": 9, "prompt": "saved"}}
+    store.update(default_steps=33)
+    panel = make_panel(store, documents=lambda: reopened)
+    assert panel.steps_spin.value() == 9
+
+
+def test_a_closed_panel_stops_listening(store, engine, qtbot, caplog):
+    import logging
+
+    from shiboken6 import delete
+
+    jobs = JobController(lambda: engine)
+    panel = GeneratePanel(lambda: None, jobs, store=store)  # not given to qtbot: deleted here
+    delete(panel)
+    with caplog.at_level(logging.ERROR):
+        store.update(default_steps=44)
+    assert "listener" not in caplog.text
+    assert jobs.shutdown(5)
+
+
+def test_without_a_store_nothing_is_written(panel, qtbot, tmp_path):
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        panel.generate()
+    assert panel.recent_prompts == [("a lighthouse", "")]
+    assert panel.steps_spin.value() == 4 and panel.sampler_combo.currentIndex() == 0
