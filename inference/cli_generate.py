@@ -1,7 +1,9 @@
 """``impasto generate``: headless inpaint / img2img / txt2img from the terminal.
 
 Inpaint with ``--image`` and ``--mask``, img2img with only ``--image``, txt2img with neither.
-Without ``--model`` the classic (OpenCV) engine inpaints. Bad input exits with code 2 and one line.
+Without ``--model`` the classic (OpenCV) engine inpaints. ``--lora PATH[:WEIGHT]`` (repeatable)
+applies LoRAs, recorded A1111-style in the PNG's parameters. Bad input exits with code 2 and one
+line.
 """
 
 from __future__ import annotations

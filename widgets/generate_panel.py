@@ -569,7 +569,8 @@ class GeneratePanel(QWidget):
         if not self.recent_prompts:
             self.history_menu.addAction("No prompts yet").setEnabled(False)
         for prompt, negative in self.recent_prompts:
-            label = prompt if len(prompt) <= 60 else prompt[:59] + "…"
+            label = " ".join(prompt.split())  # one line, however the prompt was typed
+            label = label if len(label) <= 60 else label[:59] + "…"
             action = self.history_menu.addAction(label.replace("&", "&&"))
             if negative:
                 action.setToolTip(f"{prompt}\nNegative: {negative}")

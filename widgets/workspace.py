@@ -85,7 +85,9 @@ class Workspace(QObject):
             parent=window,
         )
         self._custom_engine = engine_factory is not None
-        self.generate_panel = GeneratePanel(lambda: window.doc, self.jobs, self.picker)
+        self.generate_panel = GeneratePanel(
+            lambda: window.doc, self.jobs, self.picker, store=self.store
+        )
         self.generate_panel.status_message.connect(
             lambda text: window.statusBar().showMessage(text, 5000)
         )
@@ -353,8 +355,13 @@ class Workspace(QObject):
             self.autosave.start()
         else:
             self.autosave.stop()
-        if not initial and not self._custom_engine:
-            self.jobs.set_engine_factory(default_engine_factory(settings.engine_settings()))
+        engine_settings = settings.engine_settings()
+        if initial:
+            self._engine_settings = engine_settings
+        elif not self._custom_engine and engine_settings != self._engine_settings:
+            # only a change the engine cares about retires the worker (and its loaded model)
+            self._engine_settings = engine_settings
+            self.jobs.set_engine_factory(default_engine_factory(engine_settings))
 
     def shutdown(self) -> None:
         """Stop background work; called once when the window closes."""

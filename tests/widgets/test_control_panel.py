@@ -396,3 +396,89 @@ def test_model_file_dialog_sets_the_path(tmp_path, monkeypatch, panel, doc):
     )
     panel.choose_model_file()
     assert layer.control.model_path == str(model.resolve())
+
+
+# ---- edges found off the UI thread ---------------------------------------------------------
+
+
+@pytest.fixture
+def held_canny(monkeypatch):
+    """The panel's Canny call records (thread, low, high) and waits for ``release`` while
+    ``hold`` is set, so a test can act while edges are being found."""
+    import threading
+
+    import widgets.control_panel as module
+
+    real = module.canny_edges
+    calls: list[tuple[threading.Thread, float, float]] = []
+    hold, release, started = threading.Event(), threading.Event(), threading.Event()
+    transform = {"edges": lambda edges: edges}
+
+    def held(picture, low, high):
+        calls.append((threading.current_thread(), low, high))
+        started.set()
+        if hold.is_set():
+            release.wait(10)
+        return transform["edges"](real(picture, low, high))
+
+    monkeypatch.setattr(module, "canny_edges", held)
+    yield calls, hold, release, started, transform
+    release.set()
+
+
+def test_edges_are_found_off_the_ui_thread(qtbot, panel, doc, held_canny):
+    import threading
+
+    calls = held_canny[0]
+    layer = add_canny_layer(doc, 100, 200)
+    panel.low_slider.setSliderDown(True)
+    panel.low_slider.setValue(30)
+    expected = canny_pixels(doc, 30, 200)
+    qtbot.waitUntil(lambda: np.array_equal(layer.raster.read(doc.rect), expected), timeout=3000)
+    assert calls and all(thread is not threading.main_thread() for thread, _, _ in calls)
+    panel.low_slider.setSliderDown(False)
+    assert layer.control.params == {"low": 30.0, "high": 200.0}
+
+
+def test_the_newest_thresholds_win_and_stale_edges_are_dropped(qtbot, slow_panel, doc, held_canny):
+    calls, hold, release, started, _ = held_canny
+    layer = add_canny_layer(doc, 100, 200)
+    writes = []
+    doc.pixels_changed.connect(lambda layer_id, rect: writes.append(layer_id))
+    slow_panel.low_slider.setSliderDown(True)
+    hold.set()
+    slow_panel.low_slider.setValue(60)
+    qtbot.waitUntil(started.is_set, timeout=3000)  # the worker is busy with 60
+    slow_panel.low_slider.setValue(30)
+    qtbot.wait(30)
+    slow_panel.low_slider.setValue(10)
+    qtbot.wait(30)
+    hold.clear()
+    release.set()
+    expected = canny_pixels(doc, 10, 200)
+    qtbot.waitUntil(lambda: np.array_equal(layer.raster.read(doc.rect), expected), timeout=3000)
+    qtbot.waitUntil(lambda: slow_panel._edge_worker._thread is None, timeout=3000)
+    qtbot.wait(30)
+    assert [(low, high) for _, low, high in calls] == [(60, 200), (10, 200)]  # 30 was skipped
+    assert writes == [layer.id]  # the result for 60 came too late and was never shown
+    slow_panel.low_slider.setSliderDown(False)
+    assert layer.control.params == {"low": 10.0, "high": 200.0}
+
+
+def test_edges_arriving_after_the_release_are_dropped(qtbot, slow_panel, doc, held_canny):
+    calls, hold, release, started, transform = held_canny
+    layer = add_canny_layer(doc, 100, 200)
+    steps = doc.history.count()
+    transform["edges"] = lambda edges: 255 - edges  # would show if it were written
+    hold.set()
+    slow_panel.high_slider.setSliderDown(True)
+    slow_panel.high_slider.setValue(120)
+    qtbot.waitUntil(started.is_set, timeout=3000)
+    slow_panel.high_slider.setSliderDown(False)  # commits while the worker is still busy
+    release.set()
+    qtbot.waitUntil(lambda: slow_panel._edge_worker._thread is None, timeout=3000)
+    qtbot.wait(30)  # the queued result, if any, is delivered
+    assert len(calls) == 1
+    assert np.array_equal(layer.raster.read(doc.rect), canny_pixels(doc, 100, 120))
+    assert doc.history.count() == steps + 1
+    assert slow_panel._canny is None

@@ -380,9 +380,9 @@ def test_recent_prompts_survive_a_restart(make_panel, store, qtbot):
 
     panel = make_panel(store)
     _generate(panel, qtbot, "a lighthouse", "fog")
-    _generate(panel, qtbot, "a harbour at dusk")
+    _generate(panel, qtbot, "a harbour\nat dusk")
     _generate(panel, qtbot, "a lighthouse", "fog")  # again: moves to the front, no repeat
-    expected = [("a lighthouse", "fog"), ("a harbour at dusk", "")]
+    expected = [("a lighthouse", "fog"), ("a harbour\nat dusk", "")]
     assert panel.recent_prompts == expected
     restarted = SettingsStore(store.path)  # a new session reads the file
     assert restarted.settings.recent_prompts == tuple(expected)
@@ -390,7 +390,7 @@ def test_recent_prompts_survive_a_restart(make_panel, store, qtbot):
     assert later.recent_prompts == expected
     later.history_menu.aboutToShow.emit()
     actions = later.history_menu.actions()
-    assert [a.text() for a in actions] == ["a lighthouse", "a harbour at dusk"]
+    assert [a.text() for a in actions] == ["a lighthouse", "a harbour at dusk"]  # one line
     actions[0].trigger()
     assert later.prompt_edit.toPlainText() == "a lighthouse"
     assert later.negative_edit.toPlainText() == "fog"

@@ -139,3 +139,39 @@ def test_panel_keeps_following_the_new_document_after_the_old_one_is_gone(qtbot,
     doc = window.doc
     doc.replace_pixels(doc.mask_layer.id, Rect(4, 4, 8, 8), np.full((8, 8), 255, np.uint8), "m")
     qtbot.waitUntil(lambda: "Inpaint" in workspace.generate_panel.mode_label.text(), timeout=2000)
+
+
+def test_only_engine_settings_changes_replace_the_engine(qtbot, tmp_path):
+    built = []
+
+    def factory_for(settings):
+        def build():
+            built.append(settings)
+            return FakeEngine()
+
+        return build
+
+    import widgets.workspace as workspace_module
+
+    original = workspace_module.default_engine_factory
+    workspace_module.default_engine_factory = factory_for
+    window = MainWindow()
+    qtbot.addWidget(window)
+    try:
+        ws = Workspace(
+            window,
+            SettingsStore(tmp_path / "settings.json"),
+            autosave_folder=tmp_path / "autosave",
+            library_cache=tmp_path / "library.json",
+            scan_models=False,
+        )
+        replaced = []
+        ws.jobs.set_engine_factory = lambda factory: replaced.append(factory)
+        ws.store.update(mask_opacity=0.3)  # not an engine setting
+        ws.store.update(recent_prompts=(("a cat", ""),))
+        assert replaced == []
+        ws.store.update(vae_tiling=True)
+        assert len(replaced) == 1
+        ws.shutdown()
+    finally:
+        workspace_module.default_engine_factory = original
