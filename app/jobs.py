@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -34,11 +35,13 @@ from app.request_builder import (
     PlannedJob,
     Workflow,
     build_request,
+    encode_image,
     encode_mask,
 )
 from inference.api import (
     Box,
     CancelToken,
+    ControlInput,
     EngineProtocol,
     InvalidRequestError,
     JobFailed,
@@ -566,7 +569,25 @@ def _variant_recipe(
     if mask is not None and plan.workflow is Workflow.INPAINT:
         local = rect.translated(-plan.origin.x, -plan.origin.y)
         recipe["mask"] = encode_mask(mask[local.slices(Rect(0, 0, mask.shape[1], mask.shape[0]))])
+    if plan.request.controls:
+        local = rect.translated(-plan.origin.x, -plan.origin.y)
+        recipe["controls"] = [_control_recipe(control, local) for control in plan.request.controls]
     return recipe
+
+
+def _control_recipe(control: ControlInput, local: Rect) -> dict[str, Any]:
+    """A control input as the recipe keeps it: its settings and its image over the result box."""
+    image = control.image[local.slices(Rect(0, 0, control.image.shape[1], control.image.shape[0]))]
+    return {
+        "type": control.control_type,
+        "model": Path(control.model_path).stem,
+        "model_path": str(control.model_path),
+        "weight": float(control.weight),
+        "start": float(control.start),
+        "end": float(control.end),
+        "resize_mode": str(control.resize_mode.value),
+        "image": encode_image(image),
+    }
 
 
 def _plain(value: Any) -> Any:

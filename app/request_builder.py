@@ -288,11 +288,25 @@ def _is_imported_map(raster, doc: Document) -> bool:
 
 def encode_mask(mask: np.ndarray) -> str:
     """A mask as base64 PNG text (small for masks, and JSON-safe for project files)."""
+    return encode_image(mask)
+
+
+def encode_image(pixels: np.ndarray) -> str:
+    """A grey (h, w) or RGB (h, w, 3) image as base64 PNG text, JSON-safe for recipes."""
     from PIL import Image
 
+    mode = "L" if pixels.ndim == 2 else "RGB"
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(mask, np.uint8), "L").save(buffer, "PNG", optimize=True)
+    Image.fromarray(np.ascontiguousarray(pixels, np.uint8), mode).save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_image(text: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(text))) as image:
+        image.load()
+        return np.asarray(image).copy()
 
 
 def decode_mask(text: str) -> np.ndarray:

@@ -75,7 +75,8 @@ def _format_value(key: str, value: Any) -> str:
 
 def format_parameters(recipe: dict[str, Any]) -> str:
     """A recipe (see ``inference.engine``) -> the A1111 text (keys without an A1111 label are left
-    out: batch size, seeds, control inputs live in the recipe, not in this text)."""
+    out: batch size, seeds and control images live in the recipe, not in this text; ControlNet
+    units are written as the sd-webui-controlnet extension does)."""
     prompt = str(recipe.get("prompt", ""))
     tags = recipe.get("lora_tags")
     if tags and tags not in prompt:  # A1111 records LoRAs as <lora:name:weight> in the prompt
@@ -90,8 +91,26 @@ def format_parameters(recipe: dict[str, Any]) -> str:
         if value is None or value == "":
             continue
         pairs.append(f"{label}: {_quote(_format_value(key, value))}")
+    for index, control in enumerate(recipe.get("controls") or ()):
+        pairs.append(f"ControlNet {index}: {_quote(_control_text(control))}")
     lines.append(", ".join(pairs))
     return "\n".join(lines)
+
+
+def _control_text(control: dict[str, Any]) -> str:
+    """One ControlNet unit the way the sd-webui-controlnet extension writes it."""
+    return ", ".join(
+        f"{label}: {control[key]}"
+        for key, label in (
+            ("type", "Module"),
+            ("model", "Model"),
+            ("weight", "Weight"),
+            ("resize_mode", "Resize Mode"),
+            ("start", "Guidance Start"),
+            ("end", "Guidance End"),
+        )
+        if control.get(key) is not None
+    )
 
 
 def parse_parameters(text: str) -> dict[str, Any]:

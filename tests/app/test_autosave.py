@@ -272,7 +272,7 @@ def test_background_autosave_writes_the_snapshot_not_later_edits(qtbot, manager,
     paint(snapshot, 200)
     assert manager.autosave_in_background()
     assert manager.writing
-    assert started.wait(5)
+    qtbot.waitUntil(started.is_set, timeout=5000)  # the snapshot is taken in the event loop
     paint(doc, 50)  # edited while the writer encodes: not in this autosave
     sketch = doc.layers[1]
     doc.replace_pixels(sketch.id, Rect(12, 6, 2, 2), np.full((2, 2, 4), 9, np.uint8), "p")
@@ -298,7 +298,7 @@ def test_a_tick_during_a_write_is_coalesced_into_one_more(qtbot, manager, held_e
     written = []
     manager.autosaved.connect(written.append)
     assert manager.autosave_in_background()
-    assert started.wait(5)
+    qtbot.waitUntil(started.is_set, timeout=5000)  # the snapshot is taken in the event loop
     paint(doc, 2)
     assert not manager.autosave_in_background()  # one in flight at a time
     assert not manager.autosave_in_background()
@@ -309,13 +309,13 @@ def test_a_tick_during_a_write_is_coalesced_into_one_more(qtbot, manager, held_e
     assert open_ora(written[-1]).layers[0].raster.read(Rect(1, 1, 1, 1)).ravel()[0] == 2
 
 
-def test_autosave_now_waits_for_the_write_in_flight(manager, held_encoder):
+def test_autosave_now_waits_for_the_write_in_flight(qtbot, manager, held_encoder):
     started, release, _ = held_encoder
     doc = Document.blank(8, 8)
     manager.watch(doc)
     paint(doc, 1)
     assert manager.autosave_in_background()
-    assert started.wait(5)
+    qtbot.waitUntil(started.is_set, timeout=5000)  # the snapshot is taken in the event loop
     paint(doc, 3)
     release.set()
     written = manager.autosave_now()
@@ -323,7 +323,7 @@ def test_autosave_now_waits_for_the_write_in_flight(manager, held_encoder):
     assert open_ora(written[-1]).layers[0].raster.read(Rect(1, 1, 1, 1)).ravel()[0] == 3
 
 
-def test_shutdown_cancels_the_write_and_removes_the_session(tmp_path, held_encoder):
+def test_shutdown_cancels_the_write_and_removes_the_session(qtbot, tmp_path, held_encoder):
     import threading
 
     started, release, _ = held_encoder
@@ -333,7 +333,7 @@ def test_shutdown_cancels_the_write_and_removes_the_session(tmp_path, held_encod
     manager.watch(doc)
     paint(doc)
     assert manager.autosave_in_background()
-    assert started.wait(5)
+    qtbot.waitUntil(started.is_set, timeout=5000)  # the snapshot is taken in the event loop
     threading.Timer(0.2, release.set).start()  # the layer being encoded finishes, then stop
     manager.shutdown()
     assert not manager.writing
@@ -348,7 +348,7 @@ def test_saving_during_a_write_leaves_no_stale_autosave(qtbot, manager, held_enc
     failures = []
     manager.autosave_failed.connect(failures.append)
     assert manager.autosave_in_background()
-    assert started.wait(5)
+    qtbot.waitUntil(started.is_set, timeout=5000)  # the snapshot is taken in the event loop
     release.set()
     files.save_project(doc, tmp_path / "saved.ora")  # clean now: its autosave must go
     qtbot.waitUntil(lambda: not manager.writing, timeout=10_000)

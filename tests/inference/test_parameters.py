@@ -141,3 +141,25 @@ def test_prompt_without_tags_is_kept_exactly():
     parsed = parse_parameters(text)
     assert parsed["prompt"] == "two  spaces\tand a tab"
     assert "loras" not in parsed and "lora_tags" not in parsed
+
+
+def test_controlnet_units_are_written_like_the_webui_extension():
+    from inference.parameters import format_parameters, parse_parameters
+
+    recipe = {
+        "prompt": "a dancer",
+        "steps": 20,
+        "seed": 1,
+        "controls": [
+            {"type": "openpose", "model": "cn-pose", "weight": 0.8, "start": 0.0, "end": 0.9},
+            {"type": "canny", "model": "cn-canny", "weight": 1.0, "image": "QUJD"},
+        ],
+    }
+    text = format_parameters(recipe)
+    assert "QUJD" not in text  # images stay in the recipe, not in the text
+    parsed = parse_parameters(text)
+    assert parsed["ControlNet 0"] == (
+        "Module: openpose, Model: cn-pose, Weight: 0.8, Guidance Start: 0.0, Guidance End: 0.9"
+    )
+    assert parsed["ControlNet 1"].startswith("Module: canny, Model: cn-canny")
+    assert parsed["steps"] == 20 and parsed["prompt"] == "a dancer"
