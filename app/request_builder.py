@@ -26,7 +26,7 @@ from app.compose import composite, flatten_rgb
 from app.document import Document
 from app.geometry import EMPTY, Rect
 from app.layers import Layer, LayerKind
-from inference.api import Box, ControlInput, Mode, Request, ResizeMode, Sampler
+from inference.api import Box, ControlInput, Mode, ModelLoadError, Request, ResizeMode, Sampler
 
 # Context kept around the crop box so the engine can grow it to the model's aspect ratio.
 CONTEXT_MARGIN = 64
@@ -83,6 +83,7 @@ class GenerationParams:
     mask_blur: int = 4
     color_match: bool = False
     workflow: Workflow | None = None  # user override; None = follow the document
+    loras: tuple[tuple[str, float], ...] = ()  # (path, weight); ignored by the classic engine
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -185,6 +186,7 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
     model_size = None
     if params.resolution is ResolutionPolicy.EXACT and workflow is not Workflow.TXT2IMG:
         model_size = _round(max(target.w, target.h))
+    loras = _request_loras(params)
     request = Request(
         mode=workflow.engine_mode,
         prompt=params.prompt.strip(),
@@ -206,9 +208,11 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
         padding=int(params.padding),
         color_match=params.color_match,
         controls=controls,
+        loras=loras,
         vae_path=params.vae_path,
     )
     recipe = _app_recipe(params, workflow, target, controls_layers)
+    recipe.update(_lora_recipe(loras))
     return PlannedJob(request, workflow, origin, target, recipe, (doc.width, doc.height))
 
 
@@ -343,12 +347,41 @@ def params_from_recipe(recipe: dict[str, Any], base: GenerationParams) -> Genera
         padding=int(recipe.get("padding", base.padding)),
         mask_blur=int(recipe.get("mask_blur", base.mask_blur)),
         workflow=workflow,
+        loras=recipe_loras(recipe.get("loras")),
     )
+
+
+def recipe_loras(entries: Any) -> tuple[tuple[str, float], ...]:
+    """(path, weight) pairs from a recipe's ``loras`` ([{name, weight, hash, path}]) or a saved
+    panel state's ([path, weight] pairs). Entries without a path (a parsed A1111 text names its
+    LoRAs only) or with a weight that is not a number are left out; the model library can resolve
+    names (see ``widgets.lora_picker``)."""
+    if not isinstance(entries, list | tuple):
+        return ()
+    pairs: list[tuple[str, float]] = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            path, weight = entry.get("path"), entry.get("weight", 1.0)
+        elif isinstance(entry, list | tuple) and len(entry) == 2:
+            path, weight = entry
+        else:
+            continue
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(path, str) and path and math.isfinite(weight):
+            pairs.append((path, weight))
+    return tuple(pairs)
 
 
 def recipe_parameters_text(recipe: dict[str, Any]) -> str:
     """AUTOMATIC1111-style parameters text (what "copy parameters" puts on the clipboard)."""
-    lines = [str(recipe.get("prompt", ""))]
+    prompt = str(recipe.get("prompt", ""))
+    tags = recipe.get("lora_tags")
+    if tags and tags not in prompt:  # A1111 keeps <lora:name:weight> tags in the prompt
+        prompt = f"{prompt} {tags}".strip()
+    lines = [prompt]
     if recipe.get("negative_prompt"):
         lines.append(f"Negative prompt: {recipe['negative_prompt']}")
     fields = [
@@ -361,9 +394,18 @@ def recipe_parameters_text(recipe: dict[str, Any]) -> str:
         ("Model", recipe.get("model")),
         ("Denoising strength", recipe.get("strength")),
         ("Mask blur", recipe.get("mask_blur") if recipe.get("mask") else None),
+        ("Lora hashes", _quoted(recipe.get("lora_hashes"))),
     ]
     lines.append(", ".join(f"{key}: {value}" for key, value in fields if value not in (None, "")))
     return "\n".join(lines)
+
+
+def _quoted(value: Any) -> str | None:
+    """A value with commas or colons in double quotes, as A1111 writes ``Lora hashes``."""
+    if not value:
+        return None
+    text = str(value)
+    return '"' + text.replace('"', '\\"') + '"' if any(c in text for c in ',:"') else text
 
 
 def _size_text(recipe: dict[str, Any]) -> str | None:
@@ -412,6 +454,37 @@ def _app_recipe(
         ],
     }
     return recipe
+
+
+def _request_loras(params: GenerationParams) -> tuple[tuple[str, float], ...]:
+    """The LoRAs to send: none for the classic engine (it has no LoRAs to apply)."""
+    if params.model_path is None:
+        return ()
+    loras = []
+    for path, weight in params.loras:
+        weight = float(weight)
+        if not math.isfinite(weight):
+            raise RequestBuildError(f"The weight of the LoRA {path} is not a number.")
+        loras.append((str(path), weight))
+    return tuple(loras)
+
+
+def _lora_recipe(loras: tuple[tuple[str, float], ...]) -> dict[str, Any]:
+    """``loras`` ([{name, weight, hash, path}]), ``lora_tags`` and ``lora_hashes`` for the
+    recipe. The hash reads the file once (cached by path, size and mtime afterwards); a missing
+    file stops the job here with a message instead of failing in the worker."""
+    if not loras:
+        return {}
+    from inference.loras import lora_recipe
+
+    try:
+        return lora_recipe(loras)
+    except ModelLoadError as error:
+        raise RequestBuildError(
+            f"{error}. Remove it from the LoRA list or pick it again."
+        ) from None
+    except OSError as error:
+        raise RequestBuildError(f"Cannot read a LoRA: {error}.") from None
 
 
 # ---- helpers ---------------------------------------------------------------------------

@@ -14,6 +14,9 @@ import time
 import pytest
 
 
+LIBRARY_THREADS = {"tqdm_monitor"}  # tqdm's own daemon, started by progress bars in diffusers
+
+
 @pytest.fixture(autouse=True)
 def no_thread_left_running():
     """Fail any test that leaves a Python thread running (as napari's conftest does)."""
@@ -21,7 +24,11 @@ def no_thread_left_running():
     yield
     deadline = time.monotonic() + 2.0
     while True:
-        leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        leftover = [
+            t
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and t.name not in LIBRARY_THREADS
+        ]
         if not leftover or time.monotonic() > deadline:
             break
         time.sleep(0.02)

@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.pixel_limit = pixel_limit
         self.save_handler: Callable[[], bool] | None = None
+        self.drop_handlers: list[Callable[[Path], bool]] = []  # see handle_dropped_path
         self.doc: Document | None = None
         self.document_name = "Untitled"
         self.tools: dict[ToolId, object] = {}
@@ -842,7 +843,15 @@ class MainWindow(QMainWindow):
         if path is not None:
             event.acceptProposedAction()
             # open after the drop returns, so the drag source is not kept waiting by dialogs
-            QTimer.singleShot(0, lambda: self.open_path(path))
+            QTimer.singleShot(0, lambda: self.handle_dropped_path(path))
+
+    def handle_dropped_path(self, path: str) -> bool:
+        """A dropped file: the first drop handler that takes it (e.g. a model file for the
+        model library) wins; anything else is opened as a document."""
+        for handler in self.drop_handlers:
+            if handler(Path(path)):
+                return True
+        return self.open_path(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.confirm_discard("quit"):

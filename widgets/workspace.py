@@ -35,6 +35,7 @@ from widgets.staging_strip import StagingStrip
 log = logging.getLogger(__name__)
 
 PROJECT_FILTER = "Impasto project (*.ora)"
+MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".bin"}
 EXPORTS: dict[str, tuple[str, Callable]] = {
     "psd": ("Layered Photoshop file (*.psd)", files.export_psd),
     "flat": (
@@ -119,6 +120,7 @@ class Workspace(QObject):
         window.document_changed.connect(self._document_changed)
         self._watch(window.doc)
         window.save_handler = self.save
+        window.drop_handlers.append(self.add_dropped_model)
         window.closed.connect(self.shutdown)
 
         self._build_file_actions()
@@ -297,6 +299,19 @@ class Workspace(QObject):
         except files.FileError as err:
             self.window.show_error("Could not import the mask", str(err))
             return False
+        return True
+
+    def add_dropped_model(self, path: Path) -> bool:
+        """A model file dropped anywhere on the window joins the library (and is selected)."""
+        if path.suffix.lower() not in MODEL_SUFFIXES:
+            return False
+        entry = self.picker.add_dropped_file(path)
+        message = (
+            f"Added {entry.display_name} to the model library"
+            if entry.problem is None
+            else f"{path.name} cannot be used: {entry.problem}"
+        )
+        self.window.statusBar().showMessage(message, 8000)
         return True
 
     # ---- autosave and recovery -------------------------------------------------------------

@@ -175,3 +175,18 @@ def test_only_engine_settings_changes_replace_the_engine(qtbot, tmp_path):
         ws.shutdown()
     finally:
         workspace_module.default_engine_factory = original
+
+
+def test_a_model_dropped_on_the_window_joins_the_library(workspace, tmp_path):
+    from tests.tiny_models import save_tiny_single_file
+
+    model = save_tiny_single_file(tmp_path / "dropped-model.safetensors")
+    doc = workspace.window.doc
+    assert workspace.window.handle_dropped_path(str(model))
+    assert workspace.window.doc is doc  # not opened as a document
+    chosen = workspace.picker.checkpoint()
+    assert chosen is not None and chosen.path == str(model)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a safetensors file")
+    assert workspace.window.handle_dropped_path(str(broken))
+    assert "cannot be used" in workspace.window.statusBar().currentMessage()
