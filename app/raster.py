@@ -86,8 +86,12 @@ class Raster:
         top = wanted.y - slack_y if wanted.y < old.y else wanted.y
         right = wanted.right + slack_x if wanted.right > old.right else wanted.right
         bottom = wanted.bottom + slack_y if wanted.bottom > old.bottom else wanted.bottom
-        slacked = Rect.from_edges(left, top, right, bottom).intersected(limit.aligned(GROW_GRID))
-        return slacked.united(wanted)
+        canvas = limit.aligned(GROW_GRID)
+        slacked = Rect.from_edges(left, top, right, bottom).intersected(canvas).united(wanted)
+        if slacked.area * 2 > canvas.area:
+            # past half the canvas, take all of it at once: no more reallocations of a big array
+            return canvas.united(wanted)
+        return slacked
 
     def write(self, rect: Rect, pixels: np.ndarray, limit: Rect | None = None) -> None:
         if rect.is_empty:

@@ -45,13 +45,17 @@ from app.request_builder import (
     active_control_layers,
     detect_workflow,
     params_from_recipe,
+    recipe_loras,
 )
 from app.settings import Settings, SettingsError, SettingsStore
 from inference.api import Sampler
+from widgets.lora_picker import LoraPicker
+from widgets.model_picker import LibraryScanner
 
 log = logging.getLogger(__name__)
 
 CLASSIC_LABEL = "Built-in classic (no model)"
+CLASSIC_IGNORES_LORAS = "The built-in classic engine ignores LoRAs: choose a model to use them."
 MAX_SEED = 2**31 - 1  # QSpinBox holds a signed 32-bit int
 MAX_RECENT_PROMPTS = 20  # kept per panel and in the user's settings
 DEFAULT_SETTINGS = ("default_sampler", "default_steps", "default_guidance")
@@ -80,10 +84,14 @@ class GeneratePanel(QWidget):
         parent: QWidget | None = None,
         *,
         store: SettingsStore | None = None,
+        scanner: LibraryScanner | None = None,
     ) -> None:
         """``store``: the user's settings; when given, the panel starts from its default sampler,
         steps and guidance, follows changes to them, and keeps its recent prompts there so they
-        survive restarts. Without it the recent prompts live only in the documents."""
+        survive restarts. Without it the recent prompts live only in the documents.
+
+        ``scanner``: the model library whose LoRAs the LoRA list offers; by default the model
+        picker's own. Without a library there is no LoRA list and requests carry no LoRAs."""
         super().__init__(parent)
         self.setObjectName("generatePanel")
         self._documents = documents
@@ -91,7 +99,7 @@ class GeneratePanel(QWidget):
         self._doc: Document | None = None
         self.recent_prompts: list[PromptPair] = []  # newest first
         self._detected: Workflow | None = None
-        self._build(model_picker)
+        self._build(model_picker, scanner or _picker_scanner(model_picker))
         self._store = store
         if store is not None:
             self._apply_settings(store.settings, frozenset(DEFAULT_SETTINGS) | {"recent_prompts"})
@@ -105,7 +113,7 @@ class GeneratePanel(QWidget):
 
     # ---- construction -------------------------------------------------------------------
 
-    def _build(self, model_picker: QWidget | None) -> None:
+    def _build(self, model_picker: QWidget | None, scanner: LibraryScanner | None) -> None:
         self.mode_label = QLabel(self)
         self.mode_label.setObjectName("modeLabel")
         self.mode_label.setWordWrap(True)
@@ -134,6 +142,9 @@ class GeneratePanel(QWidget):
         if model_picker is None:
             self.model_combo = QComboBox(self)
             self.model_combo.addItem(CLASSIC_LABEL, None)
+        self.lora_picker: LoraPicker | None = None
+        if scanner is not None:
+            self.lora_picker = LoraPicker(scanner, self)
 
         self.sampler_combo = QComboBox(self)
         for sampler in Sampler:
@@ -214,6 +225,8 @@ class GeneratePanel(QWidget):
             model_row = QFormLayout()
             model_row.addRow("Model", self.model_combo)
             layout.addLayout(model_row)
+        if self.lora_picker is not None:
+            layout.addWidget(self.lora_picker)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
@@ -239,6 +252,22 @@ class GeneratePanel(QWidget):
         self.cancel_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
         self.cancel_shortcut.activated.connect(self.cancel)
         self.cancel_shortcut.setEnabled(False)  # Esc stays with the canvas unless a job runs
+        checkpoint_changed = getattr(self.model_picker, "checkpoint_changed", None)
+        if checkpoint_changed is not None:
+            checkpoint_changed.connect(lambda _entry: self._follow_checkpoint())
+        if self.model_combo is not None:
+            self.model_combo.currentIndexChanged.connect(lambda _i: self._follow_checkpoint())
+        self._follow_checkpoint()
+
+    def _follow_checkpoint(self) -> None:
+        """Offer the LoRAs of the chosen checkpoint's base; say when the classic engine will
+        ignore them."""
+        if self.lora_picker is None:
+            return
+        entry = self.model_picker.checkpoint() if self.model_picker is not None else None
+        self.lora_picker.set_base(getattr(entry, "base", None))
+        classic = self._model_choice()["path"] is None
+        self.lora_picker.set_ignored_reason(CLASSIC_IGNORES_LORAS if classic else None)
 
     def _connect_jobs(self) -> None:
         jobs = self.jobs
@@ -409,9 +438,17 @@ class GeneratePanel(QWidget):
             padding=self.padding_spin.value(),
             mask_blur=self.mask_blur_spin.value(),
             workflow=self._override(),
+            loras=self._loras(model["path"]),
         )
 
-    def set_params(self, params: GenerationParams, keep_model: bool = False) -> None:
+    def _loras(self, model_path: str | None) -> tuple[tuple[str, float], ...]:
+        if self.lora_picker is None or model_path is None:
+            return ()  # the classic engine has no LoRAs
+        return self.lora_picker.loras()
+
+    def set_params(
+        self, params: GenerationParams, keep_model: bool = False, keep_loras: bool = False
+    ) -> None:
         self.prompt_edit.setPlainText(params.prompt)
         self.negative_edit.setPlainText(params.negative_prompt)
         _select_data(self.sampler_combo, params.sampler)
@@ -426,6 +463,8 @@ class GeneratePanel(QWidget):
         _select_data(self.mode_combo, params.workflow)
         if not keep_model:
             self._select_model(params.model_path)
+        if not keep_loras and self.lora_picker is not None:
+            self.lora_picker.set_loras(params.loras)
 
     def _select_model(self, path: str | None) -> None:
         if self.model_picker is not None:
@@ -439,8 +478,16 @@ class GeneratePanel(QWidget):
                 return
 
     def apply_recipe(self, recipe: dict[str, Any]) -> None:
-        """Load a result's recipe into the panel (fixed seed, its mode as the override)."""
-        self.set_params(params_from_recipe(recipe, self.params()))
+        """Load a result's recipe into the panel (fixed seed, its mode as the override).
+
+        Its LoRAs replace the list; one whose file moved is looked up by name in the library."""
+        params = params_from_recipe(recipe, self.params())
+        if self.lora_picker is not None:
+            loras, missing = self.lora_picker.resolve(recipe.get("loras"))
+            params = replace(params, loras=tuple(loras))
+        self.set_params(params)
+        if self.lora_picker is not None:
+            self.lora_picker.show_missing(missing)
         self.random_seed_check.setChecked(False)
 
     def use_seed(self, seed: int) -> None:
@@ -463,6 +510,9 @@ class GeneratePanel(QWidget):
         params = self.params()
         state = {k: (v.value if hasattr(v, "value") else v) for k, v in asdict(params).items()}
         state["random_seed"] = self.random_seed_check.isChecked()
+        state["loras"] = [list(pair) for pair in params.loras]
+        if self.lora_picker is not None:
+            state["lora_rows"] = self.lora_picker.rows_state()  # disabled rows too
         state["recent_prompts"] = [list(pair) for pair in self.recent_prompts]
         return state
 
@@ -480,9 +530,20 @@ class GeneratePanel(QWidget):
         except (ValueError, TypeError, KeyError) as error:
             log.warning("ignoring a saved generate-panel state: %s", error)
             return
-        self.set_params(params, keep_model=True)
+        self.set_params(params, keep_model=True, keep_loras=True)
+        self._restore_loras(state)
         self.random_seed_check.setChecked(bool(state.get("random_seed", True)))
         self._merge_recent(state.get("recent_prompts"))
+
+    def _restore_loras(self, state: dict[str, Any]) -> None:
+        """The LoRA rows of a saved state (a state saved before LoRAs keeps the current list)."""
+        if self.lora_picker is None:
+            return
+        rows = state.get("lora_rows")
+        if isinstance(rows, list):
+            self.lora_picker.set_loras(r for r in rows if isinstance(r, list | tuple))
+        elif "loras" in state:
+            self.lora_picker.set_loras(recipe_loras(state["loras"]))
 
     # ---- generate / cancel --------------------------------------------------------------
 
@@ -652,6 +713,15 @@ class GeneratePanel(QWidget):
     def _set_progress_text(self, text: str) -> None:
         self.progress_label.setText(text)
         self.status_message.emit(text)
+
+
+def _picker_scanner(model_picker: QWidget | None) -> LibraryScanner | None:
+    """The model library behind a ``ModelPicker`` (it keeps it as ``_scanner``)."""
+    for name in ("scanner", "_scanner"):
+        scanner = getattr(model_picker, name, None)
+        if isinstance(scanner, LibraryScanner):
+            return scanner
+    return None
 
 
 def _spin(low: int, high: int, value: int, parent: QWidget) -> QSpinBox:

@@ -8,9 +8,11 @@ The UI thread only takes a snapshot: the layers whose pixels changed since the l
 (``Document.pixels_changed``) are copied, the others keep the PNG bytes encoded last time. Fresh
 memory costs a page fault per 4 KiB on first write (~0.6 s for an 8192² RGBA layer, against 0.02 s
 to copy into memory already touched), so a background thread first allocates and touches the
-buffers, the UI thread copies into them when they are ready (a queued signal), and the same
-thread then encodes and writes the snapshot and reports back through another queued signal. One
-autosave is in flight at a time; a timer tick during one is coalesced into a single follow-up.
+buffers, the UI thread copies into them when they are ready (a queued signal), one layer per
+event-loop turn so no single stall is long (a layer edited after its copy is copied again at the
+end, so the snapshot is the document at one moment), and the same writer thread then encodes and
+writes the snapshot and reports back through another queued signal. One autosave is in flight at
+a time; a timer tick during one is coalesced into a single follow-up.
 :meth:`AutosaveManager.autosave_now` does the same work but blocks until it is written.
 
 A clean save or closing the document removes its autosave; a clean exit
@@ -136,12 +138,41 @@ class _Outcome:
 
 
 @dataclass
+class _Precopy:
+    """A layer's pixels copied ahead of the snapshot, and what they were copied from."""
+
+    buffer: np.ndarray  # prepared (touched) by the writer thread
+    source: np.ndarray | None = None  # the live array copied, None while not copied yet
+    x: int = 0
+    y: int = 0
+    generation: int = -1
+
+    def copy_from(self, raster: Raster, generation: int) -> Raster:
+        """The raster's pixels in this buffer, copied unless they are there already."""
+        fresh = (
+            self.source is raster.data
+            and (self.x, self.y) == (raster.x, raster.y)
+            and self.generation == generation
+        )
+        if not fresh:
+            np.copyto(self.buffer, raster.data)
+            self.source, self.x, self.y, self.generation = (
+                raster.data,
+                raster.x,
+                raster.y,
+                generation,
+            )
+        return Raster(raster.channels, self.buffer, raster.x, raster.y)
+
+
+@dataclass
 class _Flight:
     """The autosave in the background: buffers prepared (writer thread), snapshot taken (UI
     thread), then encoded and written (writer thread)."""
 
     plan: dict[tuple[str, int], tuple[int, ...]]  # (doc key, layer id) -> pixel array shape
-    buffers: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    precopies: dict[tuple[str, int], _Precopy] = field(default_factory=dict)
+    to_copy: list[tuple[str, int]] = field(default_factory=list)
     jobs: list[_Job] = field(default_factory=list)
     snapshot_taken: threading.Event = field(default_factory=threading.Event)
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -360,7 +391,7 @@ class AutosaveManager(QObject):
         hit = entry.encoded.get(layer.id)
         return hit[1] if hit is not None and ora._same_content(hit[0], layer) else None
 
-    def _snapshot_all(self, buffers: dict[tuple[str, int], np.ndarray]) -> list[_Job]:
+    def _snapshot_all(self, precopies: dict[tuple[str, int], _Precopy]) -> list[_Job]:
         entries = self._due_entries()
         if not entries:
             return []
@@ -371,15 +402,15 @@ class AutosaveManager(QObject):
             log.warning("autosave failed: %s", message)
             self.autosave_failed.emit(f"Autosave failed: {message}")
             return []
-        jobs = [self._snapshot(entry, buffers) for entry in entries]
+        jobs = [self._snapshot(entry, precopies) for entry in entries]
         for entry in entries:
             entry.changed = False  # edits from now on set it again
         return jobs
 
-    def _snapshot(self, entry: _Watched, buffers: dict[tuple[str, int], np.ndarray]) -> _Job:
+    def _snapshot(self, entry: _Watched, precopies: dict[tuple[str, int], _Precopy]) -> _Job:
         """Copy what the writer needs. Pixels are copied only for layers with no PNG left
-        from an earlier autosave (into a prepared buffer when one fits); the other layers get
-        an empty stand-in raster."""
+        from an earlier autosave (into a prepared buffer when one fits, not again if they were
+        copied ahead and did not change since); the other layers get an empty stand-in."""
         doc = entry.doc
         layers = layer_data.saved_layers(doc.layers)
         live_ids = {layer.id for layer in layers}
@@ -401,8 +432,8 @@ class AutosaveManager(QObject):
                 reused[layer.id] = png
             else:
                 if layer.raster is not None:
-                    twin.raster = _copy_raster(
-                        layer.raster, buffers.pop((entry.key, layer.id), None)
+                    twin.raster = self._copy_raster(
+                        entry, layer, precopies.pop((entry.key, layer.id), None)
                     )
                 to_encode.append(twin)
                 live_keys[layer.id] = ora._content_key(layer)
@@ -434,13 +465,43 @@ class AutosaveManager(QObject):
             entry.epoch,
         )
 
+    def _copy_raster(self, entry: _Watched, layer: Layer, precopy: _Precopy | None) -> Raster:
+        raster = layer.raster
+        if precopy is None or precopy.buffer.shape != raster.data.shape:
+            return raster.copy()  # no buffer prepared, or the layer grew since the plan
+        return precopy.copy_from(raster, entry.generations.get(layer.id, 0))
+
     def _on_buffers_ready(self, flight: _Flight) -> None:
         if flight is not self._flight:
             return  # cancelled meanwhile
+        flight.to_copy = list(flight.precopies)
+        self._copy_ahead(flight)
+
+    def _copy_ahead(self, flight: _Flight) -> None:
+        """Copy one layer into its buffer, then yield to the event loop; when all are copied,
+        take the snapshot (which copies again only layers changed meanwhile)."""
+        if flight is not self._flight:
+            return  # cancelled meanwhile
+        by_key = {entry.key: entry for entry in self._watched.values()}
+        while flight.to_copy:
+            key, layer_id = flight.to_copy.pop()
+            entry = by_key.get(key)
+            layer = _find_layer(entry.doc, layer_id) if entry is not None else None
+            precopy = flight.precopies[(key, layer_id)]
+            if (
+                layer is None
+                or layer.raster is None
+                or precopy.buffer.shape != layer.raster.data.shape
+            ):
+                continue
+            precopy.copy_from(layer.raster, entry.generations.get(layer_id, 0))
+            if flight.to_copy:
+                QTimer.singleShot(0, self, partial(self._copy_ahead, flight))
+                return
         try:
-            flight.jobs = self._snapshot_all(flight.buffers)
+            flight.jobs = self._snapshot_all(flight.precopies)
         finally:
-            flight.buffers = {}  # unused ones are freed; the jobs hold the others
+            flight.precopies = {}  # unused buffers are freed; the jobs hold the others
             flight.snapshot_taken.set()
 
     def _on_writer_done(self, flight: _Flight) -> None:
@@ -505,7 +566,7 @@ class AutosaveManager(QObject):
                 break
             buffer = np.empty(shape, np.uint8)
             buffer.fill(0)  # the page faults happen here, not in the UI thread's copy
-            flight.buffers[key] = buffer
+            flight.precopies[key] = _Precopy(buffer)
         try:
             self._buffers_ready.emit(flight)
         except RuntimeError:  # the manager is gone
@@ -517,11 +578,11 @@ class AutosaveManager(QObject):
             self._writer_done.emit(flight)
 
 
-def _copy_raster(raster: Raster, buffer: np.ndarray | None) -> Raster:
-    if buffer is None or buffer.shape != raster.data.shape:
-        return raster.copy()  # no buffer prepared, or the layer grew since the plan
-    np.copyto(buffer, raster.data)
-    return Raster(raster.channels, buffer, raster.x, raster.y)
+def _find_layer(doc: Document, layer_id: int) -> Layer | None:
+    try:
+        return doc.layer(layer_id)
+    except KeyError:
+        return None
 
 
 def _write_jobs(jobs: list[_Job], cancel: threading.Event) -> list[_Outcome]:

@@ -167,9 +167,10 @@ class Stroke:
     def finish(self) -> list[PixelPatch]:
         """The undo patches; also gives back growth slack when it became large."""
         patches = self.patches()
-        content = self.raster.content_rect()
-        if self.raster.rect.area > 1.5 * max(content.area, 1):
-            self.raster.trim()
+        if not self.raster.rect.contains(self.doc.rect):  # a canvas-sized layer stays as it is
+            content = self.raster.content_rect()
+            if self.raster.rect.area > 1.5 * max(content.area, 1):
+                self.raster.trim()
         return patches
 
     def patches(self) -> list[PixelPatch]:

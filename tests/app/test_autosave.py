@@ -17,6 +17,7 @@ from app.document import Document
 from app.geometry import Rect
 from app.io.autosave import DEFAULT_INTERVAL_MINUTES, AutosaveManager, default_autosave_folder
 from app.io.ora import open_ora
+from app.layers import LayerKind
 from tests.app.io_samples import assert_same_layers, every_kind_document
 
 REPO = Path(__file__).resolve().parents[2]
@@ -375,3 +376,26 @@ def test_background_failure_is_reported_and_retried(qtbot, manager, monkeypatch)
     monkeypatch.undo()
     with qtbot.waitSignal(manager.autosaved, timeout=10_000):
         assert manager.autosave_in_background()  # still pending after the failure
+
+
+def test_edits_while_layers_are_copied_ahead_are_in_the_snapshot(qtbot, manager):
+    """Layers are copied one per event-loop turn; one edited after its copy is copied again,
+    so the file is the document at one moment."""
+    from PySide6.QtCore import Qt
+
+    doc = every_kind_document()
+    manager.watch(doc)
+    paint(doc)
+
+    def edit_every_raster_layer(_flight) -> None:  # runs right after the first layer's copy
+        for i, layer in enumerate(doc.layers):
+            if layer.raster is not None and layer.kind is not LayerKind.MASK:
+                pixels = np.full((2, 2, 4), 30 + i, np.uint8)
+                doc.replace_pixels(layer.id, Rect(14, 8, 2, 2), pixels, "p")
+        mask = doc.mask_layer
+        doc.replace_pixels(mask.id, Rect(3, 3, 2, 2), np.full((2, 2), 99, np.uint8), "m")
+
+    manager._buffers_ready.connect(edit_every_raster_layer, Qt.ConnectionType.QueuedConnection)
+    with qtbot.waitSignal(manager.autosaved, timeout=10_000) as blocker:
+        assert manager.autosave_in_background()
+    assert_same_layers(doc, open_ora(blocker.args[0]))
