@@ -283,7 +283,8 @@ def _point_color(part: Part, index: int) -> RGB:
     return FACE_POINT_COLOR if part is Part.FACE else HAND_POINT_COLOR
 
 
-def _bones(person: Person) -> list[OverlayBone]:
+def person_bones(person: Person) -> list[OverlayBone]:
+    """The visible limbs and hand edges of ``person`` as coloured segments."""
     bones = []
     for limb, (a, b) in enumerate(LIMBS):
         pa, pb = person.body[a], person.body[b]
@@ -540,7 +541,7 @@ class PoseTool:
         selected = self._selected_index(pose)
         points, bones = [], []
         for n, person in enumerate(pose.people):
-            bones += _bones(person)
+            bones += person_bones(person)
             for part, index, point in person.points():
                 hovered = self.hover == PoseHit(HitKind.POINT, n, part, index)
                 points.append(

@@ -207,7 +207,8 @@ def model_hash(info: ModelInfo) -> str:
 # ---- tokenizers from the bundled CLIP BPE ------------------------------------------------------
 
 
-def _bytes_to_unicode() -> list[str]:
+def bytes_to_unicode() -> list[str]:
+    """CLIP's printable stand-ins for the 256 byte values."""
     codes = (
         list(range(ord("!"), ord("~") + 1))
         + list(range(ord("¡"), ord("¬") + 1))
@@ -232,7 +233,7 @@ def clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     with gzip.open(CLIP_BPE) as handle:
         lines = handle.read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
-    symbols = _bytes_to_unicode()
+    symbols = bytes_to_unicode()
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
     return {token: index for index, token in enumerate(tokens)}, merges  # type: ignore[return-value]

@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-
 LIBRARY_THREADS = {"tqdm_monitor"}  # tqdm's own daemon, started by progress bars in diffusers
 
 

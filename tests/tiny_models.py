@@ -104,24 +104,11 @@ def build_tiny_text_encoder(seed: int = 0):
     return CLIPTextModel(config).eval()
 
 
-def _byte_symbols() -> list[str]:
-    """CLIP's printable stand-ins for the 256 byte values (``bytes_to_unicode`` order)."""
-    codes = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    extra = 0
-    for byte in range(256):
-        if byte not in codes:
-            codes.append(256 + extra)
-            extra += 1
-    return [chr(code) for code in codes]
-
-
 def tiny_tokenizer_vocab() -> tuple[dict[str, int], list[str]]:
     """A small byte-level CLIP vocabulary (< 1000 tokens) and a few merges."""
-    symbols = _byte_symbols()
+    from inference.models import bytes_to_unicode
+
+    symbols = bytes_to_unicode()
     tokens = symbols + [s + "</w>" for s in symbols]
     merges = ["t h", "th e</w>", "a n", "an d</w>", "c a", "ca t</w>"]
     tokens += [m.replace(" ", "") for m in merges]

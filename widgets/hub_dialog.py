@@ -353,7 +353,7 @@ class HubDialog(QDialog):
                 job.repo_id,
                 job.dest,
                 progress=self._mailbox.post,
-                cancel=cancel,
+                cancel=None,
                 allow_patterns=job.allow_patterns,
                 ignore_patterns=job.ignore_patterns,
                 transport=self._transport,

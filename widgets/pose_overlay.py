@@ -35,15 +35,13 @@ from app.pose_edit import (
     PoseOverlay,
     PoseTool,
     current_pose,
+    person_bones,
 )
 from inference.openpose import Part, Person
 from inference.openpose_render import (
     COLORS,
     FACE_POINT_COLOR,
-    HAND_EDGE_COLORS,
-    HAND_EDGES,
     HAND_POINT_COLOR,
-    LIMBS,
 )
 
 log = logging.getLogger(__name__)
@@ -101,7 +99,7 @@ def skeleton_overlay(people: Iterable[Person]) -> PoseOverlay:
     points: list[OverlayPoint] = []
     bones: list[OverlayBone] = []
     for n, person in enumerate(people):
-        bones += _skeleton_bones(person)
+        bones += person_bones(person)
         for part, index, point in person.points():
             if not point.visible:
                 continue  # not part of the control image; only the pose tool shows ghosts
@@ -164,22 +162,6 @@ def _qcolor(rgb: tuple[int, int, int], alpha: int = 255) -> QColor:
 
 def _small_point_color(part: Part) -> tuple[int, int, int]:
     return FACE_POINT_COLOR if part is Part.FACE else HAND_POINT_COLOR
-
-
-def _skeleton_bones(person: Person) -> list[OverlayBone]:
-    bones = []
-    for limb, (a, b) in enumerate(LIMBS):
-        pa, pb = person.body[a], person.body[b]
-        if pa.visible and pb.visible:
-            bones.append(OverlayBone(pa.x, pa.y, pb.x, pb.y, COLORS[limb]))
-    for hand in (person.left_hand, person.right_hand):
-        if hand is None:
-            continue
-        for edge, (a, b) in enumerate(HAND_EDGES):
-            if hand[a].visible and hand[b].visible:
-                r, g, b_ = (round(c) for c in HAND_EDGE_COLORS[edge])
-                bones.append(OverlayBone(hand[a].x, hand[a].y, hand[b].x, hand[b].y, (r, g, b_)))
-    return bones
 
 
 def _paint_bones(painter: QPainter, bones: Iterable[OverlayBone], to_screen: ToScreen) -> None:

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "docs" / "screenshots"))
 
 from take_main_window import landscape  # noqa: E402
+
 from widgets.app_window import create_application  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"

@@ -389,7 +389,7 @@ def test_edits_while_layers_are_copied_ahead_are_in_the_snapshot(qtbot, manager)
 
     def edit_every_raster_layer(_flight) -> None:  # runs right after the first layer's copy
         for i, layer in enumerate(doc.layers):
-            if layer.raster is not None and layer.kind is not LayerKind.MASK:
+            if layer.raster is not None and layer.kind is not LayerKind.MASK and not layer.locked:
                 pixels = np.full((2, 2, 4), 30 + i, np.uint8)
                 doc.replace_pixels(layer.id, Rect(14, 8, 2, 2), pixels, "p")
         mask = doc.mask_layer
