@@ -268,8 +268,8 @@ class HubDialog(QDialog):
         layout.addWidget(self.status_label)
         layout.addWidget(buttons)
 
-        self.repo_edit.textChanged.connect(self._refresh)
-        self.folder_edit.textChanged.connect(self._refresh)
+        for edit in (self.repo_edit, self.folder_edit):
+            edit.textChanged.connect(self._inputs_changed)
 
     # ---- public ------------------------------------------------------------------------------
 
@@ -353,7 +353,7 @@ class HubDialog(QDialog):
                 job.repo_id,
                 job.dest,
                 progress=self._mailbox.post,
-                cancel=None,
+                cancel=cancel,
                 allow_patterns=job.allow_patterns,
                 ignore_patterns=job.ignore_patterns,
                 transport=self._transport,
@@ -474,6 +474,10 @@ class HubDialog(QDialog):
         )
         if folder:
             self.folder_edit.setText(folder)
+
+    def _inputs_changed(self) -> None:
+        self._show_status("")  # an old outcome or refusal no longer describes the new input
+        self._refresh()
 
     def _refresh(self) -> None:
         busy = self.is_downloading()

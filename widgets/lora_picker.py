@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,7 @@ class LoraPicker(QWidget):
         self.rows.append(row)
         self._rows_layout.addWidget(row)
         row.show_entry(self._entries.get(path), self._base)
+        warm_lora_hash(path)
         self._refresh()
         self.changed.emit()
         return row
@@ -343,6 +345,23 @@ class LoraPicker(QWidget):
             notes.append(f"Not in the model library: {', '.join(self._missing)}")
         self.note_label.setText("\n".join(notes))
         self.note_label.setVisible(bool(notes))
+
+
+def warm_lora_hash(path: str) -> threading.Thread:
+    """Compute the LoRA's recipe hash on a short-lived thread, so that Generate (which records it
+    and runs on the UI thread) finds it cached instead of reading the whole file there."""
+
+    def work() -> None:
+        from inference.loras import lora_hash
+
+        try:
+            lora_hash(path)
+        except Exception as error:  # a missing or unreadable file is reported at Generate
+            log.debug("could not hash the LoRA %s: %s", path, error)
+
+    thread = threading.Thread(target=work, name="lora-hash", daemon=True)
+    thread.start()
+    return thread
 
 
 def _normal(path: str) -> str:

@@ -24,6 +24,7 @@ from app.settings import Settings, SettingsStore
 from app.staging import Staging
 from widgets.control_panel import ControlPanel
 from widgets.generate_panel import GeneratePanel
+from widgets.hub_dialog import HubDialog
 from widgets.layers_panel import ID_ROLE
 from widgets.main_window import MainWindow, ToolId
 from widgets.model_picker import LibraryScanner, ModelPicker
@@ -188,6 +189,7 @@ class Workspace(QObject):
         edit: QMenu = self.window.menus["edit"]
         edit.addSeparator()
         edit.addAction(self._action("Settings…", self.open_settings, "Ctrl+,"))
+        edit.addAction(self._action("Download Model from Hugging Face…", self.open_hub_dialog))
 
     def _pose_tool(self, method: str) -> None:
         self.window.select_tool(ToolId.POSE)
@@ -362,6 +364,9 @@ class Workspace(QObject):
 
     def open_settings(self) -> None:
         SettingsDialog(self.store, self.window).exec()
+
+    def open_hub_dialog(self) -> None:
+        HubDialog(self.store, self.scanner, self.window).exec()
 
     def apply_settings(self, settings: Settings, initial: bool = False) -> None:
         self.window.apply_settings(settings)

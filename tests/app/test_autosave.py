@@ -378,24 +378,31 @@ def test_background_failure_is_reported_and_retried(qtbot, manager, monkeypatch)
         assert manager.autosave_in_background()  # still pending after the failure
 
 
-def test_edits_while_layers_are_copied_ahead_are_in_the_snapshot(qtbot, manager):
+def test_edits_while_layers_are_copied_ahead_are_in_the_snapshot(qtbot, manager, monkeypatch):
     """Layers are copied one per event-loop turn; one edited after its copy is copied again,
     so the file is the document at one moment."""
-    from PySide6.QtCore import Qt
-
     doc = every_kind_document()
     manager.watch(doc)
     paint(doc)
+    copy_ahead, steps = manager._copy_ahead, []
 
-    def edit_every_raster_layer(_flight) -> None:  # runs right after the first layer's copy
-        for i, layer in enumerate(doc.layers):
-            if layer.raster is not None and layer.kind is not LayerKind.MASK and not layer.locked:
+    def edit_after_the_first_copy(flight) -> None:
+        copy_ahead(flight)
+        steps.append(len(flight.to_copy))
+        if len(steps) > 1:
+            return
+        for i, layer in enumerate(doc.layers):  # every layer, the one just copied included
+            if (
+                layer.kind in (LayerKind.IMAGE, LayerKind.SKETCH, LayerKind.RESULT)
+                and not layer.locked
+            ):
                 pixels = np.full((2, 2, 4), 30 + i, np.uint8)
                 doc.replace_pixels(layer.id, Rect(14, 8, 2, 2), pixels, "p")
         mask = doc.mask_layer
         doc.replace_pixels(mask.id, Rect(3, 3, 2, 2), np.full((2, 2), 99, np.uint8), "m")
 
-    manager._buffers_ready.connect(edit_every_raster_layer, Qt.ConnectionType.QueuedConnection)
+    monkeypatch.setattr(manager, "_copy_ahead", edit_after_the_first_copy)
     with qtbot.waitSignal(manager.autosaved, timeout=10_000) as blocker:
         assert manager.autosave_in_background()
+    assert len(steps) > 2 and steps[0] > 0  # really one layer per turn
     assert_same_layers(doc, open_ora(blocker.args[0]))

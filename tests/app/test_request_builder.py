@@ -278,3 +278,69 @@ def test_picture_fast_path_equals_the_composite():
     assert np.array_equal(picture_rgb(doc, area), flatten_rgb(doc.layers, area))
     fast[:] = 0  # a copy, never a view of the layer
     assert doc.layers[0].raster.data[6:36, 5:45, :3].any()
+
+
+# ---- LoRAs -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lora_file(tmp_path):
+    from tests.inference import test_library_fakes as fakes
+
+    return str(
+        fakes.write_fake_safetensors(tmp_path / "ink style.safetensors", fakes.kohya_lora_sd1())
+    )
+
+
+def test_loras_go_into_the_request_and_the_recipe(lora_file):
+    from dataclasses import replace
+
+    from inference.loras import lora_hash
+
+    plan = build_request(photo(), replace(MODEL, loras=((lora_file, 0.75),)))
+    assert plan.request.loras == ((lora_file, 0.75),)
+    digest = lora_hash(lora_file)
+    assert len(digest) == 12
+    assert plan.recipe["loras"] == [
+        {"name": "ink style", "weight": 0.75, "hash": digest, "path": lora_file}
+    ]
+    assert plan.recipe["lora_tags"] == "<lora:ink style:0.75>"
+    assert plan.recipe["lora_hashes"] == f"ink style: {digest}"
+    text = recipe_parameters_text(plan.recipe)
+    assert text.startswith("a red barn <lora:ink style:0.75>\n")
+    assert f'Lora hashes: "ink style: {digest}"' in text
+    assert "loras" not in build_request(photo(), MODEL).recipe  # none chosen: none recorded
+
+
+def test_the_classic_engine_gets_no_loras(lora_file):
+    doc = photo()
+    paint_mask(doc, Rect(20, 20, 30, 30))
+    plan = build_request(doc, GenerationParams(model_path=None, loras=((lora_file, 1.0),)))
+    assert plan.request.loras == () and "loras" not in plan.recipe
+
+
+def test_bad_loras_are_refused_before_the_job(lora_file, tmp_path):
+    from dataclasses import replace
+
+    missing = str(tmp_path / "gone.safetensors")
+    with pytest.raises(RequestBuildError, match="LoRA not found"):
+        build_request(photo(), replace(MODEL, loras=((missing, 1.0),)))
+    with pytest.raises(RequestBuildError, match="not a number"):
+        build_request(photo(), replace(MODEL, loras=((lora_file, float("nan")),)))
+
+
+def test_recipe_loras_come_back_as_pairs(lora_file):
+    from dataclasses import replace
+
+    recipe = build_request(photo(), replace(MODEL, loras=((lora_file, -0.5),))).recipe
+    base = replace(MODEL, loras=(("/current.safetensors", 1.0),))
+    assert params_from_recipe(recipe, base).loras == ((lora_file, -0.5),)
+    assert params_from_recipe({"prompt": "x"}, base).loras == ()  # the recipe used none
+    state = {"loras": [["/a.safetensors", 0.5], ["/b.safetensors", "1"]]}  # a panel state
+    assert params_from_recipe(state, base).loras == (
+        ("/a.safetensors", 0.5),
+        ("/b.safetensors", 1.0),
+    )
+    odd = {"loras": [{"name": "no path", "weight": 1}, {"path": "/c", "weight": "x"}, 7, ["/d", 2]]}
+    assert params_from_recipe(odd, base).loras == (("/d", 2.0),)
+    assert params_from_recipe({"loras": "junk"}, base).loras == ()

@@ -488,3 +488,156 @@ def test_without_a_store_nothing_is_written(panel, qtbot, tmp_path):
         panel.generate()
     assert panel.recent_prompts == [("a lighthouse", "")]
     assert panel.steps_spin.value() == 4 and panel.sampler_combo.currentIndex() == 0
+
+
+# ---- LoRAs: picked in the panel, sent with the request, kept in recipes and states ----------
+
+
+@pytest.fixture
+def library(qtbot, tmp_path):
+    """A scanned model library: an SD1 and an SDXL checkpoint and a LoRA for each."""
+    from tests.inference import test_library_fakes as fakes
+    from widgets.model_picker import LibraryScanner
+
+    root = tmp_path / "models"
+    fakes.write_fake_safetensors(root / "sd15.safetensors", fakes.sd1_checkpoint())
+    fakes.write_fake_safetensors(root / "sdxl.safetensors", fakes.sdxl_checkpoint())
+    fakes.write_fake_safetensors(root / "Lora" / "ink15.safetensors", fakes.kohya_lora_sd1())
+    fakes.write_fake_safetensors(root / "Lora" / "chromexl.safetensors", fakes.kohya_lora_sdxl())
+    scanner = LibraryScanner(folders=[root], include_hf_cache=False, cache_path=tmp_path / "c")
+    with qtbot.waitSignal(scanner.scan_finished, timeout=10_000):
+        scanner.rescan()
+    scanner.root = root
+    yield scanner
+    assert scanner.shutdown()
+
+
+@pytest.fixture
+def lora_panel(qtbot, engine, doc, library):
+    from widgets.model_picker import ModelPicker
+
+    jobs = JobController(lambda: engine, staging=Staging())
+    picker = ModelPicker(library, show_controlnet=False)
+    holder = {"doc": doc}
+    widget = GeneratePanel(lambda: holder["doc"], jobs, picker)
+    widget.holder = holder
+    qtbot.addWidget(widget)
+    assert picker.set_checkpoint_path(str(library.root / "sd15.safetensors"))
+    widget.steps_spin.setValue(2)
+    widget.prompt_edit.setPlainText("a lighthouse")
+    yield widget
+    engine.release.set()
+    assert jobs.shutdown(10)
+
+
+def lora_path(library, name: str) -> str:
+    import os
+
+    return os.path.abspath(library.root / "Lora" / f"{name}.safetensors")
+
+
+def test_lora_list_sits_below_the_model_picker_and_follows_its_base(lora_panel, library):
+    picker = lora_panel.lora_picker
+    assert picker is not None and picker.parent() is lora_panel
+    layout = lora_panel.layout()
+    assert layout.indexOf(picker) == layout.indexOf(lora_panel.model_picker) + 1
+    picker.add_menu.aboutToShow.emit()
+    assert [a.text().split("  —  ")[0] for a in picker.add_menu.actions()] == ["ink15"]
+    lora_panel.model_picker.set_checkpoint_path(str(library.root / "sdxl.safetensors"))
+    picker.add_menu.aboutToShow.emit()
+    assert [a.text().split("  —  ")[0] for a in picker.add_menu.actions()] == ["chromexl"]
+
+
+def test_chosen_loras_go_into_the_request_and_the_result_recipe(
+    lora_panel, library, doc, engine, qtbot
+):
+    from inference.loras import lora_hash
+
+    ink = lora_path(library, "ink15")
+    lora_panel.lora_picker.add_lora(ink, 0.65)
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    with qtbot.waitSignal(lora_panel.jobs.finished, timeout=5000):
+        assert lora_panel.generate() is not None
+    assert engine.requests[-1].loras == ((ink, 0.65),)
+    (layer,) = doc.layers_of(LayerKind.RESULT)
+    assert layer.recipe["loras"] == [
+        {"name": "ink15", "weight": 0.65, "hash": lora_hash(ink), "path": ink}
+    ]
+    assert layer.recipe["lora_tags"] == "<lora:ink15:0.65>"
+    text = copy_parameters(layer)
+    assert text.startswith("a lighthouse <lora:ink15:0.65>\n")
+    assert f'Lora hashes: "ink15: {lora_hash(ink)}"' in text
+    lora_panel.lora_picker.rows[0].enable_check.setChecked(False)  # switched off: not sent
+    with qtbot.waitSignal(lora_panel.jobs.finished, timeout=5000):
+        lora_panel.generate()
+    assert engine.requests[-1].loras == ()
+    assert "loras" not in doc.layers_of(LayerKind.RESULT)[-1].recipe
+
+
+def test_generate_again_brings_the_recipe_loras_back(lora_panel, library, doc, engine, qtbot):
+    ink = lora_path(library, "ink15")
+    lora_panel.lora_picker.add_lora(ink, 1.5)
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    with qtbot.waitSignal(lora_panel.jobs.finished, timeout=5000):
+        lora_panel.generate()
+    (layer,) = doc.layers_of(LayerKind.RESULT)
+    lora_panel.lora_picker.set_loras([])
+    with qtbot.waitSignal(lora_panel.jobs.finished, timeout=5000):
+        generate_again(layer, lora_panel)
+    assert engine.requests[-1].loras == ((ink, 1.5),)
+    assert lora_panel.lora_picker.loras() == ((ink, 1.5),)
+    lora_panel.apply_recipe({"prompt": "no lora", "seed": 1})  # a recipe without LoRAs clears
+    assert lora_panel.lora_picker.loras() == ()
+    lora_panel.apply_recipe({"loras": [{"name": "ink15", "weight": 0.4}, {"name": "nope"}]})
+    assert lora_panel.lora_picker.loras() == ((ink, 0.4),)  # found by name in the library
+    assert "Not in the model library: nope" in lora_panel.lora_picker.note_label.text()
+
+
+def test_loras_survive_in_the_document_state(lora_panel, library, doc, qtbot):
+    import json
+
+    from widgets.model_picker import ModelPicker
+
+    ink, xl = lora_path(library, "ink15"), lora_path(library, "chromexl")
+    lora_panel.lora_picker.set_loras([(ink, 0.25), (xl, -1.0, False)])
+    state = json.loads(json.dumps(lora_panel.state()))
+    assert state["panel"]["loras"] == [[ink, 0.25]]
+    reopened = Document.blank(64, 64)
+    reopened.generation_state = state
+    other = GeneratePanel(lambda: reopened, lora_panel.jobs, ModelPicker(library))
+    qtbot.addWidget(other)
+    assert other.lora_picker.rows_state() == [[ink, 0.25, True], [xl, -1.0, False]]
+    old = Document.blank(64, 64)  # saved before LoRAs existed: the list stays as it is
+    old.generation_state = {"panel": {"prompt": "old", "steps": 3}}
+    other._documents = lambda: old
+    other.refresh_document()
+    assert other.prompt_edit.toPlainText() == "old" and other.lora_picker.loras() == ((ink, 0.25),)
+
+
+def test_the_classic_engine_ignores_loras_with_a_note(lora_panel, library, doc, engine, qtbot):
+    ink = lora_path(library, "ink15")
+    lora_panel.lora_picker.add_lora(ink)
+    assert not lora_panel.lora_picker.note_label.isVisibleTo(lora_panel)
+    lora_panel.model_picker.set_checkpoint_path(None)  # the built-in classic engine
+    note = lora_panel.lora_picker.note_label
+    assert note.isVisibleTo(lora_panel) and "classic engine ignores LoRAs" in note.text()
+    assert lora_panel.params().loras == ()
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    with qtbot.waitSignal(lora_panel.jobs.finished, timeout=5000):
+        lora_panel.generate()
+    assert engine.requests[-1].model_path is None and engine.requests[-1].loras == ()
+    assert lora_panel.lora_picker.rows_state() == [[ink, 0.8, True]]  # kept for later
+    lora_panel.model_picker.set_checkpoint_path(str(library.root / "sd15.safetensors"))
+    assert not note.isVisibleTo(lora_panel) and lora_panel.params().loras == ((ink, 0.8),)
+
+
+def test_a_missing_lora_file_is_explained_before_queueing(lora_panel, library, doc, tmp_path):
+    lora_panel.lora_picker.add_lora(str(tmp_path / "deleted.safetensors"))
+    paint_mask(doc, Rect(40, 30, 16, 16))
+    assert lora_panel.generate() is None
+    assert "LoRA not found" in lora_panel.message_label.text()
+    assert not lora_panel.jobs.busy
+
+
+def test_without_a_library_there_is_no_lora_list(panel):
+    assert panel.lora_picker is None and panel.params().loras == ()

@@ -161,10 +161,17 @@ def test_download_shows_progress_adds_the_folder_and_the_library_finds_it(
     assert scanner.wait()
 
 
-def test_a_configured_folder_is_not_added_twice(qtbot, tmp_path: Path, store) -> None:
+def test_a_configured_folder_is_not_added_twice_and_the_library_rescans(
+    qtbot, tmp_path: Path, store: SettingsStore, scanner: LibraryScanner
+) -> None:
     root = tmp_path / "models"
-    store.update(model_folders=[str(root), str(tmp_path / "other")])
-    dialog = HubDialog(store, transport=FakeTransport({"a.safetensors": b"x" * 100}))
+    for folder in (root, tmp_path / "other"):
+        folder.mkdir()
+    with qtbot.waitSignal(scanner.scan_finished, timeout=WAIT_MS):
+        store.update(model_folders=[str(root), str(tmp_path / "other")])
+    assert scanner.entries() == []
+    transport = FakeTransport({"sd15-tiny.safetensors": checkpoint_bytes(tmp_path)})
+    dialog = HubDialog(store, scanner, transport=transport)
     qtbot.addWidget(dialog)
     assert dialog.folder_edit.text() == str(root)  # the first configured folder by default
     heard: list[frozenset[str]] = []
@@ -172,9 +179,13 @@ def test_a_configured_folder_is_not_added_twice(qtbot, tmp_path: Path, store) ->
     dialog.repo_edit.setText("someone/inner")
     with qtbot.waitSignal(dialog.download_finished, timeout=WAIT_MS):
         dialog.start_download()
-    assert (root / "inner" / "a.safetensors").read_bytes() == b"x" * 100
-    assert heard == []
+    assert heard == []  # nothing to add: the settings were left alone
     assert store.settings.model_folders == (str(root), str(tmp_path / "other"))
+    new_file = root / "inner" / "sd15-tiny.safetensors"
+    qtbot.waitUntil(
+        lambda: [Path(e.path) for e in scanner.entries()] == [new_file], timeout=WAIT_MS
+    )
+    assert scanner.wait()
 
 
 def test_single_file_choice_fetches_only_top_level_safetensors(qtbot, tmp_path, store) -> None:

@@ -176,7 +176,11 @@ def test_resolve_recipe_entries_by_path_or_name(picker, models):
         {"name": "bad", "weight": "x"},
     ]
     pairs, missing = picker.resolve(recipe)
-    assert pairs == [(ink, 0.7), (path_of(models, "mystery"), -0.5), (path_of(models, "paper21"), 1.0)]
+    assert pairs == [
+        (ink, 0.7),
+        (path_of(models, "mystery"), -0.5),
+        (path_of(models, "paper21"), 1.0),
+    ]
     assert missing == ["gone"]
     picker.show_missing(missing)
     assert "Not in the model library: gone" in picker.note_label.text()
@@ -185,3 +189,20 @@ def test_resolve_recipe_entries_by_path_or_name(picker, models):
 def test_lora_name_follows_a1111():
     assert lora_name("/x/Lora/ink15.safetensors") == "ink15"
     assert lora_name("/x/my_style/pytorch_lora_weights.safetensors") == "my_style"
+
+
+def test_adding_a_row_hashes_the_file_off_the_ui_thread(picker, models, qtbot, monkeypatch):
+    import threading
+
+    import inference.loras
+
+    calls = []
+    monkeypatch.setattr(
+        inference.loras,
+        "lora_hash",
+        lambda path: calls.append((path, threading.current_thread().name)),
+    )
+    ink = path_of(models, "ink15")
+    picker.add_lora(ink)
+    qtbot.waitUntil(lambda: bool(calls), timeout=2000)
+    assert calls == [(ink, "lora-hash")]
