@@ -88,7 +88,7 @@ class Workspace(QObject):
         )
         self._custom_engine = engine_factory is not None
         self.generate_panel = GeneratePanel(
-            lambda: window.doc, self.jobs, self.picker, store=self.store
+            lambda: window.doc, self.jobs, self.picker, store=self.store, scanner=self.scanner
         )
         self.generate_panel.status_message.connect(
             lambda text: window.statusBar().showMessage(text, 5000)
