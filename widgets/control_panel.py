@@ -67,7 +67,7 @@ from app.image_io import OPEN_FORMATS
 from app.io.errors import OpenError
 from app.layers import ControlSettings, Layer, LayerKind
 from inference.api import InvalidRequestError, ResizeMode
-from inference.control_images import canny_edges
+from inference.control_images import as_rgb, canny_edges
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,8 @@ class _EdgeWorker:
         self._lock = threading.Lock()
         self._waiting: _EdgeRequest | None = None
         self._thread: threading.Thread | None = None
+        # (picture, its RGB): a drag sends the same picture every time; convert it once
+        self._rgb: tuple[np.ndarray, np.ndarray] | None = None
 
     def submit(self, request: _EdgeRequest) -> None:
         with self._lock:
@@ -191,6 +193,10 @@ class _EdgeWorker:
                 target=self._run, name="canny-preview", daemon=True
             )
         thread.start()
+
+    def forget_picture(self) -> None:
+        """The drag is over: let the picture's memory go."""
+        self._rgb = None
 
     def wait(self, timeout: float | None = None) -> None:
         """Let the thread finish what it has (used when the panel goes away)."""
@@ -208,7 +214,8 @@ class _EdgeWorker:
                     self._thread = None
                     return
             try:
-                result: object = _opaque(canny_edges(request.picture, request.low, request.high))
+                rgb = self._rgb_of(request.picture)
+                result: object = _opaque(canny_edges(rgb, request.low, request.high))
             except Exception as err:  # shown as the panel's message, never a traceback
                 log.info("Canny preview failed: %s", err)
                 result = str(err) or f"Canny edges failed ({type(err).__name__})"
@@ -216,6 +223,17 @@ class _EdgeWorker:
                 self._deliver(request, result)
             except RuntimeError:  # the panel is gone
                 log.debug("Canny preview result dropped: the panel was deleted")
+
+    def _rgb_of(self, picture: np.ndarray) -> np.ndarray:
+        cached = self._rgb
+        if cached is not None and cached[0] is picture:
+            return cached[1]
+        if picture.ndim == 3 and picture.shape[2] == 4 and picture[..., 3].min() == 255:
+            rgb = np.ascontiguousarray(picture[..., :3])  # opaque: what as_rgb gives, faster
+        else:
+            rgb = as_rgb(picture, what="image for Canny edges")
+        self._rgb = (picture, rgb)
+        return rgb
 
 
 class ControlPanel(QWidget):
@@ -762,6 +780,7 @@ class ControlPanel(QWidget):
         """Results still on their way are stale, and the next drag flattens afresh."""
         self._edge_serial += 1
         self._picture = None
+        self._edge_worker.forget_picture()
 
     def _commit_canny(self) -> None:
         """One undo step for the thresholds now shown (on slider release or after a pause)."""

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -214,7 +216,10 @@ class GeneratePanel(QWidget):
         form.addRow("Padding", self.padding_spin)
         form.addRow("Mask blur", self.mask_blur_spin)
 
-        layout = QVBoxLayout(self)
+        # The settings scroll; Generate/Cancel and the progress stay pinned below, always visible.
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(mode_row)
         layout.addLayout(prompt_row)
         layout.addWidget(self.prompt_edit)
@@ -228,15 +233,25 @@ class GeneratePanel(QWidget):
         if self.lora_picker is not None:
             layout.addWidget(self.lora_picker)
         layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.progress_label)
-        layout.addWidget(self.message_label)
-        layout.addWidget(QLabel("Queue", self))
-        layout.addWidget(self.queue_list)
         layout.addWidget(self.controls_label)
         layout.addWidget(self.controls_list)
+        layout.addWidget(QLabel("Queue", body))
+        layout.addWidget(self.queue_list)
         layout.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(
+            body.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        )
+        outer = QVBoxLayout(self)
+        outer.addWidget(scroll, 1)
+        outer.addLayout(buttons)
+        outer.addWidget(self.progress_bar)
+        outer.addWidget(self.progress_label)
+        outer.addWidget(self.message_label)
 
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)

@@ -93,12 +93,12 @@ class Workspace(QObject):
         self.generate_panel.status_message.connect(
             lambda text: window.statusBar().showMessage(text, 5000)
         )
-        self.generate_dock = window.add_dock(_scrollable(self.generate_panel), "Generate")
+        self.generate_dock = window.add_dock(self.generate_panel, "Generate")  # scrolls inside
         self.control_panel = ControlPanel(lambda: window.doc, scanner=self.scanner)
         self.control_dock = window.add_dock(_scrollable(self.control_panel), "Control")
         window.tabifyDockWidget(self.control_dock, self.generate_dock)  # Generate in front
         window.resizeDocks(
-            [window.layers_dock, self.generate_dock], [260, 640], Qt.Orientation.Vertical
+            [window.layers_dock, self.generate_dock], [360, 560], Qt.Orientation.Vertical
         )
         window.resizeDocks([self.generate_dock], [400], Qt.Orientation.Horizontal)
         self.control_panel.tool_requested.connect(window.select_tool)

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_MINUTES = 5.0
 SESSION_FILE = "session.json"
+SNAPSHOT_WAIT_SECONDS = 120.0  # the writer gives up if the UI thread never takes its snapshot
 
 
 def default_autosave_folder() -> Path:
@@ -472,7 +473,7 @@ class AutosaveManager(QObject):
         return precopy.copy_from(raster, entry.generations.get(layer.id, 0))
 
     def _on_buffers_ready(self, flight: _Flight) -> None:
-        if flight is not self._flight:
+        if flight is not self._flight or flight.cancel.is_set():
             return  # cancelled meanwhile
         flight.to_copy = list(flight.precopies)
         self._copy_ahead(flight)
@@ -480,7 +481,7 @@ class AutosaveManager(QObject):
     def _copy_ahead(self, flight: _Flight) -> None:
         """Copy one layer into its buffer, then yield to the event loop; when all are copied,
         take the snapshot (which copies again only layers changed meanwhile)."""
-        if flight is not self._flight:
+        if flight is not self._flight or flight.cancel.is_set():
             return  # cancelled meanwhile
         by_key = {entry.key: entry for entry in self._watched.values()}
         while flight.to_copy:
@@ -522,7 +523,9 @@ class AutosaveManager(QObject):
             flight.snapshot_taken.set()
         if flight.thread is not None:
             flight.thread.join()
-        return self._finish(flight.outcomes)
+        done = {id(outcome.job) for outcome in flight.outcomes}
+        skipped = [_Outcome(job, cancelled=True) for job in flight.jobs if id(job) not in done]
+        return self._finish(flight.outcomes + skipped)
 
     def _finish(self, outcomes: list[_Outcome]) -> list[Path]:
         """Keep the new PNGs, report what was written or failed. UI thread."""
@@ -571,7 +574,9 @@ class AutosaveManager(QObject):
             self._buffers_ready.emit(flight)
         except RuntimeError:  # the manager is gone
             return
-        flight.snapshot_taken.wait()
+        if not flight.snapshot_taken.wait(SNAPSHOT_WAIT_SECONDS):
+            log.warning("autosave skipped: the UI thread did not take its snapshot")
+            flight.cancel.set()  # (what it takes after this is written at the next tick)
         if not flight.cancel.is_set():
             flight.outcomes = _write_jobs(flight.jobs, flight.cancel)
         with contextlib.suppress(RuntimeError):

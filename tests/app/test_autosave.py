@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 from pathlib import Path
 
@@ -406,3 +407,19 @@ def test_edits_while_layers_are_copied_ahead_are_in_the_snapshot(qtbot, manager,
         assert manager.autosave_in_background()
     assert len(steps) > 2 and steps[0] > 0  # really one layer per turn
     assert_same_layers(doc, open_ora(blocker.args[0]))
+
+
+def test_a_writer_never_answered_gives_up_and_the_document_stays_due(qtbot, manager, monkeypatch):
+    from app.io import autosave
+
+    monkeypatch.setattr(autosave, "SNAPSHOT_WAIT_SECONDS", 0.05)
+    doc = Document.blank(8, 8)
+    manager.watch(doc)
+    paint(doc)
+    written = []
+    manager.autosaved.connect(written.append)
+    assert manager.autosave_in_background()
+    time.sleep(0.5)  # the UI thread is busy for longer than the writer waits
+    qtbot.waitUntil(lambda: not manager.writing, timeout=5000)
+    assert written == [] and not manager.autosave_path(doc).exists()
+    assert manager.autosave_now() == [manager.autosave_path(doc)]  # still due, written now

@@ -482,3 +482,19 @@ def test_edges_arriving_after_the_release_are_dropped(qtbot, slow_panel, doc, he
     assert np.array_equal(layer.raster.read(doc.rect), canny_pixels(doc, 100, 120))
     assert doc.history.count() == steps + 1
     assert slow_panel._canny is None
+
+
+def test_the_worker_converts_each_picture_to_rgb_once_and_like_as_rgb():
+    from inference.control_images import as_rgb
+    from widgets.control_panel import _EdgeWorker
+
+    worker = _EdgeWorker(lambda request, result: None)
+    opaque = _picture(32)
+    clear = opaque.copy()
+    clear[::3, ::2, 3] = 90
+    for picture in (opaque, clear):
+        rgb = worker._rgb_of(picture)
+        assert np.array_equal(rgb, as_rgb(picture))
+        assert worker._rgb_of(picture) is rgb  # cached for the drag
+    worker.forget_picture()
+    assert worker._rgb_of(clear) is not rgb

@@ -284,7 +284,7 @@ def test_the_model_picker_feeds_model_hash_vae_and_native_size(qtbot, engine):
         "0123456789",
     )
     assert params.native_size == 1024 and params.vae_path == "/vae/x.safetensors"
-    assert panel.model_combo is None and picker.parent() is panel
+    assert panel.model_combo is None and panel.isAncestorOf(picker)
     panel.apply_recipe({"model_path": "/models/other.safetensors", "seed": 3})
     assert picker.asked == ["/models/other.safetensors"]
     picker.entry = None
@@ -538,8 +538,8 @@ def lora_path(library, name: str) -> str:
 
 def test_lora_list_sits_below_the_model_picker_and_follows_its_base(lora_panel, library):
     picker = lora_panel.lora_picker
-    assert picker is not None and picker.parent() is lora_panel
-    layout = lora_panel.layout()
+    assert picker is not None and lora_panel.isAncestorOf(picker)
+    layout = picker.parentWidget().layout()  # the scrolling settings body
     assert layout.indexOf(picker) == layout.indexOf(lora_panel.model_picker) + 1
     picker.add_menu.aboutToShow.emit()
     assert [a.text().split("  —  ")[0] for a in picker.add_menu.actions()] == ["ink15"]
