@@ -42,10 +42,14 @@ def add_canny_layer(doc: Document, low: float = 100, high: float = 200) -> Layer
     )
 
 
-def update_canny(doc: Document, layer_id: int, low: float, high: float) -> None:
-    """Recompute a Canny layer with new thresholds as one undo step."""
+def update_canny(
+    doc: Document, layer_id: int, low: float, high: float, pixels: np.ndarray | None = None
+) -> None:
+    """Recompute a Canny layer with new thresholds as one undo step. ``pixels``: the edges for
+    these thresholds when the caller already has them (a live preview), else computed here."""
     layer = doc.layer(layer_id)
-    pixels = canny_pixels(doc, low, high)
+    if pixels is None:
+        pixels = canny_pixels(doc, low, high)
     doc.history.beginMacro("Canny thresholds")
     try:
         doc.replace_pixels(layer_id, doc.rect, pixels, "Canny thresholds")

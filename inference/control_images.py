@@ -31,6 +31,8 @@ def as_rgb(image: np.ndarray, *, what: str = "control image") -> np.ndarray:
         return np.repeat(image, 3, axis=2)
     if channels == 3:
         return image
+    if image[:, :, 3].min() == 255:  # opaque: compositing over white changes nothing
+        return np.ascontiguousarray(image[:, :, :3])
     color = image[:, :, :3].astype(np.float32)
     alpha = image[:, :, 3:4].astype(np.float32) / 255.0
     return (color * alpha + 255.0 * (1.0 - alpha)).clip(0, 255).astype(np.uint8)

@@ -161,6 +161,7 @@ class _CannyPreview:
     layer_id: int
     before: np.ndarray
     shown: np.ndarray  # what the preview last wrote
+    shown_thresholds: tuple[int, int] | None = None  # the (low, high) that made ``shown``
 
 
 @dataclass(frozen=True)
@@ -774,6 +775,7 @@ class ControlPanel(QWidget):
             before = layer.raster.read(doc.rect)
             preview = self._canny = _CannyPreview(doc, layer.id, before, pixels)
         preview.shown = pixels
+        preview.shown_thresholds = (request.low, request.high)
         doc._write_pixels(layer.id, doc.rect, pixels)
 
     def _end_edge_requests(self) -> None:
@@ -806,6 +808,8 @@ class ControlPanel(QWidget):
             doc, layer = target
             layer_id = layer.id
         low, high = self._thresholds()
+        # the edges on screen are already those of (low, high): record them, don't recompute
+        ready = preview.shown if preview and preview.shown_thresholds == (low, high) else None
         committed = False
         if layer.locked:
             self.show_message(_locked_message(layer))
@@ -813,7 +817,7 @@ class ControlPanel(QWidget):
             params = layer.control.params  # type: ignore[union-attr]
             if (params["low"], params["high"]) != (low, high):
                 committed, _ = self._attempt(
-                    "Canny thresholds", lambda: update_canny(doc, layer_id, low, high)
+                    "Canny thresholds", lambda: update_canny(doc, layer_id, low, high, pixels=ready)
                 )
         if preview is not None and not committed:
             doc.pixels_changed.emit(layer_id, doc.rect)

@@ -322,9 +322,9 @@ class Workspace(QObject):
         self.autosave.watch(doc)
 
     def _document_changed(self, doc) -> None:
-        for watched in list(getattr(self.autosave, "_watched", {}).values()):
-            if watched.doc is not doc:
-                self.autosave.unwatch(watched.doc)
+        for watched in self.autosave.watched_documents():
+            if watched is not doc:
+                self.autosave.unwatch(watched)
         self._watch(doc)
         if doc.path is not None:
             self.recent.add(doc.path)

@@ -236,6 +236,9 @@ class AutosaveManager(QObject):
 
     # ---- documents -----------------------------------------------------------------------
 
+    def watched_documents(self) -> list[Document]:
+        return [entry.doc for entry in self._watched.values()]
+
     def watch(self, doc: Document) -> None:
         if id(doc) in self._watched:
             return

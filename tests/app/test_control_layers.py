@@ -77,3 +77,20 @@ def test_sketch_as_control_toggles(doc):
     assert not sketch.control.enabled
     doc.history.undo()
     assert sketch.control.enabled
+
+
+def test_update_canny_records_given_preview_pixels_without_recomputing(doc, monkeypatch):
+    layer = control_layers.add_canny_layer(doc)
+    shown = np.zeros((doc.height, doc.width, 4), np.uint8)
+    shown[..., 3] = 255
+    shown[5, 5, :3] = 255
+
+    def no_recompute(*_args):
+        raise AssertionError("the edges were computed again")
+
+    monkeypatch.setattr(control_layers, "canny_pixels", no_recompute)
+    control_layers.update_canny(doc, layer.id, 12, 34, pixels=shown)
+    np.testing.assert_array_equal(layer.raster.read(doc.rect), shown)
+    assert layer.control.params == {"low": 12.0, "high": 34.0}
+    doc.history.undo()
+    assert layer.raster.read(doc.rect)[5, 5, 0] == 0
