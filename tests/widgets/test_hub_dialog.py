@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,16 +267,6 @@ def test_closing_mid_download_cancels_and_closes_once_cleaned_up(
 
 
 # ---- offline and failures --------------------------------------------------------------------
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the code tried to reach the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 def test_offline_says_so_in_one_line(qtbot, tmp_path: Path, store, no_network, monkeypatch):
