@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import cv2
 import numpy as np
 
 from app.geometry import Rect
@@ -20,15 +21,7 @@ def composite(
     background: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Straight-alpha RGBA (h, w, 4) uint8 of the visible ``kinds`` layers over ``rect``."""
-    stack = [
-        layer
-        for layer in layers
-        if layer.visible
-        and layer.kind in kinds
-        and layer.raster is not None
-        and layer.opacity > 0
-        and not rect.intersected(layer.raster.rect).is_empty
-    ]
+    stack = _visible(layers, rect, kinds)
     # Everything under the topmost layer that covers the rect opaquely is hidden: start there.
     base_index = _topmost_opaque(stack, rect)
     if base_index is not None:
@@ -51,6 +44,18 @@ def composite(
     out[..., :3] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out[..., 3:] = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def _visible(layers: Iterable[Layer], rect: Rect, kinds: frozenset[LayerKind]) -> list[Layer]:
+    return [
+        layer
+        for layer in layers
+        if layer.visible
+        and layer.kind in kinds
+        and layer.raster is not None
+        and layer.opacity > 0
+        and not rect.intersected(layer.raster.rect).is_empty
+    ]
 
 
 def _over_opaque_base(base: Layer, upper: list[Layer], rect: Rect) -> np.ndarray:
@@ -79,5 +84,9 @@ def _topmost_opaque(stack: list[Layer], rect: Rect) -> int | None:
 
 
 def flatten_rgb(layers: Iterable[Layer], rect: Rect, matte=(255, 255, 255)) -> np.ndarray:
-    """RGB over an opaque matte (for JPEG export and diffusion input)."""
-    return composite(layers, rect, background=(*matte, 255))[..., :3]
+    """Contiguous RGB over an opaque matte (for JPEG export and diffusion input)."""
+    stack = _visible(layers, rect, PAINT_KINDS)
+    if stack and _topmost_opaque(stack, rect) == len(stack) - 1:
+        # an opened photo alone: one multithreaded copy instead of a blend
+        return cv2.cvtColor(stack[-1].raster.view(rect), cv2.COLOR_RGBA2RGB)
+    return np.ascontiguousarray(composite(stack, rect, background=(*matte, 255))[..., :3])

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import cv2
 import numpy as np
 
 from app.compose import composite, flatten_rgb
 from app.document import Document
 from app.geometry import EMPTY, Rect
-from app.layers import Layer, LayerKind
+from app.layers import PAINT_KINDS, Layer, LayerKind
 from inference.api import Box, ControlInput, Mode, ModelLoadError, Request, ResizeMode, Sampler
 
 # Context kept around the crop box so the engine can grow it to the model's aspect ratio.
@@ -134,7 +133,7 @@ def picture_is_blank(doc: Document) -> bool:
     contributing = [
         layer
         for layer in doc.layers
-        if layer.kind in _PICTURE_KINDS
+        if layer.kind in PAINT_KINDS
         and layer.visible
         and layer.opacity > 0
         and not _content(layer, doc).is_empty
@@ -218,23 +217,7 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
 
 def picture_rgb(doc: Document, area: Rect) -> np.ndarray:
     """The visible picture over ``area`` as RGB on white (what img2img and inpaint start from).
-
-    A single opaque layer (an opened photo) is copied directly instead of composited."""
-    contributing = [
-        layer
-        for layer in doc.layers
-        if layer.kind in _PICTURE_KINDS
-        and layer.visible
-        and layer.opacity > 0
-        and layer.raster is not None
-        and not layer.raster.rect.intersected(area).is_empty
-    ]
-    if len(contributing) == 1:
-        layer = contributing[0]
-        if layer.opacity >= 1.0 and layer.raster.rect.contains(area):
-            view = layer.raster.view(area)
-            if (view[..., 3] == 255).all():
-                return cv2.cvtColor(view, cv2.COLOR_RGBA2RGB)  # a fresh copy, multithreaded
+    An opened photo (one opaque layer) is copied, not blended (see ``compose.composite``)."""
     return flatten_rgb(doc.layers, area)
 
 
@@ -488,8 +471,6 @@ def _lora_recipe(loras: tuple[tuple[str, float], ...]) -> dict[str, Any]:
 
 
 # ---- helpers ---------------------------------------------------------------------------
-
-_PICTURE_KINDS = frozenset({LayerKind.IMAGE, LayerKind.SKETCH, LayerKind.RESULT})
 
 
 def _content(layer: Layer, doc: Document) -> Rect:

@@ -720,7 +720,10 @@ class CanvasView(QWidget):
             self._send(self._pointer(pos, Phase.PRESS, 1.0, event.modifiers()))
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        pos = event.position()
+        self._pointer_moved(event.position(), 1.0, event.modifiers())
+
+    def _pointer_moved(self, pos: QPointF, pressure: float, modifiers) -> None:
+        """Mouse or pen moved: pan while panning, else hover or continue the stroke."""
         if self._pan_anchor is not None:
             delta = pos - self._pan_anchor
             self._pan_anchor = QPointF(pos)
@@ -728,7 +731,7 @@ class CanvasView(QWidget):
             return
         self._move_cursor(pos)
         phase = Phase.MOVE if self._stroking else Phase.HOVER
-        self._send(self._pointer(pos, phase, 1.0, event.modifiers()))
+        self._send(self._pointer(pos, phase, pressure, modifiers))
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
@@ -754,14 +757,7 @@ class CanvasView(QWidget):
             self._stroking = True
             self._send(self._pointer(pos, Phase.PRESS, pressure, event.modifiers()))
         elif kind == QTabletEvent.Type.TabletMove:
-            if self._pan_anchor is not None:
-                delta = pos - self._pan_anchor
-                self._pan_anchor = QPointF(pos)
-                self.pan_by(delta.x(), delta.y())
-                return
-            self._move_cursor(pos)
-            phase = Phase.MOVE if self._stroking else Phase.HOVER
-            self._send(self._pointer(pos, phase, pressure, event.modifiers()))
+            self._pointer_moved(pos, pressure, event.modifiers())
         elif kind == QTabletEvent.Type.TabletRelease:
             if self._pan_anchor is not None:
                 self._end_pan()
