@@ -137,6 +137,7 @@ def _downsample_premultiplied(rgba: np.ndarray, step: int) -> np.ndarray:
 class CanvasView(QWidget):
     zoom_changed = Signal(float)  # device pixels per document pixel (1.0 = 100%)
     cursor_moved = Signal(object)  # (x, y) in document pixels, or None when outside
+    mask_shown_changed = Signal(bool)  # the mask tint was shown or hidden
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -152,6 +153,7 @@ class CanvasView(QWidget):
         self.stats = RepaintStats()
         self.mask_color = QColor("#ff3b6b")  # app.settings defaults
         self.mask_opacity = 0.5
+        self.mask_shown = True  # a view setting: hiding the tint changes nothing in the document
         self._scale = 1.0  # logical widget pixels per document pixel
         self._offset = QPointF(0, 0)  # widget position of the document origin
         self._fit_pending = True
@@ -211,6 +213,12 @@ class CanvasView(QWidget):
         if opacity is not None:
             self.mask_opacity = float(min(1.0, max(0.0, opacity)))
         self.invalidate()
+
+    def set_mask_shown(self, shown: bool) -> None:
+        if shown != self.mask_shown:
+            self.mask_shown = shown
+            self.invalidate()
+            self.mask_shown_changed.emit(shown)
 
     def invalidate(self, rect: Rect | None = None) -> None:
         """Re-render ``rect`` (document pixels) or everything."""
@@ -394,7 +402,7 @@ class CanvasView(QWidget):
 
     def _mask_coverage(self, rect: Rect, step: int) -> np.ndarray | None:
         """Tint strength 0..1 (h, w, 1) at the given downsampling, or None without a mask."""
-        if self.mask_opacity <= 0:
+        if self.mask_opacity <= 0 or not self.mask_shown:
             return None
         coverage = None
         h, w = -(-rect.h // step), -(-rect.w // step)
@@ -459,6 +467,9 @@ class CanvasView(QWidget):
         if self._is_vector_layer(layer_id):  # poses are drawn by overlay painters, not tiles
             self.update()
             return
+        if not self.mask_shown and self._is_mask_layer(layer_id):
+            self.set_mask_shown(True)  # the mask is being edited: never paint it blind
+            return
         current = self.level()
         visible = self.visible_doc_rect()
         # look tiles up by index (a dab touches a few per level), never scan the whole cache
@@ -484,6 +495,12 @@ class CanvasView(QWidget):
         try:
             return self.doc.layer(layer_id).kind is LayerKind.POSE
         except KeyError:  # removed: re-render what it covered
+            return False
+
+    def _is_mask_layer(self, layer_id: int) -> bool:
+        try:
+            return layer_id >= 0 and self.doc.layer(layer_id).kind is LayerKind.MASK
+        except KeyError:
             return False
 
     def _on_preview_changed(self, rect: Rect) -> None:

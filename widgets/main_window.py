@@ -345,6 +345,8 @@ class MainWindow(QMainWindow):
         action = self.action_map.get(f"tool_{tool_id.value}")
         if action is not None:
             action.setChecked(True)
+        if tool_id in (ToolId.MASK_BRUSH, ToolId.MASK_ERASER):
+            self.canvas.set_mask_shown(True)
         self.tool_changed.emit(tool_id.value)
 
     def _tool_eraser(self) -> None:
@@ -513,6 +515,12 @@ class MainWindow(QMainWindow):
         for key in ("zoom_in", "zoom_out", "zoom_fit", "zoom_100"):
             view.addAction(act[key])
         view.addSeparator()
+        self.show_mask_action = view.addAction("Show &Mask Overlay")
+        self.show_mask_action.setCheckable(True)
+        self.show_mask_action.setChecked(self.canvas.mask_shown)
+        self.show_mask_action.setShortcut(QKeySequence("Alt+M"))
+        self.show_mask_action.toggled.connect(self.canvas.set_mask_shown)
+        self.canvas.mask_shown_changed.connect(self.show_mask_action.setChecked)
         view.addAction(act["mask_color"])
         opacity_menu = view.addMenu("Mask Overlay &Opacity")
         opacity_group = QActionGroup(self)

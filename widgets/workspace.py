@@ -108,6 +108,7 @@ class Workspace(QObject):
         )
         self.variants_dock.setVisible(False)
         self.staging.changed.connect(lambda: self.variants_dock.setVisible(self.staging.active))
+        self.jobs.finished.connect(self._result_arrived)
         window.canvas.overlay_painters.append(
             PoseOverlayPainter(lambda: window.tools.get(ToolId.POSE))
         )
@@ -131,6 +132,15 @@ class Workspace(QObject):
         self._unsubscribe = self.store.subscribe(lambda s, _changed: self.apply_settings(s))
         if scan_models:
             self.scanner.rescan()
+
+    def _result_arrived(self, _job_id: int, layers: object) -> None:
+        """Show the result, not the mask tint over it; the tint returns with the mask tools,
+        a mask edit or Alt+M."""
+        if layers:
+            self.window.canvas.set_mask_shown(False)
+            self.window.statusBar().showMessage(
+                "Mask overlay hidden to show the result (Alt+M shows it)", 6000
+            )
 
     # ---- menus -----------------------------------------------------------------------------
 

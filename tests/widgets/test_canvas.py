@@ -324,3 +324,22 @@ def test_step_preview_is_drawn_over_the_tiles_without_re_rendering_them(qtbot, c
     photo_doc.clear_preview(1)
     back = pixel(canvas, 10 + 50, 20 + 35)
     assert (back.red(), back.green(), back.blue()) == tuple(photo_pixels()[35, 50, :3])
+
+
+def test_hidden_mask_tint_shows_the_picture_and_returns_when_the_mask_is_edited(
+    qtbot, canvas, photo_doc
+):
+    mask_id = photo_doc.mask_layer.id
+    photo_doc.replace_pixels(mask_id, Rect(40, 30, 20, 20), np.full((20, 20), 255, np.uint8), "m")
+    original = tuple(photo_pixels()[35, 45, :3])
+    tinted = pixel(canvas, 10 + 45, 20 + 35)
+    assert (tinted.red(), tinted.green(), tinted.blue()) != original
+    with qtbot.waitSignal(canvas.mask_shown_changed):
+        canvas.set_mask_shown(False)
+    plain = pixel(canvas, 10 + 45, 20 + 35)
+    assert (plain.red(), plain.green(), plain.blue()) == original
+    assert photo_doc.history.count() == 1  # a view setting, not a document change
+    photo_doc.replace_pixels(mask_id, Rect(0, 0, 2, 2), np.full((2, 2), 255, np.uint8), "m")
+    assert canvas.mask_shown
+    again = pixel(canvas, 10 + 45, 20 + 35)
+    assert (again.red(), again.green(), again.blue()) != original

@@ -124,6 +124,9 @@ def test_generation_lands_a_result_layer_with_a_recipe(qtbot, workspace):
         panel.generate()
     results = doc.layers_of(LayerKind.RESULT)
     assert len(results) == 1 and results[0].recipe["prompt"] == "a red door"
+    assert not window.canvas.mask_shown  # the result is seen without the tint over it
+    window.select_tool(ToolId.MASK_BRUSH)
+    assert window.canvas.mask_shown and window.show_mask_action.isChecked()
     doc.history.undo()
     assert doc.layers_of(LayerKind.RESULT) == []
 
