@@ -18,6 +18,7 @@ from app.jobs import WORKER_THREAD_NAME, JobController
 from app.layers import LayerKind
 from app.request_builder import GenerationParams, Workflow, decode_mask
 from app.staging import Staging
+from tests.documents import random_photo
 
 STEPS = 3
 
@@ -38,10 +39,7 @@ def controller(qtbot):
 
 
 def photo(width: int, height: int) -> Document:
-    rng = np.random.default_rng(11)
-    pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
-    pixels[..., 3] = 255
-    return Document.from_rgba(pixels)
+    return random_photo(width, height, seed=11)
 
 
 def params(model, **changes) -> GenerationParams:

@@ -16,6 +16,7 @@ from app.request_builder import GenerationParams, Workflow, build_request, decod
 from app.staging import Staging
 from inference.api import ModelNotFoundError, OutOfMemoryError
 from tests.app.fake_engine import FakeEngine, seed_color
+from tests.documents import paint_mask, random_photo
 
 PARAMS = GenerationParams(
     model_path="/models/fake.safetensors",
@@ -29,14 +30,7 @@ PARAMS = GenerationParams(
 
 
 def photo(width: int = 160, height: int = 128) -> Document:
-    rng = np.random.default_rng(1)
-    pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
-    pixels[..., 3] = 255
-    return Document.from_rgba(pixels)
-
-
-def paint_mask(doc: Document, rect: Rect) -> None:
-    doc.mask_layer.raster.write(rect, np.full((rect.h, rect.w), 255, np.uint8))
+    return random_photo(width, height, seed=1)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from app.request_builder import (
     recipe_parameters_text,
 )
 from inference.api import Box, Mode, Sampler
+from tests.documents import paint_mask, random_photo
 
 MODEL = GenerationParams(
     model_path="/models/sd15.safetensors",
@@ -34,14 +35,7 @@ MODEL = GenerationParams(
 
 
 def photo(width: int = 400, height: int = 300) -> Document:
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
-    pixels[..., 3] = 255
-    return Document.from_rgba(pixels)
-
-
-def paint_mask(doc: Document, rect: Rect) -> None:
-    doc.mask_layer.raster.write(rect, np.full((rect.h, rect.w), 255, np.uint8))
+    return random_photo(width, height, seed=0)
 
 
 def select(doc: Document, rect: Rect) -> None:
