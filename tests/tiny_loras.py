@@ -64,19 +64,27 @@ def only(factors: Factors, *parts: str) -> Factors:
     return {key: value for key, value in factors.items() if any(p in key for p in parts)}
 
 
-def save_kohya_lora(path: str | Path, factors: Factors) -> Path:
+KOHYA_PREFIXES = {"unet": "lora_unet_", "text_encoder": "lora_te_"}
+KOHYA_SDXL_PREFIXES = {
+    "unet": "lora_unet_",
+    "text_encoder": "lora_te1_",
+    "text_encoder_2": "lora_te2_",
+}
+
+
+def save_kohya_lora(path: str | Path, factors: Factors, sdxl: bool = False) -> Path:
     """kohya-ss layout: ``lora_unet_<module_with_underscores>.lora_down.weight``, ``.lora_up``,
     ``.alpha``; text encoder: ``lora_te_text_model_<module>`` (kohya's CLIP had ``text_model``
-    above ``encoder``; transformers 5 no longer has it)."""
+    above ``encoder``; transformers 5 no longer has it); ``sdxl``: ``lora_te1_`` / ``lora_te2_``."""
     import torch
     from safetensors.torch import save_file
 
     state = {}
     for key, (down, up, alpha) in factors.items():
         prefix, module = key.split(".", 1)
-        if prefix == "text_encoder" and not module.startswith("text_model."):
+        if prefix.startswith("text_encoder") and not module.startswith("text_model."):
             module = "text_model." + module
-        stem = ("lora_unet_" if prefix == "unet" else "lora_te_") + module.replace(".", "_")
+        stem = (KOHYA_SDXL_PREFIXES if sdxl else KOHYA_PREFIXES)[prefix] + module.replace(".", "_")
         state[f"{stem}.lora_down.weight"] = down.contiguous()
         state[f"{stem}.lora_up.weight"] = up.contiguous()
         state[f"{stem}.alpha"] = torch.tensor(alpha)

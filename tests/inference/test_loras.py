@@ -544,3 +544,38 @@ def test_split_tags_accepts_a1111_variants():
     text, found = split_lora_tags("<LORA:x:0.5> a dog, <lora:y:1.2:0.8> in snow")
     assert text == "a dog, in snow"
     assert found == [("x", 0.5), ("y", 1.2)]
+
+
+# ---- SDXL: two text encoders (lora_te1_ / lora_te2_) ------------------------------------------
+
+
+def test_sdxl_kohya_partial_sets_of_both_text_encoders(tmp_path):
+    import torch
+
+    from tests.tiny_models import build_tiny_sdxl_pipeline
+
+    pipe = build_tiny_sdxl_pipeline()
+    generator = torch.Generator().manual_seed(4)
+    factors = {}
+    for component, path in [
+        ("unet", "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"),
+        ("text_encoder", "encoder.layers.0.self_attn.q_proj"),
+        ("text_encoder", "encoder.layers.1.mlp.fc1"),
+        ("text_encoder_2", "text_model.encoder.layers.0.self_attn.v_proj"),
+        ("text_encoder_2", "text_model.encoder.layers.0.mlp.fc2"),
+    ]:
+        linear = getattr(pipe, component).get_submodule(path)
+        down = torch.randn(2, linear.in_features, generator=generator)
+        up = torch.randn(linear.out_features, 2, generator=generator)
+        factors[f"{component}.{path}"] = (down, up, 1.0)
+    path = save_kohya_lora(tmp_path / "xl-partial.safetensors", factors, sdxl=True)
+    try:
+        apply_loras(pipe, [(str(path), 0.6)])
+        (adapter,) = loaded_loras(pipe)
+        for key, (down, up, alpha) in factors.items():
+            component, module = key.split(".", 1)
+            delta = getattr(pipe, component).get_submodule(module).get_delta_weight(adapter)
+            expected = (up @ down) * (0.6 * alpha / down.shape[0])
+            assert float((delta - expected).abs().max()) <= 1e-5 * float(expected.abs().max())
+    finally:
+        unload_loras(pipe)
