@@ -263,3 +263,105 @@ def test_project_pixel_limit_from_settings(doc, tmp_path):
     path = files.save_project(doc, tmp_path / "limit.ora")
     with pytest.raises(files.LayerBoundsError, match="limit"):
         files.open_document(path, pixel_limit=1000)
+
+
+# ---- killed saves, symbolic links ------------------------------------------------------------
+
+KILLED_SAVE = """
+import os, sys
+from pathlib import Path
+from app.io.atomic import atomic_save
+
+def write(tmp: Path) -> None:
+    tmp.write_bytes(b"\\0" * 100_000)
+    print("writing", flush=True)
+    os.kill(os.getpid(), 9)  # killed in the middle of the save
+
+atomic_save(Path(sys.argv[1]), write)
+"""
+
+
+def test_temp_files_of_killed_saves_are_removed_by_the_next_save(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    target = tmp_path / "work.ora"
+    target.write_bytes(b"old")
+    for _ in range(3):
+        run = subprocess.run(
+            [sys.executable, "-c", KILLED_SAVE, str(target)],
+            cwd=repo,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+            capture_output=True,
+            timeout=60,
+        )
+        assert run.returncode == -9 and b"writing" in run.stdout
+    parts = sorted(tmp_path.glob(".work.ora.*.part"))
+    assert len(parts) == 3 and target.read_bytes() == b"old"
+    foreign = tmp_path / ".notes.txt.part"  # not our naming (no 8-character tag)
+    foreign.write_bytes(b"keep")
+    fresh_elsewhere = tmp_path / ".other.ora.zzzz9999.part"  # ours, but young: maybe in use
+    fresh_elsewhere.write_bytes(b"x")
+    old = time.time() - 3600
+    for part in (*parts, foreign):
+        os.utime(part, (old, old))
+    atomic_save(target, lambda tmp: tmp.write_bytes(b"new"))
+    assert target.read_bytes() == b"new"
+    assert not any(part.exists() for part in parts)
+    assert foreign.exists() and fresh_elsewhere.exists()
+
+
+def test_a_save_in_progress_keeps_its_temp_file(tmp_path):
+    import os
+    import time
+
+    from app.io.atomic import remove_stale_parts
+
+    target = tmp_path / "a.ora"
+    seen = []
+
+    def write(tmp):
+        tmp.write_bytes(b"data")
+        old = time.time() - 3600
+        os.utime(tmp, (old, old))
+        seen.append(remove_stale_parts(tmp_path))  # another save starting meanwhile
+        assert tmp.exists()  # locked by this save: not touched
+
+    atomic_save(target, write)
+    assert seen == [0] and target.read_bytes() == b"data"
+
+
+def test_saving_over_a_symlink_saves_through_it(tmp_path):
+    real_folder = tmp_path / "real"
+    real_folder.mkdir()
+    real = real_folder / "work.ora"
+    real.write_bytes(b"v1")
+    link = tmp_path / "link.ora"
+    link.symlink_to(real)
+    atomic_save(link, lambda tmp: tmp.write_bytes(b"v2"))
+    assert link.is_symlink() and real.read_bytes() == b"v2" and link.read_bytes() == b"v2"
+    backup = backup_path(real)
+    assert backup.read_bytes() == b"v1" and not backup.is_symlink()
+    atomic_save(link, lambda tmp: tmp.write_bytes(b"v3"))
+    assert backup.read_bytes() == b"v2" and real.read_bytes() == b"v3"
+    assert not backup_path(link).exists()  # nothing left next to the link
+
+
+def test_saving_through_a_dangling_link_creates_its_target(tmp_path):
+    link = tmp_path / "link.ora"
+    link.symlink_to(tmp_path / "new.ora")
+    atomic_save(link, lambda tmp: tmp.write_bytes(b"x"))
+    assert link.is_symlink() and (tmp_path / "new.ora").read_bytes() == b"x"
+
+
+def test_saving_over_a_symlink_loop_is_refused(tmp_path):
+    a, b = tmp_path / "a.ora", tmp_path / "b.ora"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    with pytest.raises(files.SaveError, match="loops"):
+        atomic_save(a, lambda tmp: tmp.write_bytes(b"x"))
+    assert a.is_symlink() and b.is_symlink()
