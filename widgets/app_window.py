@@ -183,6 +183,7 @@ def startup_open(workspace, window, image) -> None:
     """Offer recovery of a crashed session's work; open ``image`` unless work was recovered."""
     if workspace.offer_recovery():
         if image:
-            window.statusBar().showMessage(f"Recovered unsaved work; {image} was not opened.", 10000)
+            message = f"Recovered unsaved work; {image} was not opened."
+            window.statusBar().showMessage(message, 10000)
     elif image:
         window.open_path(image)

@@ -12,6 +12,7 @@ a minute and not locked (a save in progress holds ``flock`` on its temp file on 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -124,10 +125,8 @@ def _hold_lock(fd: int) -> None:
         return  # Windows locks would block the writer's own handle; age alone decides there
     import fcntl
 
-    try:
+    with contextlib.suppress(OSError):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        pass
 
 
 def _locked(file: str) -> bool:

@@ -461,7 +461,7 @@ def _start_living_session(folder: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
     )
     line = process.stdout.readline()
-    assert line == b"saved\n", process.stderr.read().decode()[-2000:] if not line else line
+    assert line == b"saved\n", line if line else process.stderr.read().decode()[-2000:]
     return process
 
 
