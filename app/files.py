@@ -21,6 +21,7 @@ from app.image_io import (
     OPEN_FORMATS,
     ImageLoadError,
     ImageSaveError,
+    check_readable_file,
     load_rgba,
     save_flat,
 )
@@ -73,12 +74,10 @@ OPENABLE_SUFFIXES = OPEN_FORMATS | PSD_SUFFIXES | {PROJECT_SUFFIX}
 
 
 def _limits(pixel_limit: int):
-    """Project limits; a pixel limit changed in Settings becomes the per-layer limit."""
-    from app.io.safety import DEFAULT_LIMITS, Limits
+    """Project limits: the pixel limit of Settings bounds the canvas and each layer."""
+    from app.io.safety import limits_for
 
-    if pixel_limit == DEFAULT_PIXEL_LIMIT:
-        return DEFAULT_LIMITS
-    return Limits(max_layer_pixels=pixel_limit)
+    return limits_for(pixel_limit)
 
 
 def open_document(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> Document:
@@ -89,6 +88,8 @@ def open_document(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMI
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in OPENABLE_SUFFIXES:
+        check_readable_file(path)  # before any reader: a FIFO would block it forever
     if suffix == PROJECT_SUFFIX:
         from app.io.ora import open_ora
 

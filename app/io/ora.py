@@ -56,8 +56,10 @@ from app.io.safety import (
     ReadBudget,
     check_archive,
     check_canvas,
+    check_document_budget,
     check_offset,
     decode_png,
+    png_size,
     read_entry,
 )
 from app.layers import Layer, LayerKind
@@ -382,6 +384,7 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
     _collect(stack, 0, 0, 1.0, True, "", placed, limits, depth=0)
     if len(placed) > limits.max_layers:
         raise UnsafeFileError(f"it has {len(placed)} layers (at most {limits.max_layers})")
+    check_document_budget((width, height), _declared_sizes(archive, placed), limits)
 
     document_meta: dict[str, Any] = {}
     if "impasto/document.json" in names:
@@ -417,6 +420,18 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
         doc.set_active((paint or doc.layers)[-1].id)
     doc.history.clear()
     return doc
+
+
+def _declared_sizes(archive: zipfile.ZipFile, placed: list[_Placed]) -> list[tuple[int, int]]:
+    """The pixel sizes the layers' PNG headers declare (nothing is decompressed beyond them)."""
+    sizes = []
+    for item in placed:
+        if item.element.get(_Q + "empty") == "true":
+            continue
+        size = png_size(archive, item.element.get("src", ""))
+        if size is not None:
+            sizes.append(size)
+    return sizes
 
 
 def _unpack_state(value: Any, load_array) -> Any:

@@ -88,4 +88,85 @@ def impasto_ora(
 
 
 def grey16_png(values: np.ndarray) -> bytes:
-    return png_bytes(Image.fromarray(values.astype(np.uint16), "I;16"))
+    values = values.astype("<u2")
+    return png_bytes(Image.frombytes("I;16", (values.shape[1], values.shape[0]), values.tobytes()))
+
+
+# ---- ICC profiles written by hand (ICC v2 matrix/TRC), so colour tests need no profile files --
+
+
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ " + b"\0" * 4 + _s15(x) + _s15(y) + _s15(z)
+
+
+def _curve(gamma: float) -> bytes:
+    return b"curv" + b"\0" * 4 + struct.pack(">I", 1) + struct.pack(">H", round(gamma * 256))
+
+
+def _desc(text: str) -> bytes:
+    ascii_text = text.encode("ascii") + b"\0"
+    return (
+        b"desc"
+        + b"\0" * 4
+        + struct.pack(">I", len(ascii_text))
+        + ascii_text
+        + b"\0" * 8  # no Unicode description
+        + b"\0" * 3  # no ScriptCode
+        + b"\0" * 67
+    )
+
+
+def _profile(colour_space: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    table_size = 4 + 12 * len(tags)
+    offset = 128 + table_size
+    table, data = struct.pack(">I", len(tags)), b""
+    for signature, body in tags:
+        while (offset + len(data)) % 4:
+            data += b"\0"
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = 128 + table_size + len(data)
+    header = (
+        struct.pack(">I", size)
+        + b"none"
+        + bytes([2, 0x10, 0, 0])
+        + b"mntr"
+        + colour_space
+        + b"XYZ "
+        + b"\0" * 12  # date
+        + b"acsp"
+        + b"\0" * 28
+        + _s15(0.9642)
+        + _s15(1.0)
+        + _s15(0.8249)  # D50 illuminant
+        + b"\0" * 48
+    )
+    assert len(header) == 128
+    return header + table + data
+
+
+def linear_rgb_icc() -> bytes:
+    """sRGB primaries with a linear (gamma 1.0) tone curve: 50% linear is ~188 in sRGB."""
+    d50_primaries = {
+        b"rXYZ": (0.4361, 0.2225, 0.0139),
+        b"gXYZ": (0.3851, 0.7169, 0.0971),
+        b"bXYZ": (0.1431, 0.0606, 0.7141),
+    }
+    tags = [(b"desc", _desc("linear sRGB")), (b"wtpt", _xyz(0.9642, 1.0, 0.8249))]
+    tags += [(sig, _xyz(*xyz)) for sig, xyz in d50_primaries.items()]
+    tags += [(sig, _curve(1.0)) for sig in (b"rTRC", b"gTRC", b"bTRC")]
+    return _profile(b"RGB ", tags)
+
+
+def linear_grey_icc() -> bytes:
+    """A grey profile with a linear tone curve."""
+    tags = [
+        (b"desc", _desc("linear grey")),
+        (b"wtpt", _xyz(0.9642, 1.0, 0.8249)),
+        (b"kTRC", _curve(1.0)),
+    ]
+    return _profile(b"GRAY", tags)
