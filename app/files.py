@@ -7,6 +7,7 @@ and leaves the open document and any existing file untouched when it fails.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ __all__ = [
     "recipe_parameters",
     "save_project",
 ]
+
+log = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".ora"
 PSD_SUFFIXES = {".psd", ".psb"}
@@ -178,7 +181,14 @@ def export_flat_with_recipe(
     """Flattened export carrying the chosen result's recipe (see :func:`chosen_result`) as the
     PNG ``parameters`` chunk or JPEG/WebP EXIF UserComment; no text when there is no result."""
     result = chosen_result(doc, layer_id)
-    export_flat(doc, path, recipe_parameters(result.recipe) if result is not None else None)
+    parameters = None
+    if result is not None:
+        try:
+            parameters = recipe_parameters(result.recipe)
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            # a recipe read from a file may hold anything: the picture still exports
+            log.warning("the recipe of %r cannot be written as text (%s)", result.name, err)
+    export_flat(doc, path, parameters)
 
 
 def export_mask_png(doc: Document, path: str | os.PathLike) -> None:
