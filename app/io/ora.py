@@ -47,6 +47,7 @@ import numpy as np
 from PIL import Image
 
 from app.document import Document
+from app.geometry import Rect
 from app.io import layer_data, validate
 from app.io.atomic import atomic_save
 from app.io.errors import CorruptFileError, FileError, OpenError, SaveError, UnsafeFileError
@@ -524,7 +525,12 @@ def _read_layer(
             raster = Raster(kind.channels)
         else:
             pixels = decode_png(data, what, budget, mask=kind is LayerKind.MASK)
-            raster = Raster(kind.channels, pixels, item.x, item.y)
+            placed = (pixels, item.x, item.y)
+            if kind in layer_data.CANVAS_BOUND_KINDS:  # never beyond the canvas in the model
+                placed = layer_data.crop_to_canvas(
+                    pixels, item.x, item.y, Rect(0, 0, width, height)
+                )
+            raster = Raster(kind.channels) if placed is None else Raster(kind.channels, *placed)
     extra: dict[str, Any] = {}
     if meta.get("extra"):
         unpacked = layer_data.unpack(meta["extra"], load_array)

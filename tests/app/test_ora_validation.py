@@ -143,3 +143,67 @@ def _write(tmp_path, data: bytes):
     path = tmp_path / "source.ora"
     path.write_bytes(data)
     return path
+
+
+# ---- canvas-bound layers are stored within the canvas -------------------------------------
+
+
+def _padded_document():
+    import numpy as np
+
+    from app.document import Document
+    from app.layers import Layer
+    from app.raster import Raster
+
+    doc = Document(640, 480)
+    photo = np.full((100, 120, 4), 200, np.uint8)
+    doc._insert_layer(Layer(LayerKind.IMAGE, "moved", Raster(4, photo, -10, -5)), 0)
+    mask = np.zeros((512, 640), np.uint8)  # a raster grown with slack past the canvas
+    mask[100:200, 100:200] = 255
+    mask[490:, :] = 255  # beyond the canvas: never used, never stored
+    doc._insert_layer(Layer(LayerKind.MASK, "Inpaint mask", Raster(1, mask)), 1)
+    sketch = np.full((40, 40, 4), 90, np.uint8)
+    doc._insert_layer(Layer(LayerKind.SKETCH, "Sketch", Raster(4, sketch, 620, 470)), 2)
+    return doc
+
+
+def test_mask_and_sketch_are_stored_within_the_canvas_in_ora(tmp_path):
+    from PIL import Image
+
+    doc = _padded_document()
+    path = tmp_path / "padded.ora"
+    save_ora(doc, path)
+    with zipfile.ZipFile(path) as archive:
+        stack = ET.fromstring(archive.read("stack.xml"))
+        sizes = {}
+        for element in stack.iter("layer"):
+            with Image.open(__import__("io").BytesIO(archive.read(element.get("src")))) as png:
+                sizes[element.get("name")] = (png.size, element.get("x"), element.get("y"))
+    assert sizes["Inpaint mask"] == ((640, 480), "0", "0")
+    assert sizes["Sketch"] == ((20, 10), "620", "470")
+    assert sizes["moved"] == ((120, 100), "-10", "-5")  # a picture layer keeps its real offset
+    back = open_ora(path)
+    mask = back.mask_layer.raster
+    assert (mask.rect.w, mask.rect.h) == (640, 480) and mask.data[150, 150] == 255
+
+
+def test_mask_and_sketch_are_stored_within_the_canvas_in_psd(tmp_path):
+    from psd_tools import PSDImage
+
+    from app.io.psd import save_psd
+
+    path = tmp_path / "padded.psd"
+    save_psd(_padded_document(), path)
+    boxes = {layer.name: layer.bbox for layer in PSDImage.open(path)}
+    assert boxes["Inpaint mask"] == (0, 0, 640, 480)
+    assert boxes["Sketch"] == (620, 470, 640, 480)
+    assert boxes["moved"] == (-10, -5, 110, 95)
+
+
+def test_a_mask_beyond_the_canvas_in_a_file_is_cropped_on_open(tmp_path):
+    from tests.hostile.builders import small_png
+
+    data = impasto_ora([{"name": "m", "kind": "mask", "png": small_png(30, 30), "x": 50, "y": 40}])
+    _doc, back = _reopen(tmp_path, data)
+    mask = back.layers[0].raster
+    assert (mask.x, mask.y, mask.rect.w, mask.rect.h) == (50, 40, 14, 8)
