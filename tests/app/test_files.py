@@ -365,3 +365,51 @@ def test_saving_over_a_symlink_loop_is_refused(tmp_path):
     with pytest.raises(files.SaveError, match="loops"):
         atomic_save(a, lambda tmp: tmp.write_bytes(b"x"))
     assert a.is_symlink() and b.is_symlink()
+
+
+def test_unreadable_file_is_permission_denied_not_damaged(tmp_path, monkeypatch):
+    from app import image_io
+
+    path = tmp_path / "secret.png"
+    Image.new("RGB", (4, 4)).save(path)
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(image_io, "open", refuse, raising=False)  # as root, chmod 0 reads fine
+    for name in ("secret.png", "secret.ora", "secret.psd"):
+        target = tmp_path / name
+        if not target.exists():
+            target.write_bytes(path.read_bytes())
+        with pytest.raises(files.OpenError, match="permission denied") as caught:
+            files.open_document(target)
+        assert "damaged" not in str(caught.value)
+
+
+def test_fifo_is_refused_without_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.ora"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    with pytest.raises(files.OpenError, match="not a regular file"):
+        files.open_document(fifo)
+
+
+def test_document_needing_more_memory_than_available_is_refused_before_decoding(
+    tmp_path, monkeypatch
+):
+    from app import image_io
+
+    doc = Document.blank(200, 100)
+    path = tmp_path / "doc.ora"
+    files.save_project(doc, path)
+    monkeypatch.setattr(image_io, "available_memory", lambda: 100_000)
+    decoded = []
+    monkeypatch.setattr(ora, "decode_png", lambda *a, **k: decoded.append(1))
+    with pytest.raises(files.LayerBoundsError, match=r"needs about .* GB of memory"):
+        files.open_document(path)
+    assert decoded == []
+    with pytest.raises(files.ImageLoadError, match="memory"):
+        image = tmp_path / "photo.png"
+        Image.new("RGB", (200, 100)).save(image)
+        files.open_document(image)
