@@ -219,6 +219,8 @@ def to_srgb_rgba(image: Image.Image, name: str, icc: bytes | None = None) -> np.
 def _profile_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> Image.Image:
     from PIL import ImageCms
 
+    if icc and icc == srgb_icc_bytes():
+        icc = None  # our own exports: already sRGB, keep the pixels bit-exact
     if icc:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))

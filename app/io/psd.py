@@ -23,7 +23,7 @@ from PIL import Image
 
 from app.document import Document
 from app.image_io import ImageLoadError, to_srgb_rgba
-from app.io import layer_data, validate
+from app.io import layer_data, psd_roles, validate
 from app.io.atomic import atomic_save
 from app.io.errors import CorruptFileError, FileError, OpenError, SaveError, UnsafeFileError
 from app.io.safety import (
@@ -86,6 +86,7 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
         psd_layer.name = layer.name[:255]  # sets the Unicode name block, as Photoshop does
         psd_layer.opacity = round(min(1.0, max(0.0, layer.opacity)) * 255)
         psd_layer.visible = layer_data.shown_in_picture(layer)
+        psd_roles.write_role(psd_layer, layer)  # mask/sketch/pose/control/result survive
     _embed_srgb_profile(psd)
     merged = layer_data.flatten(layers, doc.rect)
     planes = [_matted_on_white(merged, channel).tobytes() for channel in range(3)]
@@ -187,7 +188,7 @@ def _read_psd(path: Path, limits: Limits) -> Document:
             continue
         layer = _read_layer(psd_layer, limits, budget, icc)
         if layer is not None:
-            layers.append(layer)
+            layers.append(psd_roles.apply_role(layer, psd_roles.read_role(psd_layer)))
         if len(layers) > limits.max_layers:
             raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
     if not layers:  # no layer records: use the merged image
@@ -198,9 +199,10 @@ def _read_psd(path: Path, limits: Limits) -> Document:
     doc = Document(width, height)
     for index, layer in enumerate(layers):
         doc._insert_layer(layer, index)
-    doc._insert_layer(Layer(LayerKind.MASK, LayerKind.MASK.default_name), len(doc.layers))
+    if doc.mask_layer is None:  # Impasto's own PSD brings its mask back: no second one
+        doc._insert_layer(Layer(LayerKind.MASK, LayerKind.MASK.default_name), len(doc.layers))
     paint = [layer for layer in doc.layers if layer.kind is not LayerKind.MASK]
-    doc.set_active(paint[-1].id)
+    doc.set_active((paint or doc.layers)[-1].id)
     doc.history.clear()
     return doc
 

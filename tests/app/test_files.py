@@ -47,7 +47,7 @@ def test_open_document_dispatches_on_extension(doc, tmp_path):
     Image.new("RGBA", (5, 4), (1, 2, 3, 4)).save(tmp_path / "i.png")
     assert_same_layers(doc, files.open_document(project))
     assert files.open_document(project).path == project
-    assert len(files.open_document(tmp_path / "p.psd").layers) == len(doc.layers) + 1
+    assert len(files.open_document(tmp_path / "p.psd").layers) == len(doc.layers)  # no 2nd mask
     image_doc = files.open_document(tmp_path / "i.png")
     assert image_doc.path is None and image_doc.layers[0].raster.data[0, 0].tolist() == [1, 2, 3, 4]
     with pytest.raises(FileError, match="unsupported"):
