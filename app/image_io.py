@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import stat
+import struct
 import warnings
 from pathlib import Path
 
@@ -272,7 +273,16 @@ def _flatten_on_white(image: Image.Image) -> Image.Image:
 
 
 def _exif_user_comment(text: str) -> bytes:
-    exif = Image.Exif()
-    exif_ifd = exif.get_ifd(0x8769)
-    exif_ifd[0x9286] = b"UNICODE\0" + text.encode("utf-16-be")  # UserComment
-    return exif.tobytes()
+    """EXIF holding only UserComment as AUTOMATIC1111 writes it (piexif's ``UserComment.dump``
+    with ``encoding="unicode"``): type UNDEFINED, ``UNICODE\\0`` then UTF-16BE. Written by hand
+    because Pillow would type a bytes value as BYTE, which piexif cannot load."""
+    comment = b"UNICODE\0" + text.encode("utf-16-be")
+    exif_ifd = 8 + 2 + 12 + 4  # after the header and IFD0's one entry
+    data_at = exif_ifd + 2 + 12 + 4
+    tiff = (
+        b"MM\x00\x2a" + struct.pack(">I", 8)
+        + struct.pack(">HHHII", 1, 0x8769, 4, 1, exif_ifd) + struct.pack(">I", 0)
+        + struct.pack(">HHHII", 1, 0x9286, 7, len(comment), data_at) + struct.pack(">I", 0)
+        + comment
+    )  # fmt: skip
+    return b"Exif\x00\x00" + tiff

@@ -413,3 +413,30 @@ def test_document_needing_more_memory_than_available_is_refused_before_decoding(
         image = tmp_path / "photo.png"
         Image.new("RGB", (200, 100)).save(image)
         files.open_document(image)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_user_comment_is_undefined_with_unicode_prefix_as_a1111_writes_it(doc, tmp_path, suffix):
+    """piexif (AUTOMATIC1111's reader) loads UserComment only when typed UNDEFINED (7)."""
+    import struct
+
+    path = tmp_path / f"out{suffix}"
+    files.export_flat_with_recipe(doc, path)
+    with Image.open(path) as image:
+        raw = image.info["exif"]
+    tiff = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+    order = ">" if tiff[:2] == b"MM" else "<"
+
+    def entries(offset):
+        (count,) = struct.unpack(order + "H", tiff[offset : offset + 2])
+        for n in range(count):
+            yield struct.unpack(order + "HHII", tiff[offset + 2 + 12 * n : offset + 14 + 12 * n])
+
+    (ifd0,) = struct.unpack(order + "I", tiff[4:8])
+    exif_at = next(value for tag, _t, _c, value in entries(ifd0) if tag == 0x8769)
+    _tag, kind, count, at = next(e for e in entries(exif_at) if e[0] == 0x9286)
+    assert kind == 7  # UNDEFINED, not BYTE
+    comment = tiff[at : at + count]
+    assert comment.startswith(b"UNICODE\x00")
+    text = comment[8:].decode("utf-16-be")
+    assert parse_parameters(text)["seed"] == 1234567890123
