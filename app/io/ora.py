@@ -591,19 +591,28 @@ def _read_selection(
     placement = meta.get("selection")
     if not isinstance(placement, dict):
         return
+    x, y = placement.get("x", 0), placement.get("y", 0)
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (x, y)):
+        log.warning("ignoring a selection placed at (%r, %r)", x, y)
+        return
+    check_offset(x, y, "the selection", limits)
     data = read_entry(archive, "impasto/selection.png", limits.max_entry_bytes, budget)
     pixels = decode_png(data, "the selection", budget, mask=True)
-    x, y = int(placement.get("x", 0)), int(placement.get("y", 0))
-    check_offset(x, y, "the selection", limits)
     doc.selection = Raster(1, pixels, x, y)
 
 
 def _read_json(archive: zipfile.ZipFile, name: str, limits: Limits, budget: ReadBudget) -> Any:
     data = read_entry(archive, name, limits.max_text_bytes, budget)
     try:
-        return json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CorruptFileError(f"{name} is not valid JSON ({err})") from err
+    except RecursionError:
+        raise CorruptFileError(f"{name} is nested too deeply") from None
+    if validate.nesting_depth(value) > validate.MAX_JSON_DEPTH:
+        # every later step (unpacking, saving) recurses: refuse before the model holds it
+        raise CorruptFileError(f"{name} is nested more than {validate.MAX_JSON_DEPTH} deep")
+    return value
 
 
 def _int_attr(element: ET.Element, key: str, default: int | None) -> int:

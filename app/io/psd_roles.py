@@ -88,6 +88,9 @@ def read_role(psd_layer) -> dict[str, Any] | None:
         except (UnicodeDecodeError, ValueError, RecursionError) as err:
             log.warning("ignoring unreadable Impasto data of layer %r (%s)", psd_layer.name, err)
             return None
+        if validate.nesting_depth(meta) > validate.MAX_JSON_DEPTH:
+            log.warning("ignoring Impasto data of layer %r: nested too deeply", psd_layer.name)
+            return None
         return meta if isinstance(meta, dict) else None
     return None
 

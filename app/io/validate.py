@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 10_000  # characters of one attribute value or setting kept from a file
 MAX_CANVAS_SIDE = 32768
 POSE_MARGIN = 4.0  # a keypoint may lie this many canvas sizes outside the canvas
+MAX_JSON_DEPTH = 64  # recipes and settings are a few levels deep
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # XML 1.0 Name without ':' (an NCName), ASCII-restricted on purpose: what we write back must be
@@ -213,6 +214,20 @@ def _check_point(point: Any, width: int, height: int) -> None:
             raise InvalidPoseError(f"a keypoint lies at {value:g}, far outside the canvas")
     if not isinstance(visible, bool):
         raise InvalidPoseError("a keypoint's visibility is not true/false")
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a JSON value (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _short(value: Any) -> str:

@@ -207,3 +207,14 @@ def test_a_mask_beyond_the_canvas_in_a_file_is_cropped_on_open(tmp_path):
     _doc, back = _reopen(tmp_path, data)
     mask = back.layers[0].raster
     assert (mask.x, mask.y, mask.rect.w, mask.rect.h) == (50, 40, 14, 8)
+
+
+def test_json_nested_too_deeply_is_refused_with_a_sentence(tmp_path):
+    from app.files import FileError
+
+    value: list = []
+    for _ in range(200):
+        value = [value]
+    path = _write(tmp_path, impasto_ora([{"name": "n", "meta": {"extra": {"note": value}}}]))
+    with pytest.raises(FileError, match="nested more than 64 deep"):
+        open_document(path)
