@@ -94,9 +94,12 @@ def open_document(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMI
     if suffix in OPENABLE_SUFFIXES:
         check_readable_file(path)  # before any reader: a FIFO would block it forever
     if suffix == PROJECT_SUFFIX:
+        from app.io.atomic import remove_stale_parts
         from app.io.ora import open_ora
 
-        return open_ora(path, _limits(pixel_limit))
+        doc = open_ora(path, _limits(pixel_limit))
+        remove_stale_parts(path.parent, of=path.name)  # left by a save killed last session
+        return doc
     if suffix in PSD_SUFFIXES:
         from app.io.psd import open_psd
 

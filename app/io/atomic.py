@@ -92,10 +92,14 @@ _PART = re.compile(r"\..+(\.[a-z0-9_]{8}|~)\.part\Z")
 STALE_PART_SECONDS = 60.0
 
 
-def remove_stale_parts(folder: Path, min_age_seconds: float = STALE_PART_SECONDS) -> int:
+def remove_stale_parts(
+    folder: Path, min_age_seconds: float = STALE_PART_SECONDS, *, of: str | None = None
+) -> int:
     """Delete temp files of our naming left in ``folder`` by killed saves: only those older than
-    ``min_age_seconds`` that no save holds locked. Returns how many were removed."""
+    ``min_age_seconds`` that no save holds locked (only those of the file named ``of``, if
+    given). Returns how many were removed."""
     removed = 0
+    prefix = None if of is None else f".{of}"
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -103,6 +107,10 @@ def remove_stale_parts(folder: Path, min_age_seconds: float = STALE_PART_SECONDS
     now = time.time()
     for entry in entries:
         if not _PART.match(entry.name):
+            continue
+        if prefix is not None and entry.name not in (f"{prefix}~.part",) and not (
+            entry.name.startswith(prefix + ".") and len(entry.name) == len(prefix) + 14
+        ):
             continue
         try:
             if not entry.is_file(follow_symlinks=False):

@@ -440,3 +440,18 @@ def test_user_comment_is_undefined_with_unicode_prefix_as_a1111_writes_it(doc, t
     assert comment.startswith(b"UNICODE\x00")
     text = comment[8:].decode("utf-16-be")
     assert parse_parameters(text)["seed"] == 1234567890123
+
+
+def test_opening_a_project_removes_its_own_stale_temp_files(tmp_path):
+    import os
+    import time
+
+    project = files.save_project(Document.blank(8, 8), tmp_path / "work.ora")
+    mine = tmp_path / ".work.ora.k3j9x_2a.part"
+    backup_part = tmp_path / ".work.ora~.part"
+    other = tmp_path / ".other.ora.k3j9x_2a.part"  # another project's: left for its next save
+    for part in (mine, backup_part, other):
+        part.write_bytes(b"x")
+        os.utime(part, (time.time() - 3600,) * 2)
+    files.open_document(project)
+    assert not mine.exists() and not backup_part.exists() and other.exists()

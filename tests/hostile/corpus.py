@@ -210,7 +210,7 @@ ORA_CASES = [
         _write(
             "doc.ora",
             impasto_ora(
-                [{}], document={"active_layer": True, "selection": "nope", "generation_state": 7}
+                [{}], document={"active_layer": True, "selection": {"x": "q"}, "generation_state": 7}
             ),
         ),
     ),
