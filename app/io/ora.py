@@ -19,10 +19,12 @@ the Impasto namespace. Mask, pose and control layers are written ``visibility="h
 visibility is ``impasto:visible``) so Krita, GIMP and MyPaint show the same picture as Impasto.
 Masks are stored as white with the mask as alpha; pose layers as their rendered control image.
 
-Reading files from other apps: every layer becomes an image layer, nested stacks are flattened
-(offsets added, opacity multiplied, hidden if any parent is hidden; the group path is kept in
-``layer.extra["ora_group"]``), unknown attributes are kept in ``layer.extra["ora_attrs"]`` and
-written back.
+Blend modes are ``composite-op`` (kept as a string, unknown ones drawn as normal); groups are
+nested ``<stack>`` elements with ``isolation="isolate"`` (or ``"auto"`` for pass-through).
+
+Reading files from other apps: every layer becomes an image layer, nested stacks become groups
+(offsets added; opacity, visibility and mode stay on the group), unknown attributes are kept in
+``layer.extra["ora_attrs"]`` and written back.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 from PIL import Image
 
+from app import blend, groups
 from app.document import Document
 from app.io import layer_data
 from app.io.atomic import atomic_save
@@ -155,19 +158,25 @@ def write_ora(
     png_cache: PngCache | None = None,
 ) -> None:
     """Write the project to a path or a binary file object (not atomic; see :func:`save_ora`)."""
-    layers = layer_data.saved_layers(doc.layers)
+    # children before their group, so the index of a layer read back is the one written here
+    layers = list(groups.post_order(groups.build_tree(layer_data.saved_layers(doc.layers))))
     ET.register_namespace("impasto", NS)
     root = ET.Element("image", {"version": ORA_VERSION, "w": str(doc.width), "h": str(doc.height)})
     stack = ET.SubElement(root, "stack")
     packer = layer_data.JsonPacker("impasto/arrays/")
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, compress_type=zipfile.ZIP_STORED)
-        elements = []
-        jobs = [partial(_cached_layer_png, layer, doc.rect, png_cache) for layer in layers]
-        for index, (layer, encoded) in enumerate(zip(layers, _in_order(jobs), strict=True)):
-            elements.append(_write_layer(archive, layer, index, encoded, packer))
-        for element in reversed(elements):  # stack.xml lists the top layer first
-            stack.append(element)
+        elements: dict[int, ET.Element] = {}
+        pixel_layers = [layer for layer in layers if layer.kind is not LayerKind.GROUP]
+        jobs = [partial(_cached_layer_png, layer, doc.rect, png_cache) for layer in pixel_layers]
+        encoded_by_id = zip(pixel_layers, _in_order(jobs), strict=True)
+        for layer, encoded in encoded_by_id:
+            index = layers.index(layer)
+            elements[layer.id] = _write_layer(archive, layer, index, encoded, packer)
+        for layer in layers:
+            if layer.kind is LayerKind.GROUP:
+                elements[layer.id] = _group_element(layer)
+        _nest(stack, layers, elements)
         active = next(
             (i for i, layer in enumerate(layers) if layer.id == doc.active_layer_id), None
         )
@@ -247,9 +256,7 @@ def _write_layer(
             "y": str(y),
             "opacity": repr(float(layer.opacity)),
             "visibility": "visible" if layer_data.shown_in_picture(layer) else "hidden",
-            "composite-op": (layer.extra.get("ora_attrs") or {}).get(
-                "composite-op", "svg:src-over"
-            ),
+            "composite-op": xml_safe(layer.blend_mode),
             _Q + "kind": layer.kind.value,
             _Q + "visible": _bool(layer.visible),
             _Q + "locked": _bool(layer.locked),
@@ -274,6 +281,36 @@ def _write_layer(
         _write_json(archive, name, meta)
         attrs[_Q + "data"] = name
     return ET.Element("layer", attrs)
+
+
+def _group_element(layer: Layer) -> ET.Element:
+    """A group as a nested ``<stack>``: pass-through is ``isolation="auto"`` with src-over (the
+    spec's non-isolated case), every other mode an isolated group with that ``composite-op``."""
+    passing = layer.blend_mode == blend.PASS_THROUGH
+    attrs = {
+        "name": xml_safe(layer.name),
+        "opacity": repr(float(layer.opacity)),
+        "visibility": "visible" if layer.visible else "hidden",
+        "composite-op": blend.NORMAL if passing else xml_safe(layer.blend_mode),
+        "isolation": "auto" if passing else "isolate",
+        _Q + "kind": LayerKind.GROUP.value,
+        _Q + "locked": _bool(layer.locked),
+        _Q + "collapsed": _bool(layer.collapsed),
+    }
+    return ET.Element("stack", attrs)
+
+
+def _nest(root: ET.Element, layers: list[Layer], elements: dict[int, ET.Element]) -> None:
+    """Place each element in its group's ``<stack>``, top first as stack.xml lists them."""
+    for node in reversed(groups.build_tree(layers)):
+        _nest_node(root, node, elements)
+
+
+def _nest_node(parent: ET.Element, node: groups.Node, elements: dict[int, ET.Element]) -> None:
+    element = elements[node.layer.id]
+    parent.append(element)
+    for child in reversed(node.children):
+        _nest_node(element, child, elements)
 
 
 def _encode_png(image: Image.Image) -> bytes:
@@ -315,14 +352,14 @@ def _bool(value: bool) -> str:
 # ---- reading -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class _Placed:
     element: ET.Element
     x: int
     y: int
     opacity: float
     visible: bool
-    group: str
+    parent: _Placed | None = None  # the enclosing <stack>, None for the root stack
 
 
 def open_ora(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Document:
@@ -374,7 +411,7 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
         raise CorruptFileError("stack.xml has no layer stack")
 
     placed: list[_Placed] = []
-    _collect(stack, 0, 0, 1.0, True, "", placed, limits, depth=0)
+    _collect(stack, 0, 0, None, placed, limits, depth=0)
     if len(placed) > limits.max_layers:
         raise UnsafeFileError(f"it has {len(placed)} layers (at most {limits.max_layers})")
 
@@ -391,11 +428,21 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
             raise UnsafeFileError(f"{name} is too large")
         return array
 
+    bottom_first = list(reversed(placed))  # children before their group
+    pixel_items = [item for item in bottom_first if item.element.tag != "stack"]
     jobs = [
         partial(_read_layer, archive, item, width, height, limits, budget, load_array)
-        for item in reversed(placed)  # bottom to top
+        for item in pixel_items
     ]
-    layers = list(_in_order(jobs, DECODE_THREADS))
+    read = dict(zip(map(id, pixel_items), _in_order(jobs, DECODE_THREADS), strict=True))
+    layers = [
+        read[id(item)] if item.element.tag != "stack" else _read_group(item)
+        for item in bottom_first
+    ]
+    layer_of = {id(item): layer for item, layer in zip(bottom_first, layers, strict=True)}
+    for item, layer in zip(bottom_first, layers, strict=True):
+        if item.parent is not None:
+            layer.parent_id = layer_of[id(item.parent)].id
     doc = Document(width, height)
     for index, layer in enumerate(layers):
         doc._insert_layer(layer, index)
@@ -433,14 +480,13 @@ def _collect(
     stack: ET.Element,
     x: int,
     y: int,
-    opacity: float,
-    visible: bool,
-    group: str,
+    parent: _Placed | None,
     out: list[_Placed],
     limits: Limits,
     depth: int,
 ) -> None:
-    """Flatten nested stacks into a list of layers, top first, with inherited placement."""
+    """List the layers and groups, top first (a group before its contents), with offsets
+    added up; opacity and visibility stay on the group they belong to."""
     if depth > 64:
         raise UnsafeFileError("layer groups are nested more than 64 deep")
     for child in stack:
@@ -450,18 +496,46 @@ def _collect(
         cx = x + _int_attr(child, "x", 0)
         cy = y + _int_attr(child, "y", 0)
         check_offset(cx, cy, f"layer {child.get('name', '')!r}", limits)
-        c_opacity = opacity * _opacity(child)
-        c_visible = visible and child.get("visibility", "visible") != "hidden"
+        visible = child.get("visibility", "visible") != "hidden"
         if child.tag == "stack":
-            name = child.get("name", "Group")
-            path = f"{group}/{name}" if group else name
-            _collect(child, cx, cy, c_opacity, c_visible, path, out, limits, depth + 1)
+            group = _Placed(child, cx, cy, _opacity(child), visible, parent)
+            out.append(group)
+            _collect(child, cx, cy, group, out, limits, depth + 1)
         elif child.get("src"):
-            out.append(_Placed(child, cx, cy, c_opacity, c_visible, group))
-            if len(out) > limits.max_layers:
-                raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+            out.append(_Placed(child, cx, cy, _opacity(child), visible, parent))
         else:
             log.info("skipping layer %r without pixels", child.get("name"))
+            continue
+        if len(out) > limits.max_layers:
+            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+
+
+def _read_group(item: _Placed) -> Layer:
+    """A ``<stack>`` as a group. ``isolation="auto"`` (the default) with src-over at full
+    opacity is the spec's non-isolated group: pass-through; anything else is isolated."""
+    element = item.element
+    mode = _blend_mode(element)
+    if (
+        element.get("isolation", "auto") != "isolate"
+        and mode == blend.NORMAL
+        and item.opacity >= 1.0
+    ):
+        mode = blend.PASS_THROUGH
+    return Layer(
+        LayerKind.GROUP,
+        element.get("name", "Group"),
+        visible=item.visible,
+        opacity=item.opacity,
+        locked=element.get(_Q + "locked", element.get("edit-locked", "false")) == "true",
+        blend_mode=mode,
+        collapsed=element.get(_Q + "collapsed") == "true",
+    )
+
+
+def _blend_mode(element: ET.Element) -> str:
+    """The ``composite-op`` as a string (unknown ones are kept and drawn as normal)."""
+    raw = xml_safe(element.get("composite-op", blend.NORMAL)).strip()
+    return raw[:100] if raw else blend.NORMAL
 
 
 def _read_layer(
@@ -479,7 +553,7 @@ def _read_layer(
         kind = LayerKind(element.get(_Q + "kind", "image"))
     except ValueError:
         kind = LayerKind.IMAGE
-    if kind is LayerKind.PREVIEW:
+    if kind in (LayerKind.PREVIEW, LayerKind.GROUP):
         kind = LayerKind.IMAGE
     visible = item.visible
     if element.get(_Q + "visible") is not None:
@@ -508,17 +582,15 @@ def _read_layer(
     attrs = {
         k: v
         for k, v in element.attrib.items()
-        if k not in (_STANDARD_ATTRS - {"composite-op"}) | _NOT_KEPT and not k.startswith(_Q)
+        if k not in _STANDARD_ATTRS | _NOT_KEPT and not k.startswith(_Q)
     }
     extra: dict[str, Any] = {}
     if meta.get("extra"):
         unpacked = layer_data.unpack(meta["extra"], load_array)
         if isinstance(unpacked, dict):
             extra.update(unpacked)
-    if attrs and attrs != {"composite-op": "svg:src-over"}:
+    if attrs:
         extra["ora_attrs"] = attrs
-    if item.group:
-        extra["ora_group"] = item.group
     layer = Layer(
         kind,
         name,
@@ -527,6 +599,7 @@ def _read_layer(
         opacity=item.opacity,
         locked=locked,
         extra=extra,
+        blend_mode=_blend_mode(element),
     )
     if "recipe" in meta:
         layer.recipe = layer_data.unpack(meta["recipe"], load_array)

@@ -7,8 +7,11 @@ rendered control image), so the picture Photoshop shows equals Impasto's. The me
 Impasto's own composite, stored the way Photoshop stores it (colour matted on white plus a
 transparency channel, flagged by a negative layer count).
 
-Import reads every pixel-bearing layer (type, shape and smart-object layers rendered to pixels,
-groups flattened: visibility and opacity inherited) as an image layer.
+Blend modes travel as PSD blend keys (app/blend.py; keys without an ``svg:`` twin are kept as
+``psd:xxxx`` and drawn as normal) and groups as PSD groups (pass-through or an isolated mode).
+
+Import reads every pixel-bearing layer (type, shape and smart-object layers rendered to pixels)
+as an image layer, and groups as groups with their own visibility, opacity and mode.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from app import blend, groups
 from app.document import Document
 from app.io import layer_data
 from app.io.atomic import atomic_save
@@ -58,7 +62,6 @@ def save_psd(doc: Document, path: str | os.PathLike, *, backup: bool = True) -> 
 
 def write_psd(doc: Document, target: str | os.PathLike) -> None:
     from psd_tools import PSDImage
-    from psd_tools.api.layers import PixelLayer
     from psd_tools.constants import Compression
 
     psd = PSDImage.new("RGBA", (doc.width, doc.height), color=(0, 0, 0, 0))
@@ -66,18 +69,7 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
     # first layer is added: psd-tools keeps the sign when it rebuilds the layer records.
     psd._merged_alpha = True
     layers = layer_data.saved_layers(doc.layers)
-    for layer in layers:
-        pixels = layer_data.layer_rgba(layer, doc.rect)
-        if pixels is None:
-            image, x, y = Image.new("RGBA", (0, 0)), 0, 0
-        else:
-            rgba, x, y = pixels
-            image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
-        psd_layer = PixelLayer.frompil(image, psd, "Layer", top=y, left=x)
-        del image
-        psd_layer.name = layer.name[:255]  # sets the Unicode name block, as Photoshop does
-        psd_layer.opacity = round(min(1.0, max(0.0, layer.opacity)) * 255)
-        psd_layer.visible = layer_data.shown_in_picture(layer)
+    _write_nodes(psd, groups.build_tree(layers), doc.rect)
     merged = layer_data.flatten(layers, doc.rect)
     planes = [_matted_on_white(merged, channel).tobytes() for channel in range(3)]
     planes.append(merged[..., 3].tobytes())
@@ -90,6 +82,43 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
     # composite); write the record we built as it is.
     with open(target, "wb") as handle:
         psd._record.write(handle)
+
+
+def _write_nodes(parent, nodes: list[groups.Node], canvas) -> None:
+    """Layers bottom first into ``parent`` (the PSD or a group), groups as PSD groups."""
+    from psd_tools.api.layers import Group, PixelLayer
+
+    for node in nodes:
+        layer = node.layer
+        if layer.kind is LayerKind.GROUP:
+            psd_layer = Group.new(parent, layer.name[:255], open_folder=not layer.collapsed)
+            _write_nodes(psd_layer, node.children, canvas)
+            psd_layer.visible = layer.visible
+        else:
+            pixels = layer_data.layer_rgba(layer, canvas)
+            if pixels is None:
+                image, x, y = Image.new("RGBA", (0, 0)), 0, 0
+            else:
+                rgba, x, y = pixels
+                image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
+            psd_layer = PixelLayer.frompil(image, parent, "Layer", top=y, left=x)
+            del image
+            psd_layer.visible = layer_data.shown_in_picture(layer)
+        psd_layer.name = layer.name[:255]  # sets the Unicode name block, as Photoshop does
+        psd_layer.opacity = round(min(1.0, max(0.0, layer.opacity)) * 255)
+        psd_layer.blend_mode = _psd_blend_mode(layer)
+
+
+def _psd_blend_mode(layer: Layer):
+    from psd_tools.constants import BlendMode
+
+    mode = layer.blend_mode
+    if layer.kind is not LayerKind.GROUP and mode == blend.PASS_THROUGH:
+        mode = blend.NORMAL
+    try:
+        return BlendMode(blend.psd_key_of(mode))
+    except ValueError:  # a key PSD does not define
+        return BlendMode.NORMAL
 
 
 def _matted_on_white(rgba: np.ndarray, channel: int, rows: int = 512) -> np.ndarray:
@@ -153,14 +182,7 @@ def _read_psd(path: Path, limits: Limits) -> Document:
     width, height = psd.width, psd.height
     check_canvas(width, height, limits)
     layers: list[Layer] = []
-    for psd_layer in psd.descendants():
-        if psd_layer.is_group():
-            continue
-        layer = _read_layer(psd_layer, limits, budget)
-        if layer is not None:
-            layers.append(layer)
-        if len(layers) > limits.max_layers:
-            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+    _read_nodes(psd, None, layers, limits, budget)
     if not layers:  # no layer records: use the merged image
         budget.spend_pixels(width, height, "the merged image")
         image = psd.topil() or psd.composite()
@@ -176,28 +198,63 @@ def _read_psd(path: Path, limits: Limits) -> Document:
     return doc
 
 
+def _read_nodes(
+    container, parent: Layer | None, out: list[Layer], limits: Limits, budget: ReadBudget
+) -> None:
+    """Layers bottom first, each group after its contents (Document.layers' order)."""
+    for psd_layer in container:
+        if psd_layer.is_group():
+            group = Layer(
+                LayerKind.GROUP,
+                psd_layer.name or "Group",
+                visible=psd_layer.visible,
+                opacity=psd_layer.opacity / 255.0,
+                blend_mode=_mode_of(psd_layer),
+                collapsed=not _open_folder(psd_layer),
+            )
+            _read_nodes(psd_layer, group, out, limits, budget)
+            layer: Layer | None = group
+        else:
+            layer = _read_layer(psd_layer, limits, budget)
+        if layer is None:
+            continue
+        layer.parent_id = parent.id if parent is not None else None
+        out.append(layer)
+        if len(out) > limits.max_layers:
+            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+
+
+def _open_folder(psd_group) -> bool:
+    try:
+        return bool(psd_group.open_folder)
+    except (ValueError, AttributeError):  # no section divider setting
+        return True
+
+
+def _mode_of(psd_layer) -> str:
+    mode = psd_layer.blend_mode
+    key = mode.value if hasattr(mode, "value") else bytes(mode)
+    return blend.mode_from_psd_key(key)
+
+
 def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
     name = psd_layer.name or "Layer"
     left, top, right, bottom = psd_layer.bbox
     w, h = right - left, bottom - top
-    visible, opacity = True, 1.0
-    node = psd_layer
-    group_path: list[str] = []
-    while node is not None and not isinstance(node, _psd_image_type()):
-        visible = visible and node.visible
-        opacity *= node.opacity / 255.0
-        if node is not psd_layer:
-            group_path.append(node.name)
-        node = node.parent
+    visible, opacity = psd_layer.visible, psd_layer.opacity / 255.0
     extra = {"psd_kind": psd_layer.kind} if psd_layer.kind != "pixel" else {}
-    if group_path:
-        extra["psd_group"] = "/".join(reversed(group_path))
     if psd_layer.kind not in _PIXEL_KINDS:
         log.info("skipping PSD layer %r of kind %s (no pixels)", name, psd_layer.kind)
         return None
     if w <= 0 or h <= 0 or (psd_layer.kind == "pixel" and not psd_layer.has_pixels()):
         return Layer(
-            LayerKind.IMAGE, name, Raster(4), visible=visible, opacity=opacity, extra=extra
+            LayerKind.IMAGE,
+            name,
+            Raster(4),
+            visible=visible,
+            opacity=opacity,
+            extra=extra,
+            blend_mode=_mode_of(psd_layer),
         )
     check_offset(left, top, f"layer {name!r}", limits)
     budget.spend_pixels(w, h, f"layer {name!r}")
@@ -218,6 +275,7 @@ def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
         opacity=opacity,
         locked=False,
         extra=extra,
+        blend_mode=_mode_of(psd_layer),
     )
 
 
@@ -231,8 +289,3 @@ def _render_alone(psd_layer):
     finally:
         psd_layer.opacity = opacity
 
-
-def _psd_image_type():
-    from psd_tools import PSDImage
-
-    return PSDImage
