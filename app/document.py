@@ -394,6 +394,11 @@ class Document(QObject):
     def check_editable(self, layer: Layer) -> None:
         if layer.locked:
             raise LayerLockedError(f"Layer “{layer.name}” is locked; unlock it to paint on it.")
+        for group in groups.ancestors(self.layers, layer):
+            if group.locked:
+                raise LayerLockedError(
+                    f"Group “{group.name}” is locked; unlock it to paint on “{layer.name}”."
+                )
 
     # ---- transient preview (never in history, never saved) ------------------------------
 

@@ -240,3 +240,20 @@ def test_roles_stay_on_their_layers_inside_groups():
     area = job.origin
     expected = composite(doc.layers, area)[..., :3]
     assert np.abs(job.request.image.astype(int) - expected).max() <= 1
+
+
+def test_a_locked_or_hidden_group_reaches_its_layers():
+    from app.document import LayerLockedError
+    from app.layers import ControlSettings
+    from app.request_builder import active_control_layers
+
+    doc = flat_doc()
+    a = doc.layers[1]
+    control = doc.add_layer(LayerKind.CONTROL, "edges", control=ControlSettings("canny"))
+    group = doc.group_layers([a.id, control.id])
+    doc.set_locked(group.id, True)
+    with pytest.raises(LayerLockedError, match="Group"):
+        doc.check_editable(a)
+    assert active_control_layers(doc) == [control]
+    doc.set_visible(group.id, False)
+    assert active_control_layers(doc) == []  # hidden with its group
