@@ -5,9 +5,10 @@ a mode Impasto does not know (``krita:linear_burn``, a PSD key without an ``svg:
 ``psd:lbrn``) survives a round trip untouched; it is drawn as Normal. Groups have one more mode,
 :data:`PASS_THROUGH` (not isolated: the children blend straight onto what is under the group).
 
-The functions take straight (not premultiplied) float32 colours in 0..1, shape (..., 3): ``cb``
-the backdrop, ``cs`` the source, and return B(cb, cs) per the spec
-(https://www.w3.org/TR/compositing-1/#blending).
+The functions take straight (not premultiplied) float32 colours in 0..1, planar: shape (3, h, w)
+(numpy broadcasts an alpha of shape (1, h, w) over planes ~6x faster than an (h, w, 1) alpha over
+interleaved (h, w, 3) pixels, whose inner loop would be 3 long). ``cb`` is the backdrop, ``cs``
+the source; they return B(cb, cs) per the spec (https://www.w3.org/TR/compositing-1/#blending).
 """
 
 from __future__ import annotations
@@ -150,17 +151,15 @@ def _exclusion(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
 
 # ---- non-separable modes (Lum / ClipColor / SetLum / Sat / SetSat) --------------------------
 
-_LUMA = np.asarray([0.3, 0.59, 0.11], np.float32)
-
 
 def _lum(c: np.ndarray) -> np.ndarray:
-    return (c @ _LUMA)[..., None]
+    return (np.float32(0.3) * c[0] + np.float32(0.59) * c[1] + np.float32(0.11) * c[2])[None]
 
 
 def _clip_color(c: np.ndarray) -> np.ndarray:
     lum = _lum(c)
-    low = c.min(axis=-1, keepdims=True)
-    high = c.max(axis=-1, keepdims=True)
+    low = c.min(axis=0, keepdims=True)
+    high = c.max(axis=0, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         c = np.where(low < 0.0, lum + (c - lum) * lum / (lum - low), c)
         c = np.where(high > 1.0, lum + (c - lum) * (1.0 - lum) / (high - lum), c)
@@ -172,13 +171,13 @@ def _set_lum(c: np.ndarray, lum: np.ndarray) -> np.ndarray:
 
 
 def _sat(c: np.ndarray) -> np.ndarray:
-    return c.max(axis=-1, keepdims=True) - c.min(axis=-1, keepdims=True)
+    return c.max(axis=0, keepdims=True) - c.min(axis=0, keepdims=True)
 
 
 def _set_sat(c: np.ndarray, sat: np.ndarray) -> np.ndarray:
     """The spec's Cmax/Cmid/Cmin rewrite: max -> s, min -> 0, mid scaled between."""
-    low = c.min(axis=-1, keepdims=True)
-    span = c.max(axis=-1, keepdims=True) - low
+    low = c.min(axis=0, keepdims=True)
+    span = c.max(axis=0, keepdims=True) - low
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(span > 0.0, (c - low) * sat / span, 0.0).astype(np.float32)
 
@@ -227,8 +226,8 @@ def blend_over(
     src_alpha: np.ndarray,
     mode: str,
 ) -> None:
-    """Composite a straight source (rgb (h, w, 3), alpha (h, w, 1), opacity already applied) onto
-    a premultiplied backdrop in place, source-over with the mode's blending:
+    """Composite a straight source (rgb (3, h, w), alpha (1, h, w), opacity already applied) onto
+    a premultiplied backdrop (same shapes) in place, source-over with the mode's blending:
     ``cs' = (1 - ab)·cs + ab·B(cb, cs)``, ``co = as·cs' + (1 - as)·cb·ab``,
     ``ao = as + ab·(1 - as)``. ``svg:plus`` adds premultiplied colours (clamped); unknown modes
     are drawn as normal."""
@@ -238,11 +237,14 @@ def blend_over(
         return
     function = BLEND_FUNCTIONS.get(mode)
     if function is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            backdrop = np.where(alpha > 0.0, premul / np.maximum(alpha, 1e-12), 0.0)
-        backdrop = np.clip(backdrop, 0.0, 1.0, out=backdrop).astype(np.float32, copy=False)
-        blended = np.clip(function(backdrop, src_rgb), 0.0, 1.0)
-        src_rgb = src_rgb + alpha * (blended - src_rgb)  # (1 - ab)·cs + ab·B
+        # premultiplied colour is 0 where alpha is 0, so the guarded division gives 0 there
+        backdrop = premul / np.maximum(alpha, np.float32(1e-12))
+        np.clip(backdrop, 0.0, 1.0, out=backdrop)
+        blended = function(backdrop, src_rgb)
+        np.clip(blended, 0.0, 1.0, out=blended)
+        blended -= src_rgb
+        blended *= alpha
+        src_rgb = blended + src_rgb  # (1 - ab)·cs + ab·B
     premul *= 1.0 - src_alpha
     premul += src_rgb * src_alpha
     alpha *= 1.0 - src_alpha

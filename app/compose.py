@@ -20,7 +20,8 @@ from app.groups import Node, build_tree
 from app.layers import PAINT_KINDS, Layer, LayerKind
 
 # A leaf's pixels over the output grid: (rows, cols) slices into it, straight RGB float32 0..1
-# (h, w, 3) and alpha 0..1 (h, w, 1) without the layer's opacity; None when it adds nothing.
+# as planes (3, h, w) and alpha 0..1 (1, h, w) without the layer's opacity (planar: see
+# app/blend.py); None when it adds nothing.
 Patch = tuple[tuple[slice, slice], np.ndarray, np.ndarray]
 Fetch = Callable[[Layer], Patch | None]
 
@@ -132,13 +133,47 @@ def render_tree(
     fetch: Fetch,
     kinds: frozenset[LayerKind] = PAINT_KINDS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Premultiplied RGB (h, w, 3) and alpha (h, w, 1), float32 0..1, of the stack composited as
-    an isolated root over transparency. ``fetch`` supplies each leaf's pixels, so the canvas can
-    feed downsampled layers through the same compositing as the full-size flatten."""
-    premul = np.zeros((*shape, 3), np.float32)
-    alpha = np.zeros((*shape, 1), np.float32)
-    _render_nodes(build_tree(layers), premul, alpha, fetch, kinds)
+    """Premultiplied RGB planes (3, h, w) and alpha (1, h, w), float32 0..1, of the stack
+    composited as an isolated root over transparency. ``fetch`` supplies each leaf's pixels,
+    so the canvas can feed downsampled layers through the same compositing as the flatten."""
+    roots = build_tree(layers)
+    base = _opaque_base(roots, shape, fetch, kinds)
+    if base is not None:  # a photo under everything: start from it instead of blending it
+        index, rgb = base
+        premul, alpha = rgb, np.ones((1, *shape), np.float32)
+        roots = roots[index + 1 :]
+    else:
+        premul = np.zeros((3, *shape), np.float32)
+        alpha = np.zeros((1, *shape), np.float32)
+    _render_nodes(roots, premul, alpha, fetch, kinds)
     return premul, alpha
+
+
+def _opaque_base(
+    roots: list[Node], shape: tuple[int, int], fetch: Fetch, kinds: frozenset[LayerKind]
+) -> tuple[int, np.ndarray] | None:
+    """The bottom root layer's RGB if it is a normal, fully opaque layer covering the area."""
+    for index, node in enumerate(roots):
+        layer = node.layer
+        if not layer.visible or layer.opacity <= 0:
+            continue
+        if (
+            layer.kind is LayerKind.GROUP
+            or layer.kind not in kinds
+            or layer.raster is None
+            or layer.opacity < 1.0
+            or blends(layer.blend_mode)
+        ):
+            return None
+        patch = fetch(layer)
+        if patch is None:
+            continue
+        _where, rgb, src_alpha = patch
+        whole = rgb.shape[1:] == tuple(shape)
+        if not whole or src_alpha.min() < 1.0:
+            return None
+        return index, np.ascontiguousarray(rgb)
+    return None
 
 
 def _render_nodes(
@@ -147,25 +182,28 @@ def _render_nodes(
     alpha: np.ndarray,
     fetch: Fetch,
     kinds: frozenset[LayerKind],
-) -> None:
+) -> bool:
+    """Composite ``nodes`` into the buffers; False when none of them had pixels here."""
+    drew = False
     for node in nodes:
         layer = node.layer
         if not layer.visible or layer.opacity <= 0:
             continue
         if layer.kind is LayerKind.GROUP:
-            _render_group(node, premul, alpha, fetch, kinds)
+            drew |= _render_group(node, premul, alpha, fetch, kinds)
             continue
         if layer.kind not in kinds or layer.raster is None:
             continue
         patch = fetch(layer)
         if patch is None:
             continue
-        where, rgb, src_alpha = patch
+        (rows, cols), rgb, src_alpha = patch
         if layer.opacity < 1.0:
             src_alpha = src_alpha * np.float32(layer.opacity)
-        dst_premul, dst_alpha = premul[where], alpha[where]
-        blend_over(dst_premul, dst_alpha, rgb, src_alpha, layer.blend_mode)
-        premul[where], alpha[where] = dst_premul, dst_alpha
+        # basic slices are views: blend_over writes through them into the buffers
+        blend_over(premul[:, rows, cols], alpha[:, rows, cols], rgb, src_alpha, layer.blend_mode)
+        drew = True
+    return drew
 
 
 def _render_group(
@@ -174,29 +212,29 @@ def _render_group(
     alpha: np.ndarray,
     fetch: Fetch,
     kinds: frozenset[LayerKind],
-) -> None:
+) -> bool:
     group = node.layer
     if group.blend_mode == PASS_THROUGH:
         # not isolated: children blend with what lies under the group; opacity fades the
         # difference they make (Photoshop's and Krita's pass-through)
         if group.opacity >= 1.0:
-            _render_nodes(node.children, premul, alpha, fetch, kinds)
-            return
+            return _render_nodes(node.children, premul, alpha, fetch, kinds)
         before_premul, before_alpha = premul.copy(), alpha.copy()
-        _render_nodes(node.children, premul, alpha, fetch, kinds)
+        if not _render_nodes(node.children, premul, alpha, fetch, kinds):
+            return False
         keep = np.float32(1.0 - group.opacity)
         premul += (before_premul - premul) * keep
         alpha += (before_alpha - alpha) * keep
-        return
+        return True
     inner_premul = np.zeros_like(premul)
     inner_alpha = np.zeros_like(alpha)
-    _render_nodes(node.children, inner_premul, inner_alpha, fetch, kinds)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rgb = np.where(inner_alpha > 0, inner_premul / np.maximum(inner_alpha, 1e-12), 0.0)
-    rgb = rgb.astype(np.float32, copy=False)
+    if not _render_nodes(node.children, inner_premul, inner_alpha, fetch, kinds):
+        return False  # an empty group adds nothing, whatever its mode
+    rgb = inner_premul / np.maximum(inner_alpha, np.float32(1e-12))  # 0 where alpha is 0
     if group.opacity < 1.0:
         inner_alpha *= np.float32(group.opacity)
     blend_over(premul, alpha, rgb, inner_alpha, group.blend_mode)
+    return True
 
 
 def full_size_fetch(rect: Rect) -> Fetch:
@@ -206,9 +244,9 @@ def full_size_fetch(rect: Rect) -> Fetch:
         common = rect.intersected(layer.raster.rect)
         if common.is_empty:
             return None
-        src = layer.raster.view(common).astype(np.float32)
-        src *= np.float32(1.0 / 255.0)
-        return common.slices(rect), src[..., :3], src[..., 3:4]
+        planes = np.stack(cv2.split(layer.raster.view(common))).astype(np.float32)
+        planes *= np.float32(1.0 / 255.0)
+        return common.slices(rect), planes[:3], planes[3:4]
 
     return fetch
 
@@ -222,12 +260,13 @@ def _composite_tree(
     premul, alpha = render_tree(layers, (rect.h, rect.w), full_size_fetch(rect), kinds)
     if background is not None:  # the root is an isolated group over the matte (ORA spec)
         back_alpha = np.float32(background[3] / 255.0)
-        back = np.asarray(background[:3], np.float32) / 255.0 * back_alpha
+        back = np.asarray(background[:3], np.float32).reshape(3, 1, 1) / 255.0 * back_alpha
         premul += back * (1.0 - alpha)
         alpha += back_alpha * (1.0 - alpha)
-    out = np.empty((rect.h, rect.w, 4), np.uint8)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rgb = np.where(alpha > 0, premul / np.maximum(alpha, 1e-8), 0.0)
-    out[..., :3] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    out[..., 3:] = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return out
+    rgb = premul / np.maximum(alpha, np.float32(1e-8))  # 0 where alpha is 0
+    planes = [*rgb, alpha[0]]
+    for plane in planes:
+        plane *= np.float32(255.0)
+        plane += np.float32(0.5)
+        np.clip(plane, 0.0, 255.0, out=plane)
+    return cv2.merge([plane.astype(np.uint8) for plane in planes])

@@ -414,22 +414,19 @@ class CanvasView(QWidget):
                 return None
             area = common.aligned(step).intersected(rect)
             small = _downsample_premultiplied(_pixels_of(layer.raster, area), step)
-            small *= np.float32(1.0 / 255.0)
             top, left = (area.y - rect.y) // step, (area.x - rect.x) // step
             where = (
                 slice(top, top + small.shape[0]),
                 slice(left, left + small.shape[1]),
             )
-            alpha = small[..., 3:4]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rgb = np.where(alpha > 0, small[..., :3] / np.maximum(alpha, 1e-12), 0.0)
-            return where, rgb.astype(np.float32, copy=False), alpha
+            planes = np.stack(cv2.split(small))  # planar, as app.compose works
+            alpha = planes[3:4] * np.float32(1.0 / 255.0)
+            rgb = planes[:3] / np.maximum(planes[3:4], np.float32(1e-9))  # 0 where alpha is 0
+            return where, rgb, alpha
 
         rgb, alpha = render_tree(self.doc.layers, shape, fetch, DISPLAY_KINDS)
-        premul = np.empty((*shape, 4), np.float32)
-        premul[..., :3] = rgb[..., ::-1] * 255.0  # RGB -> BGR
-        premul[..., 3:] = alpha * 255.0
-        return premul
+        rgb *= np.float32(255.0)
+        return cv2.merge([rgb[2], rgb[1], rgb[0], alpha[0] * np.float32(255.0)])  # BGRA
 
     def _mask_coverage(self, rect: Rect, step: int) -> np.ndarray | None:
         """Tint strength 0..1 (h, w, 1) at the given downsampling, or None without a mask."""

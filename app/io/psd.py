@@ -288,4 +288,3 @@ def _render_alone(psd_layer):
         return psd_layer.composite(layer_filter=lambda _layer: True)
     finally:
         psd_layer.opacity = opacity
-
