@@ -98,7 +98,6 @@ def _flatten_on_white(image: Image.Image) -> Image.Image:
 
 
 def _exif_user_comment(text: str) -> bytes:
-    exif = Image.Exif()
-    exif_ifd = exif.get_ifd(0x8769)
-    exif_ifd[0x9286] = b"UNICODE\0" + text.encode("utf-16-be")  # UserComment
-    return exif.tobytes()
+    from inference.parameters import exif_with_parameters  # UNDEFINED type, as A1111/piexif
+
+    return exif_with_parameters(text)
