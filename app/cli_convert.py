@@ -50,7 +50,8 @@ def main(argv: list[str]) -> int:
     except _UsageError as err:
         print(f"impasto convert: {err} (usage: impasto convert IN OUT)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from app.files import FileError, open_document, save_any
+    from app.files import FileError, chosen_result, export_flat, open_document, save_any
+    from app.image_io import EXPORT_FORMATS
 
     if args.output.exists() and not args.force:
         print(f"impasto convert: {args.output} exists; add --force to overwrite", file=sys.stderr)
@@ -60,12 +61,30 @@ def main(argv: list[str]) -> int:
         return EXIT_BAD_INPUT
     try:
         doc = open_document(args.input)
-        save_any(doc, args.output)
+        carried = _image_parameters(args.input)
+        if carried and args.output.suffix.lower() in EXPORT_FORMATS and not chosen_result(doc):
+            export_flat(doc, args.output, carried)  # a PNG's A1111 text goes to the JPEG's EXIF
+        else:
+            save_any(doc, args.output)
     except FileError as err:
         print(f"impasto convert: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"{args.input} -> {args.output} ({doc.width}x{doc.height}, {len(doc.layers)} layers)")
     return EXIT_OK
+
+
+def _image_parameters(path: Path) -> str | None:
+    """The A1111 ``parameters`` of a flat PNG/JPEG/WebP input (None for projects and plain
+    images, or when it cannot be read: the conversion goes on without it)."""
+    if path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
+        return None
+    from inference.parameters import read_image_parameters
+
+    try:
+        return read_image_parameters(path)
+    except (OSError, ValueError, SyntaxError) as err:
+        log.info("no parameters read from %s: %s", path, err)
+        return None
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def generate_again(layer: Layer, panel: GeneratePanel) -> int | None:
     step), so "again" regenerates the same area."""
     if not layer.recipe:
         return None
-    panel.apply_recipe(layer.recipe)
+    panel.apply_recipe(Recipe.from_json(layer.recipe).to_json())  # an old project's too
     doc = panel.document()
     if doc is not None:
         restore_recipe_mask(doc, layer.recipe)
