@@ -409,4 +409,5 @@ def lora_uses(loras: tuple[tuple[str, float], ...]) -> tuple[LoraUse, ...]:
         return ()
     from inference.loras import lora_recipe
 
-    return tuple(read_lora(entry) for entry in lora_recipe(loras)["loras"])  # type: ignore[misc]
+    uses = (read_lora(entry) for entry in lora_recipe(loras)["loras"])
+    return tuple(use for use in uses if use is not None)

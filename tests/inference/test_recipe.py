@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import string
+from dataclasses import fields
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -283,3 +284,25 @@ def test_an_array_control_image_from_an_old_project_becomes_png_text():
     recipe = Recipe.from_json({"controls": [{"type": "canny", "image": image}]})
     assert recipe.controls[0].image == read_image_text(image)
     assert isinstance(recipe.controls[0].image, str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(_TEXT_CHARS, max_size=200))
+def test_any_text_parses_without_raising(text):
+    recipe = parse_parameters(text)
+    assert isinstance(recipe, Recipe)
+    assert parse_parameters(format_parameters(recipe)).extra == recipe.extra
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([f.name for f in fields(Recipe)] + ["cfg"]), json_values))
+def test_any_stored_dict_loads_without_raising(data):
+    recipe = Recipe.from_json(data)
+    assert Recipe.from_json(recipe.to_json()) == recipe
