@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
@@ -372,27 +371,12 @@ def read_png_parameters(path: str | Path) -> str | None:
     return str(value) if value is not None else None
 
 
-# ---- JPEG / WebP: EXIF UserComment, as A1111 writes it with piexif ------------------------------
+# ---- JPEG / WebP: EXIF UserComment (A1111 writes it with piexif; app.image_io writes ours) ------
 
 _EXIF_IFD = 0x8769
 _USER_COMMENT = 0x9286
 _UNICODE = b"UNICODE\0"
 _ASCII = b"ASCII\0\0\0"
-
-
-def exif_with_parameters(text: str) -> bytes:
-    """An EXIF block (``Exif\\0\\0`` + big-endian TIFF) holding ``text`` as UserComment of type
-    UNDEFINED with the ``UNICODE\\0`` prefix and UTF-16BE text, as A1111 writes it
-    (``piexif.helper.UserComment.dump(text, encoding="unicode")``); Pillow's own EXIF writer
-    would type it BYTE, which piexif cannot read back. Pass it to Pillow as ``exif=``."""
-    payload = _UNICODE + text.encode("utf-16-be")
-    exif_ifd_offset = 8 + 2 + 12 + 4
-    payload_offset = exif_ifd_offset + 2 + 12 + 4
-    tiff = b"MM\0\x2a" + struct.pack(">I", 8)
-    tiff += struct.pack(">HHHII", 1, _EXIF_IFD, 4, 1, exif_ifd_offset) + struct.pack(">I", 0)
-    tiff += struct.pack(">HHHII", 1, _USER_COMMENT, 7, len(payload), payload_offset)
-    tiff += struct.pack(">I", 0) + payload
-    return b"Exif\0\0" + tiff
 
 
 def decode_user_comment(comment: bytes) -> str:

@@ -218,3 +218,6 @@ def test_convert_png_to_jpeg_carries_the_recipe(tmp_path):
             carried = image.text.get("parameters") if name.endswith(".png") else None
             exif = image.info.get("exif")
         assert (carried or piexif_user_comment(exif)) == text
+    assert main([str(tmp_path / "b.jpg"), str(tmp_path / "c.png")]) == 0  # and back from EXIF
+    with Image.open(tmp_path / "c.png") as image:
+        assert image.text["parameters"] == text

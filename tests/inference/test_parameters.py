@@ -140,38 +140,3 @@ def test_a_value_that_is_not_its_type_is_kept_under_its_label():
     assert parsed.steps is None and parsed.seed == 3
     assert parsed.extra == (("Steps", "many"), ("Clip skip", "2"))
     assert "Steps: many" in format_parameters(parsed)
-
-
-def test_exif_user_comment_is_undefined_with_the_unicode_prefix():
-    """Decoded the way piexif does it: the Exif IFD's UserComment must be type 7 (UNDEFINED) so
-    piexif hands back bytes, then ``UserComment.load`` reads the 8-byte prefix and UTF-16BE."""
-    from inference.parameters import exif_with_parameters
-
-    text = format_parameters(replace(RECIPE, prompt="猫 — ünïcode"))
-    comment_type, comment = exif_user_comment(exif_with_parameters(text))
-    assert comment_type == 7
-    assert comment[:8] == b"UNICODE\0"
-    assert comment[8:].decode("utf-16-be") == text
-
-
-def exif_user_comment(exif: bytes) -> tuple[int, bytes]:
-    """(type, raw bytes) of the UserComment in an EXIF block, read as piexif reads TIFF."""
-    import struct
-
-    tiff = exif[6:] if exif.startswith(b"Exif\0\0") else exif
-    order = {b"MM": ">", b"II": "<"}[tiff[:2]]
-
-    def entries(offset: int) -> dict[int, tuple[int, int, int]]:
-        (count,) = struct.unpack_from(order + "H", tiff, offset)
-        found = {}
-        for index in range(count):
-            tag, kind, length, value = struct.unpack_from(
-                order + "HHII", tiff, offset + 2 + 12 * index
-            )
-            found[tag] = (kind, length, value)
-        return found
-
-    (ifd0,) = struct.unpack_from(order + "I", tiff, 4)
-    exif_ifd = entries(entries(ifd0)[0x8769][2])
-    kind, length, offset = exif_ifd[0x9286]
-    return kind, tiff[offset : offset + length]
