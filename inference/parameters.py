@@ -381,11 +381,8 @@ _ASCII = b"ASCII\0\0\0"
 
 def decode_user_comment(comment: bytes) -> str:
     """An EXIF UserComment's text (``UNICODE\\0`` + UTF-16BE, ``ASCII`` or bare UTF-8)."""
-    if comment.startswith(_UNICODE):
-        body = comment[len(_UNICODE) :]
-        if len(body) >= 2 and body[0] != 0 and body[1] == 0:  # some writers use UTF-16LE
-            return body.decode("utf-16-le", errors="replace")
-        return body.decode("utf-16-be", errors="replace")
+    if comment.startswith(_UNICODE):  # big-endian, as piexif reads and writes it
+        return comment[len(_UNICODE) :].decode("utf-16-be", errors="replace")
     if comment.startswith(_ASCII):
         return comment[len(_ASCII) :].decode("ascii", errors="replace")
     return comment.rstrip(b"\0").decode("utf-8", errors="replace")

@@ -140,3 +140,17 @@ def test_a_value_that_is_not_its_type_is_kept_under_its_label():
     assert parsed.steps is None and parsed.seed == 3
     assert parsed.extra == (("Steps", "many"), ("Clip skip", "2"))
     assert "Steps: many" in format_parameters(parsed)
+
+
+@pytest.mark.parametrize(
+    ("comment", "text"),
+    [
+        (b"UNICODE\0" + "Āb 猫".encode("utf-16-be"), "Āb 猫"),
+        (b"ASCII\0\0\0steps", "steps"),
+        ("plain, ünï".encode(), "plain, ünï"),
+    ],
+)
+def test_user_comment_text(comment, text):
+    from inference.parameters import decode_user_comment
+
+    assert decode_user_comment(comment) == text
