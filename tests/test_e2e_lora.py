@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from app.document import Document
-from app.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.request import Workflow
 from app.layers import Layer, LayerKind
-from app.request_builder import Workflow
 from app.staging import Staging
 
 STEPS = 3

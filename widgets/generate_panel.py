@@ -38,8 +38,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.document import Document
-from app.jobs import JobController, JobState
-from app.request_builder import (
+from app.generation.jobs import JobController, JobState
+from app.generation.request import (
     GenerationParams,
     RequestBuildError,
     ResolutionPolicy,

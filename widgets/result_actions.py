@@ -8,9 +8,9 @@ from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from app.document import Document
+from app.generation.request import Workflow, decode_mask, recipe_parameters_text
 from app.geometry import Rect
 from app.layers import Layer, LayerKind
-from app.request_builder import Workflow, decode_mask, recipe_parameters_text
 from widgets.generate_panel import GeneratePanel
 
 

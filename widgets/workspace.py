@@ -16,8 +16,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
 
 from app import files
+from app.generation.jobs import JobController, default_engine_factory
 from app.io.autosave import AutosaveManager
-from app.jobs import JobController, default_engine_factory
 from app.layers import LayerKind
 from app.recent import RecentFiles
 from app.settings import Settings, SettingsStore

@@ -11,10 +11,10 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from app.document import Document
+from app.generation.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.request import Workflow
 from app.geometry import Rect
-from app.jobs import WORKER_THREAD_NAME, JobController
 from app.layers import ControlSettings, LayerKind
-from app.request_builder import Workflow
 from app.staging import Staging
 from inference.api import ModelNotFoundError, Sampler
 from tests.app.fake_engine import FakeEngine
