@@ -100,6 +100,7 @@ class Task(Generic[T]):
     on_progress: Callable[[Any], None] | None = None
     token: CancelToken = field(default_factory=CancelToken)
     _mailbox: Mailbox[Any] | None = None
+    _relay: Relay | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -112,6 +113,12 @@ class Task(Generic[T]):
         """Worker thread: offer a progress value; the UI thread sees the newest one."""
         if self._mailbox is not None and not self.cancelled:
             self._mailbox.post(value)
+
+    def post(self, call: Call) -> None:
+        """Worker thread: run ``call`` on the UI thread, in order with the task's other calls
+        and before its outcome (for partial results that must all arrive)."""
+        if self._relay is not None:
+            self._relay.post(call)
 
 
 class Background(QObject):
@@ -142,7 +149,7 @@ class Background(QObject):
     ) -> Task[T]:
         """Run ``work(task)`` off the UI thread; ``on_done(result)`` / ``on_error(error)`` /
         ``on_progress(newest value)`` run on the UI thread unless the task was cancelled."""
-        task: Task[T] = Task(work, on_done, on_error, on_progress)
+        task: Task[T] = Task(work, on_done, on_error, on_progress, _relay=self._relay)
         if on_progress is not None:
             task._mailbox = Mailbox(self._relay, lambda value: self._progress(task, value))
         with self._lock:

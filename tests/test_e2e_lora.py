@@ -40,9 +40,9 @@ def controller(qtbot):
 
 @pytest.fixture
 def scanner(qtbot, tmp_path, models):
-    from widgets.model_picker import LibraryScanner
+    from app.library import ModelLibrary
 
-    scanner = LibraryScanner(folders=[models], include_hf_cache=False, cache_path=tmp_path / "c")
+    scanner = ModelLibrary(folders=[models], include_hf_cache=False, cache_path=tmp_path / "c")
     with qtbot.waitSignal(scanner.scan_finished, timeout=30_000):
         scanner.rescan()
     yield scanner

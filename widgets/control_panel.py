@@ -241,7 +241,7 @@ class ControlPanel(QWidget):
     """ControlNet settings of the active layer plus control-layer actions.
 
     ``document`` returns the current Document (or None). ``scanner`` (a
-    ``widgets.model_picker.LibraryScanner``) adds a library combo of ControlNet models next to
+    ``app.library.ModelLibrary``) adds a library combo of ControlNet models next to
     the path field. ``tool_requested`` asks the window to switch tools ("pose" after a figure
     was added).
     """

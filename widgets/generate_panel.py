@@ -49,10 +49,10 @@ from app.generation.request import (
     params_from_recipe,
     recipe_loras,
 )
+from app.library import ModelLibrary
 from app.settings import Settings, SettingsError, SettingsStore
 from inference.api import Sampler
 from widgets.lora_picker import LoraPicker
-from widgets.model_picker import LibraryScanner
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class GeneratePanel(QWidget):
         parent: QWidget | None = None,
         *,
         store: SettingsStore | None = None,
-        scanner: LibraryScanner | None = None,
+        scanner: ModelLibrary | None = None,
     ) -> None:
         """``store``: the user's settings; when given, the panel starts from its default sampler,
         steps and guidance, follows changes to them, and keeps its recent prompts there so they
@@ -115,7 +115,7 @@ class GeneratePanel(QWidget):
 
     # ---- construction -------------------------------------------------------------------
 
-    def _build(self, model_picker: QWidget | None, scanner: LibraryScanner | None) -> None:
+    def _build(self, model_picker: QWidget | None, scanner: ModelLibrary | None) -> None:
         self.mode_label = QLabel(self)
         self.mode_label.setObjectName("modeLabel")
         self.mode_label.setWordWrap(True)
@@ -730,11 +730,11 @@ class GeneratePanel(QWidget):
         self.status_message.emit(text)
 
 
-def _picker_scanner(model_picker: QWidget | None) -> LibraryScanner | None:
+def _picker_scanner(model_picker: QWidget | None) -> ModelLibrary | None:
     """The model library behind a ``ModelPicker`` (it keeps it as ``_scanner``)."""
     for name in ("scanner", "_scanner"):
         scanner = getattr(model_picker, name, None)
-        if isinstance(scanner, LibraryScanner):
+        if isinstance(scanner, ModelLibrary):
             return scanner
     return None
 

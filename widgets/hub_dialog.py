@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.library import ModelLibrary
 from app.settings import SettingsError, SettingsStore
 from inference.api import Cancelled, CancelToken
 from inference.hub import (
@@ -51,7 +52,6 @@ from inference.hub import (
 )
 from inference.library.entry import format_size
 from inference.library.folders import APP_NAME
-from widgets.model_picker import LibraryScanner
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class HubDialog(QDialog):
     def __init__(
         self,
         store: SettingsStore,
-        scanner: LibraryScanner | None = None,
+        scanner: ModelLibrary | None = None,
         parent: QWidget | None = None,
         transport: HubTransport | None = None,
     ) -> None:

@@ -19,6 +19,7 @@ from app import files
 from app.generation.jobs import JobController, default_engine_factory
 from app.io.autosave import AutosaveManager
 from app.layers import LayerKind
+from app.library import ModelLibrary
 from app.recent import RecentFiles
 from app.settings import Settings, SettingsStore
 from app.staging import Staging
@@ -27,7 +28,7 @@ from widgets.generate_panel import GeneratePanel
 from widgets.hub_dialog import HubDialog
 from widgets.layers_panel import ID_ROLE
 from widgets.main_window import MainWindow, ToolId
-from widgets.model_picker import LibraryScanner, ModelPicker
+from widgets.model_picker import ModelPicker
 from widgets.pose_overlay import PoseOverlayPainter
 from widgets.result_actions import result_actions
 from widgets.settings_dialog import SettingsDialog
@@ -78,7 +79,7 @@ class Workspace(QObject):
         settings = self.store.settings
         self.recent = RecentFiles(self.store.path.with_name("recent.json"))
 
-        self.scanner = LibraryScanner(self.store, cache_path=library_cache, parent=window)
+        self.scanner = ModelLibrary(self.store, cache_path=library_cache, parent=window)
         self.picker = ModelPicker(self.scanner, self.store, show_controlnet=False)
         self.staging = Staging(window)
         self.jobs = JobController(

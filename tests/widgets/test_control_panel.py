@@ -291,13 +291,13 @@ def test_helpers():
 
 
 def test_library_combo_chooses_a_controlnet_per_layer(qtbot, tmp_path, holder, doc):
+    from app.library import ModelLibrary
     from tests.inference import test_library_fakes as fakes
-    from widgets.model_picker import LibraryScanner
 
     folder = tmp_path / "models"
     fakes.write_fake_safetensors(folder / "canny15.safetensors", fakes.ldm_controlnet(768))
     fakes.write_fake_safetensors(folder / "depth15.safetensors", fakes.ldm_controlnet(768))
-    scanner = LibraryScanner(
+    scanner = ModelLibrary(
         folders=[folder], include_hf_cache=False, cache_path=tmp_path / "cache.json"
     )
     try:

@@ -496,15 +496,15 @@ def test_without_a_store_nothing_is_written(panel, qtbot, tmp_path):
 @pytest.fixture
 def library(qtbot, tmp_path):
     """A scanned model library: an SD1 and an SDXL checkpoint and a LoRA for each."""
+    from app.library import ModelLibrary
     from tests.inference import test_library_fakes as fakes
-    from widgets.model_picker import LibraryScanner
 
     root = tmp_path / "models"
     fakes.write_fake_safetensors(root / "sd15.safetensors", fakes.sd1_checkpoint())
     fakes.write_fake_safetensors(root / "sdxl.safetensors", fakes.sdxl_checkpoint())
     fakes.write_fake_safetensors(root / "Lora" / "ink15.safetensors", fakes.kohya_lora_sd1())
     fakes.write_fake_safetensors(root / "Lora" / "chromexl.safetensors", fakes.kohya_lora_sdxl())
-    scanner = LibraryScanner(folders=[root], include_hf_cache=False, cache_path=tmp_path / "c")
+    scanner = ModelLibrary(folders=[root], include_hf_cache=False, cache_path=tmp_path / "c")
     with qtbot.waitSignal(scanner.scan_finished, timeout=10_000):
         scanner.rescan()
     scanner.root = root
