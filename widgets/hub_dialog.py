@@ -1,10 +1,9 @@
 """The "Download a model from Hugging Face" dialog: optional, for users who are online.
 
-The download itself is ``inference.hub.download_model`` on a Python worker thread; the thread
-only posts to a relay ``QObject`` that lives on the UI thread, so every widget change happens
-there (queued signals). Progress is coalesced: the worker keeps only the latest figures and
-emits again only after the UI took the previous ones, so a fast link cannot flood the event loop
-and nothing is lost. Offline, or when the hub refuses, the dialog shows the one-line reason
+The download itself is ``inference.hub.download_model``, run off the UI thread by
+:class:`app.background.Background`; its outcome and progress come back on the UI thread, so every
+widget change happens there. Progress is coalesced (newest figures win), so a fast link cannot
+flood the event loop. Offline, or when the hub refuses, the dialog shows the one-line reason
 in its status line (no traceback, no message box). A cancelled or failed download leaves nothing
 on disk (``download_model`` stages and cleans up). On success the destination root joins
 ``Settings.model_folders`` when the library does not already look there, and the library
@@ -15,14 +14,13 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -39,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.background import Background, Task
 from app.library import ModelLibrary
 from app.settings import SettingsError, SettingsStore
 from inference.api import Cancelled, CancelToken
@@ -121,47 +120,6 @@ class _Job:
     ignore_patterns: tuple[str, ...]
 
 
-class _Relay(QObject):
-    """Lives on the UI thread; the worker emits through it, so delivery is queued there.
-
-    ``object`` rather than ``int``: byte counts pass 2**31 on real checkpoints."""
-
-    progress = Signal()  # the latest figures are in the mailbox
-    succeeded = Signal(object)  # Path
-    failed = Signal(str, bool)  # one-line message, offline
-    cancelled = Signal()
-
-
-class _ProgressMailbox:
-    """The worker's latest (done, total); one pending notification at a time."""
-
-    def __init__(self, relay: _Relay) -> None:
-        self._relay = relay
-        self._lock = threading.Lock()
-        self._latest: tuple[int, int | None] | None = None
-        self._pending = False
-
-    def post(self, done: int, total: int | None) -> None:  # worker thread
-        with self._lock:
-            self._latest = (done, total)
-            if self._pending:
-                return
-            self._pending = True
-        _emit(self._relay.progress)
-
-    def take(self) -> tuple[int, int | None] | None:  # UI thread
-        with self._lock:
-            self._pending = False
-            return self._latest
-
-
-def _emit(signal, *args) -> None:
-    try:
-        signal.emit(*args)
-    except RuntimeError:  # the dialog was deleted under a running worker: nobody to tell
-        log.debug("hub dialog gone; dropped a signal")
-
-
 def _one_line(message: str) -> str:
     return " ".join(message.split()) or "the download failed"
 
@@ -188,17 +146,12 @@ class HubDialog(QDialog):
         self._store = store
         self._scanner = scanner
         self._transport = transport
-        self._thread: threading.Thread | None = None
+        self._background = Background("hub-download", parent=self)
+        self._task: Task[tuple] | None = None
         self._job: _Job | None = None
         self._cancel: CancelToken | None = None
         self._close_when_done = False
         self._samples: deque[tuple[float, int]] = deque()
-        self._relay = _Relay(self)
-        self._mailbox = _ProgressMailbox(self._relay)
-        self._relay.progress.connect(self._on_progress)
-        self._relay.succeeded.connect(self._on_succeeded)
-        self._relay.failed.connect(self._on_failed)
-        self._relay.cancelled.connect(self._on_cancelled)
         self._build()
         self._refresh()
 
@@ -274,7 +227,7 @@ class HubDialog(QDialog):
     # ---- public ------------------------------------------------------------------------------
 
     def is_downloading(self) -> bool:
-        return self._thread is not None
+        return self._task is not None
 
     def repo_id(self) -> str:
         """The normalised repository id; raises ``RepoIdError`` when the text is not one."""
@@ -308,10 +261,12 @@ class HubDialog(QDialog):
         self.progress_bar.setValue(0)
         self.progress_label.setText(format_progress(0, None, None))
         self._show_status(f"Downloading {job.repo_id}…")
-        self._thread = threading.Thread(
-            target=self._work, args=(job, self._cancel), name="hub-download", daemon=True
+        cancel = self._cancel
+        self._task = self._background.submit(
+            lambda task: self._work(task, job, cancel),
+            on_done=self._on_outcome,
+            on_progress=self._on_progress,
         )
-        self._thread.start()
         self._refresh()
         self.download_started.emit(job.repo_id, job.dest)
         return True
@@ -325,11 +280,7 @@ class HubDialog(QDialog):
 
     def wait(self, timeout_s: float = JOIN_TIMEOUT_S) -> bool:
         """Block until the worker thread ended (tests, shutdown). True when no thread is left."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout_s)
-            return not thread.is_alive()
-        return True
+        return self._background.wait(timeout_s)
 
     def shutdown(self, timeout_s: float = JOIN_TIMEOUT_S) -> bool:
         """Cancel any download and wait for its thread (call before the application quits)."""
@@ -347,28 +298,29 @@ class HubDialog(QDialog):
 
     # ---- worker thread -----------------------------------------------------------------------
 
-    def _work(self, job: _Job, cancel: CancelToken) -> None:
+    def _work(self, task: Task[tuple], job: _Job, cancel: CancelToken) -> tuple:
+        """The download; returns ("succeeded", dest) | ("failed", message, offline) |
+        ("cancelled",), delivered to :meth:`_on_outcome` on the UI thread."""
         try:
             dest = download_model(
                 job.repo_id,
                 job.dest,
-                progress=self._mailbox.post,
+                progress=lambda done, total: task.report((done, total)),
                 cancel=cancel,
                 allow_patterns=job.allow_patterns,
                 ignore_patterns=job.ignore_patterns,
                 transport=self._transport,
             )
         except Cancelled:
-            _emit(self._relay.cancelled)
+            return ("cancelled",)
         except HubOfflineError as error:
-            _emit(self._relay.failed, _one_line(str(error)), True)
+            return ("failed", _one_line(str(error)), True)
         except HubError as error:
-            _emit(self._relay.failed, _one_line(str(error)), False)
+            return ("failed", _one_line(str(error)), False)
         except Exception as error:  # a bug or an odd OS error: say it in one line, log the rest
             log.exception("hub download of %s failed", job.repo_id)
-            _emit(self._relay.failed, _one_line(f"download failed: {error}"), False)
-        else:
-            _emit(self._relay.succeeded, dest)
+            return ("failed", _one_line(f"download failed: {error}"), False)
+        return ("succeeded", dest)
 
     # ---- UI thread ---------------------------------------------------------------------------
 
@@ -384,9 +336,17 @@ class HubDialog(QDialog):
             return _Job(repo_id, root, dest, SINGLE_FILE_ALLOW, SINGLE_FILE_IGNORE)
         return _Job(repo_id, root, dest, None, DEFAULT_IGNORE_PATTERNS)
 
-    def _on_progress(self) -> None:
-        latest = self._mailbox.take()
-        if latest is None or not self.is_downloading():
+    def _on_outcome(self, outcome: tuple) -> None:
+        kind, *details = outcome
+        if kind == "succeeded":
+            self._on_succeeded(*details)
+        elif kind == "failed":
+            self._on_failed(*details)
+        else:
+            self._on_cancelled()
+
+    def _on_progress(self, latest: tuple[int, int | None]) -> None:
+        if not self.is_downloading():
             return
         done, total = latest
         now = time.monotonic()
@@ -432,10 +392,9 @@ class HubDialog(QDialog):
         job = self._job
         assert job is not None, "a download ended that was never started"
         self.wait()
-        self._thread = None
+        self._task = None
         self._job = None
         self._cancel = None
-        self._mailbox.take()
         self._refresh()
         return job
 
