@@ -102,9 +102,7 @@ class LoraPicker(QWidget):
 
     changed = Signal()  # rows added/removed, a weight or an enable box changed
 
-    def __init__(
-        self, scanner: ModelLibrary | None = None, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, scanner: ModelLibrary | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("loraPicker")
         self._scanner = scanner
