@@ -33,6 +33,7 @@ from inference.library import (
     default_cache_path,
     default_folders,
     fill_hashes,
+    hf_hub_cache,
     inspect_path,
     scan_folders,
     sha256_file,
@@ -46,6 +47,7 @@ __all__ = [  # what widgets need of the library: they import these from here, no
     "ModelKind",
     "ModelLibrary",
     "ScanProgress",
+    "hf_hub_cache",
     "lora_name",
     "native_size",
 ]

@@ -438,7 +438,7 @@ class ControlPanel(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         self.model_combo = None
         if scanner is not None:
-            from inference.library import ModelKind
+            from app.library import ModelKind
             from widgets.model_picker import ModelCombo
 
             self.model_combo = ModelCombo(scanner, ModelKind.CONTROLNET, "None / custom path", box)

@@ -13,13 +13,10 @@ rescans.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -38,90 +35,32 @@ from PySide6.QtWidgets import (
 )
 
 from app.background import Background, Task
+from app.hub import (
+    DEFAULT_IGNORE_PATTERNS,
+    REPO_HINT,
+    SINGLE_FILE_ALLOW,
+    SINGLE_FILE_IGNORE,
+    HubError,
+    HubJob,
+    HubTransport,
+    RepoIdError,
+    default_models_root,
+    dest_for,
+    format_progress,
+    is_covered,
+    one_line,
+    parse_repo_id,
+    run_download,
+)
 from app.library import ModelLibrary
 from app.settings import SettingsError, SettingsStore
-from inference.api import Cancelled, CancelToken
-from inference.hub import (
-    DEFAULT_IGNORE_PATTERNS,
-    HubError,
-    HubOfflineError,
-    HubTransport,
-    dest_for,
-    download_model,
-)
-from inference.library.entry import format_size
-from inference.library.folders import APP_NAME
+from inference.api import CancelToken
 
 log = logging.getLogger(__name__)
 
 TITLE = "Download a model from Hugging Face"
-REPO_HINT = "owner/name, e.g. stabilityai/sd-turbo"
-# The hub's own naming rules (letters, digits, "-", "_", "."; no "--" or ".."; no leading or
-# trailing "-" / "."), so a bad id is refused here, before any thread or network.
-_PART = r"[A-Za-z0-9](?:[\w.\-]{0,94}[A-Za-z0-9_])?"
-_REPO_ID = re.compile(rf"^{_PART}/{_PART}$")
-_URL_PREFIX = re.compile(r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/", re.IGNORECASE)
-# Top-level single-file checkpoints only: a diffusers repository also holds component weights in
-# sub-folders (unet/, vae/...), useless without their configs, so those are left out.
-SINGLE_FILE_ALLOW = ("*.safetensors",)
-SINGLE_FILE_IGNORE = (*DEFAULT_IGNORE_PATTERNS, "*/*")
 SPEED_WINDOW_S = 3.0
 JOIN_TIMEOUT_S = 5.0
-
-
-class RepoIdError(ValueError):
-    """The text is not a Hugging Face repository id; the message says what is expected."""
-
-
-def parse_repo_id(text: str) -> str:
-    """``owner/name`` from what the user typed or pasted (a hub URL is accepted too)."""
-    value = text.strip()
-    if _URL_PREFIX.match(value):
-        value = "/".join(_URL_PREFIX.sub("", value).split("/")[:2])
-    value = value.rstrip("/")
-    if not value:
-        raise RepoIdError(f"Enter a repository id: {REPO_HINT}")
-    if not _REPO_ID.match(value) or ".." in value or "--" in value:
-        raise RepoIdError(f"{value!r} is not a repository id; expected {REPO_HINT}")
-    return value
-
-
-def default_models_root(store: SettingsStore) -> Path:
-    """The first configured model folder, or Impasto's own models folder when there is none."""
-    folders = store.settings.model_folders
-    if folders:
-        return Path(folders[0]).expanduser()
-    return Path(platformdirs.user_data_dir(APP_NAME)) / "models"
-
-
-def is_covered(root: Path, folders: tuple[str, ...]) -> bool:
-    """Whether the library already scans ``root`` (it is, or is inside, a configured folder)."""
-    target = root.expanduser().resolve()
-    for folder in folders:
-        base = Path(folder).expanduser().resolve()
-        if target == base or base in target.parents:
-            return True
-    return False
-
-
-def format_progress(done: int, total: int | None, speed: float | None) -> str:
-    text = format_size(done) if total is None else f"{format_size(done)} of {format_size(total)}"
-    if speed is not None:
-        text += f" · {format_size(int(speed))}/s"
-    return text
-
-
-@dataclass(frozen=True)
-class _Job:
-    repo_id: str
-    root: Path
-    dest: Path
-    allow_patterns: tuple[str, ...] | None
-    ignore_patterns: tuple[str, ...]
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split()) or "the download failed"
 
 
 class HubDialog(QDialog):
@@ -148,7 +87,7 @@ class HubDialog(QDialog):
         self._transport = transport
         self._background = Background("hub-download", parent=self)
         self._task: Task[tuple] | None = None
-        self._job: _Job | None = None
+        self._job: HubJob | None = None
         self._cancel: CancelToken | None = None
         self._close_when_done = False
         self._samples: deque[tuple[float, int]] = deque()
@@ -263,7 +202,7 @@ class HubDialog(QDialog):
         self._show_status(f"Downloading {job.repo_id}…")
         cancel = self._cancel
         self._task = self._background.submit(
-            lambda task: self._work(task, job, cancel),
+            lambda task: run_download(task, job, cancel, self._transport),
             on_done=self._on_outcome,
             on_progress=self._on_progress,
         )
@@ -298,33 +237,9 @@ class HubDialog(QDialog):
 
     # ---- worker thread -----------------------------------------------------------------------
 
-    def _work(self, task: Task[tuple], job: _Job, cancel: CancelToken) -> tuple:
-        """The download; returns ("succeeded", dest) | ("failed", message, offline) |
-        ("cancelled",), delivered to :meth:`_on_outcome` on the UI thread."""
-        try:
-            dest = download_model(
-                job.repo_id,
-                job.dest,
-                progress=lambda done, total: task.report((done, total)),
-                cancel=cancel,
-                allow_patterns=job.allow_patterns,
-                ignore_patterns=job.ignore_patterns,
-                transport=self._transport,
-            )
-        except Cancelled:
-            return ("cancelled",)
-        except HubOfflineError as error:
-            return ("failed", _one_line(str(error)), True)
-        except HubError as error:
-            return ("failed", _one_line(str(error)), False)
-        except Exception as error:  # a bug or an odd OS error: say it in one line, log the rest
-            log.exception("hub download of %s failed", job.repo_id)
-            return ("failed", _one_line(f"download failed: {error}"), False)
-        return ("succeeded", dest)
-
     # ---- UI thread ---------------------------------------------------------------------------
 
-    def _make_job(self) -> _Job:
+    def _make_job(self) -> HubJob:
         repo_id = self.repo_id()
         root = self.models_root()
         if root is None:
@@ -333,8 +248,8 @@ class HubDialog(QDialog):
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise HubError(f"{dest} already exists and is not empty; choose another folder")
         if self.single_file_radio.isChecked():
-            return _Job(repo_id, root, dest, SINGLE_FILE_ALLOW, SINGLE_FILE_IGNORE)
-        return _Job(repo_id, root, dest, None, DEFAULT_IGNORE_PATTERNS)
+            return HubJob(repo_id, root, dest, SINGLE_FILE_ALLOW, SINGLE_FILE_IGNORE)
+        return HubJob(repo_id, root, dest, None, DEFAULT_IGNORE_PATTERNS)
 
     def _on_outcome(self, outcome: tuple) -> None:
         kind, *details = outcome
@@ -387,7 +302,7 @@ class HubDialog(QDialog):
         self.download_cancelled.emit()
         self._close_if_asked()
 
-    def _finish(self) -> _Job:
+    def _finish(self) -> HubJob:
         """The worker sent its last signal: join it (it is returning) and unlock the inputs."""
         job = self._job
         assert job is not None, "a download ended that was never started"
@@ -406,7 +321,7 @@ class HubDialog(QDialog):
                 self._store.update(model_folders=[*folders, str(root)])
             except (SettingsError, OSError) as error:
                 log.warning("cannot add %s to the model folders: %s", root, error)
-                return _one_line(f"could not add {root} to the model folders: {error}")
+                return one_line(f"could not add {root} to the model folders: {error}")
         if self._scanner is not None:
             # A store-driven scanner already rescans on a folder change; rescan() cancels that
             # one and starts afresh, and covers scanners built on a fixed folder list.
