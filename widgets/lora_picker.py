@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.generation.request import recipe_loras
 from app.library import Base, ModelEntry, ModelKind, ModelLibrary, lora_name
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ class LoraPicker(QWidget):
         """A recipe's LoRAs as (path, weight) pairs and the names not found (see
         :meth:`app.library.ModelLibrary.resolve_loras`)."""
         if self._scanner is None:
-            return [], []
+            return list(recipe_loras(entries)), []  # no library: the recorded paths only
         return self._scanner.resolve_loras(entries, self._base)
 
     def show_missing(self, names: Sequence[str]) -> None:
