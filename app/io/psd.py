@@ -22,10 +22,18 @@ import numpy as np
 from PIL import Image
 
 from app.document import Document
-from app.io import layer_data
+from app.image_io import ImageLoadError, to_srgb_rgba
+from app.io import layer_data, psd_roles, validate
 from app.io.atomic import atomic_save
 from app.io.errors import CorruptFileError, FileError, OpenError, SaveError, UnsafeFileError
-from app.io.safety import DEFAULT_LIMITS, Limits, ReadBudget, check_canvas, check_offset
+from app.io.safety import (
+    DEFAULT_LIMITS,
+    Limits,
+    ReadBudget,
+    check_canvas,
+    check_document_budget,
+    check_offset,
+)
 from app.layers import Layer, LayerKind
 from app.raster import Raster
 
@@ -78,6 +86,8 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
         psd_layer.name = layer.name[:255]  # sets the Unicode name block, as Photoshop does
         psd_layer.opacity = round(min(1.0, max(0.0, layer.opacity)) * 255)
         psd_layer.visible = layer_data.shown_in_picture(layer)
+        psd_roles.write_role(psd_layer, layer)  # mask/sketch/pose/control/result survive
+    _embed_srgb_profile(psd)
     merged = layer_data.flatten(layers, doc.rect)
     planes = [_matted_on_white(merged, channel).tobytes() for channel in range(3)]
     planes.append(merged[..., 3].tobytes())
@@ -90,6 +100,17 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
     # composite); write the record we built as it is.
     with open(target, "wb") as handle:
         psd._record.write(handle)
+
+
+def _embed_srgb_profile(psd) -> None:
+    """Tag the document as sRGB (image resource 1039), as Photoshop does with its profile."""
+    from psd_tools.constants import Resource
+    from psd_tools.psd.image_resources import ImageResource
+
+    from app.image_io import srgb_icc_bytes
+
+    key = Resource.ICC_PROFILE
+    psd._record.image_resources[key] = ImageResource(key=key, name="", data=srgb_icc_bytes())
 
 
 def _matted_on_white(rgba: np.ndarray, channel: int, rows: int = 512) -> np.ndarray:
@@ -118,6 +139,8 @@ def open_psd(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Docume
             header = handle.read(26)
         _check_header(header, limits)
         doc = _read_psd(path, limits)
+    except ImageLoadError as err:  # colour conversion: the message names the layer
+        raise OpenError(f"{path.name}: {err}") from err
     except FileError as err:
         raise type(err)(f"{path.name}: {err}") from err
     except PermissionError as err:
@@ -152,32 +175,52 @@ def _read_psd(path: Path, limits: Limits) -> Document:
     )
     width, height = psd.width, psd.height
     check_canvas(width, height, limits)
+    sizes = [
+        (layer.bbox[2] - layer.bbox[0], layer.bbox[3] - layer.bbox[1])
+        for layer in psd.descendants()
+        if not layer.is_group() and layer.kind in _PIXEL_KINDS
+    ]
+    check_document_budget((width, height), [(w, h) for w, h in sizes if w > 0 and h > 0], limits)
+    icc = _icc_profile(psd)
     layers: list[Layer] = []
     for psd_layer in psd.descendants():
         if psd_layer.is_group():
             continue
-        layer = _read_layer(psd_layer, limits, budget)
+        layer = _read_layer(psd_layer, limits, budget, icc)
         if layer is not None:
-            layers.append(layer)
+            layers.append(psd_roles.apply_role(layer, psd_roles.read_role(psd_layer)))
         if len(layers) > limits.max_layers:
             raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
     if not layers:  # no layer records: use the merged image
         budget.spend_pixels(width, height, "the merged image")
-        image = psd.topil() or psd.composite()
-        rgba = np.asarray(image.convert("RGBA"), np.uint8).copy()
+        image = psd.topil(apply_icc=False) or psd.composite(apply_icc=False)
+        rgba = to_srgb_rgba(image, "the merged image", icc)
         layers.append(Layer(LayerKind.IMAGE, path.stem, Raster(4, rgba)))
     doc = Document(width, height)
     for index, layer in enumerate(layers):
         doc._insert_layer(layer, index)
-    doc._insert_layer(Layer(LayerKind.MASK, LayerKind.MASK.default_name), len(doc.layers))
+    if doc.mask_layer is None:  # Impasto's own PSD brings its mask back: no second one
+        doc._insert_layer(Layer(LayerKind.MASK, LayerKind.MASK.default_name), len(doc.layers))
     paint = [layer for layer in doc.layers if layer.kind is not LayerKind.MASK]
-    doc.set_active(paint[-1].id)
+    doc.set_active((paint or doc.layers)[-1].id)
     doc.history.clear()
     return doc
 
 
-def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
-    name = psd_layer.name or "Layer"
+def _icc_profile(psd) -> bytes | None:
+    """The document's embedded ICC profile (image resource 1039), if any."""
+    from psd_tools.constants import Resource
+
+    try:
+        data = psd.image_resources.get_data(Resource.ICC_PROFILE)
+    except (KeyError, AttributeError):
+        return None
+    return bytes(data) if isinstance(data, (bytes, bytearray)) and data else None
+
+
+def _read_layer(psd_layer, limits: Limits, budget: ReadBudget, icc: bytes | None) -> Layer | None:
+    # Krita writes Pascal names with a trailing NUL ('Background\x00'): control characters go
+    name = validate.clean_name(psd_layer.name, "Layer") or "Layer"
     left, top, right, bottom = psd_layer.bbox
     w, h = right - left, bottom - top
     visible, opacity = True, 1.0
@@ -187,7 +230,7 @@ def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
         visible = visible and node.visible
         opacity *= node.opacity / 255.0
         if node is not psd_layer:
-            group_path.append(node.name)
+            group_path.append(validate.clean_name(node.name, "Group"))
         node = node.parent
     extra = {"psd_kind": psd_layer.kind} if psd_layer.kind != "pixel" else {}
     if group_path:
@@ -203,13 +246,13 @@ def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
     budget.spend_pixels(w, h, f"layer {name!r}")
     image = None
     if psd_layer.kind == "pixel" and not psd_layer.has_mask():
-        image = psd_layer.topil()
+        image = psd_layer.topil(apply_icc=False)  # profiles are converted below
     if image is None:  # masks, type, shapes, smart objects: let psd-tools render them
         image = _render_alone(psd_layer)
         if image is None:
             return None
         left, top = psd_layer.bbox[0], psd_layer.bbox[1]
-    rgba = np.asarray(image.convert("RGBA"), np.uint8).copy()
+    rgba = to_srgb_rgba(image, f"layer {name!r}", icc)
     return Layer(
         LayerKind.IMAGE,
         name,
@@ -227,7 +270,7 @@ def _render_alone(psd_layer):
     opacity = psd_layer.opacity
     try:
         psd_layer.opacity = 255
-        return psd_layer.composite(layer_filter=lambda _layer: True)
+        return psd_layer.composite(layer_filter=lambda _layer: True, apply_icc=False)
     finally:
         psd_layer.opacity = opacity
 
