@@ -121,8 +121,8 @@ def test_engine_keeps_every_unmasked_byte_including_alpha():
     outside = mask == 0
     np.testing.assert_array_equal(out[outside], image[outside])
     assert (out[mask > 0][:, 3] == 255).all()
-    assert result.recipe["model"] == "classic:fill"
-    assert "FSR" in result.recipe["sampler"]
+    assert result.recipe.model == "classic:fill"
+    assert "FSR" in result.recipe.sampler
 
 
 def test_empty_mask_returns_the_picture_unchanged():
