@@ -403,10 +403,11 @@ def _kohya_to_peft(
             )
         alpha_tensor = tensors.get(f"{stem}.alpha")
         alpha = float(alpha_tensor.item()) if alpha_tensor is not None else float(rank)
-        converted[f"{component}.{path}.lora_A.weight"] = down.to(torch.float32).contiguous()
+        # the file's dtype is kept (as diffusers would load it); the scaling is done in float32
+        converted[f"{component}.{path}.lora_A.weight"] = down.contiguous()
         converted[f"{component}.{path}.lora_B.weight"] = (
-            up.to(torch.float32) * (alpha / rank)
-        ).contiguous()
+            (up.to(torch.float32) * (alpha / rank)).to(up.dtype).contiguous()
+        )
         expected[(component, path)] = stem
     if unknown:
         raise ModelLoadError(
