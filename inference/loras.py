@@ -390,6 +390,7 @@ def _kohya_to_peft(
             continue
         base = getattr(pipe, component).get_submodule(path)
         weight = getattr(base, "base_layer", base).weight
+        down, up = _match_layer_kind(down, up, weight.dim())
         rank = down.shape[0]
         if (
             up.shape[1] != rank
@@ -415,6 +416,23 @@ def _kohya_to_peft(
             f"{len(stems)} layers are not in it ({_some(unknown)})"
         )
     return converted, expected
+
+
+def _match_layer_kind(down: Any, up: Any, dims: int) -> tuple[Any, Any]:
+    """A 1x1 convolution and a Linear are the same layer: kohya files trained with linear
+    projections hold ``proj_in``/``proj_out`` as matrices where the model has 1x1 convs, and the
+    other way round. Reshape such factors; anything else is left for the shape check."""
+    if dims == 4 and down.dim() == 2 and up.dim() == 2:
+        return down[:, :, None, None], up[:, :, None, None]
+    if (
+        dims == 2
+        and down.dim() == 4
+        and up.dim() == 4
+        and down.shape[2:] == (1, 1)
+        and up.shape[2:] == (1, 1)
+    ):
+        return down[:, :, 0, 0], up[:, :, 0, 0]
+    return down, up
 
 
 def _map_sgm_names(pipe: Any, tensors: dict[str, Any]) -> dict[str, Any]:

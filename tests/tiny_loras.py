@@ -8,7 +8,7 @@
 - :func:`save_diffusers_lora` -> a diffusers/PEFT-style file written by diffusers'
   ``save_lora_weights`` (``unet.*.lora_A.weight``)
 - :func:`merge_lora_into` -> add ``weight * alpha / rank * up @ down`` to a pipeline's weights by
-  hand: the reference a loaded LoRA must match
+  hand (Linear or Conv2d): the reference a loaded LoRA must match
 """
 
 from __future__ import annotations
@@ -126,5 +126,7 @@ def merge_lora_into(pipe: Any, factors: Factors, weight: float = 1.0) -> None:
         for key, (down, up, alpha) in factors.items():
             prefix, module_name = key.split(".", 1)
             module = getattr(pipe, prefix).get_submodule(module_name)
-            delta = (up @ down) * (alpha / down.shape[0]) * weight
+            # matrices, or convolutions (down k x k, up 1 x 1) flattened to matrices
+            delta = (up.flatten(1) @ down.flatten(1)).reshape(module.weight.shape)
+            delta = delta * (alpha / down.shape[0]) * weight
             module.weight += delta.to(module.weight.dtype)

@@ -580,3 +580,27 @@ def test_sdxl_kohya_partial_sets_of_both_text_encoders(tmp_path):
             assert float((delta - expected).abs().max()) <= 1e-5 * float(expected.abs().max())
     finally:
         unload_loras(pipe)
+
+
+def test_kohya_matrices_for_1x1_convolutions_are_reshaped(pipe, base, lora_dir, tiny_model_dir):
+    """proj_in/proj_out are 1x1 convs in this UNet; a file trained with linear projections holds
+    them as matrices. Both forms apply, and equally."""
+    import torch
+
+    generator = torch.Generator().manual_seed(9)
+    factors = {}
+    for path in ("down_blocks.1.attentions.0.proj_in", "up_blocks.0.attentions.1.proj_out"):
+        conv = pipe.unet.get_submodule(path)
+        conv = getattr(conv, "base_layer", conv)
+        down = torch.randn(3, conv.in_channels, 1, 1, generator=generator) * 0.5
+        up = torch.randn(conv.out_channels, 3, 1, 1, generator=generator) * 0.5
+        factors[f"unet.{path}"] = (down, up, 3.0)
+    as_conv = save_kohya_lora(lora_dir / "proj-conv.safetensors", factors)
+    flat = {key: (d[:, :, 0, 0], u[:, :, 0, 0], a) for key, (d, u, a) in factors.items()}
+    as_matrix = save_kohya_lora(lora_dir / "proj-matrix.safetensors", flat)
+    apply_loras(pipe, [(str(as_conv), 1.0)])
+    conv_image = render(pipe)
+    assert np.abs(conv_image - base).max() > 0.01
+    np.testing.assert_allclose(conv_image, reference(tiny_model_dir, (factors, 1.0)), atol=1e-3)
+    apply_loras(pipe, [(str(as_matrix), 1.0)])
+    np.testing.assert_allclose(render(pipe), conv_image, atol=1e-5)
