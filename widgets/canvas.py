@@ -40,20 +40,14 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import (
-    QAbstractSpinBox,
-    QApplication,
-    QLineEdit,
-    QPlainTextEdit,
-    QTextEdit,
-    QWidget,
-)
+from PySide6.QtWidgets import QWidget
 
 from app.compose import composite
 from app.document import Document
 from app.geometry import Rect
 from app.layers import PAINT_KINDS, LayerKind
 from app.tools import Phase, PointerEvent
+from widgets.keyboard import is_text_field
 
 log = logging.getLogger(__name__)
 
@@ -792,8 +786,7 @@ class CanvasView(QWidget):
 
     def enterEvent(self, event) -> None:
         # take keyboard focus (Space to pan, Esc to cancel) unless the user is typing somewhere
-        focus = QApplication.focusWidget()
-        if not isinstance(focus, QLineEdit | QTextEdit | QPlainTextEdit | QAbstractSpinBox):
+        if not is_text_field(self.window().focusWidget()):
             self.setFocus(Qt.FocusReason.MouseFocusReason)
         super().enterEvent(event)
 

@@ -65,6 +65,7 @@ from app.tools import (
 )
 from widgets import icons
 from widgets.canvas import CanvasView
+from widgets.keyboard import ToolKeys, single_key_combinations
 from widgets.layers_panel import LayersPanel
 from widgets.tool_options import ToolOptionsBar
 
@@ -213,6 +214,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbox()
+        self.tool_keys = ToolKeys(self, single_key_combinations(list(self.action_map.values())))
         self.canvas.zoom_changed.connect(self._zoom_changed)
         self.canvas.cursor_moved.connect(self._cursor_moved)
         self.tool_options.options_changed.connect(self.canvas.update)
@@ -866,6 +868,7 @@ class MainWindow(QMainWindow):
             for box in list(self._error_boxes):
                 box.close()
             self._disconnect_document()
+            self.tool_keys.detach()
             self.closed.emit()
             event.accept()
         else:

@@ -4,6 +4,8 @@ the pose tool from the menu, and a generation landing through the fake engine.""
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
 
 from app.geometry import Rect
 from app.io.autosave import AutosaveManager
@@ -193,3 +195,51 @@ def test_a_model_dropped_on_the_window_joins_the_library(workspace, tmp_path):
     broken.write_bytes(b"not a safetensors file")
     assert workspace.window.handle_dropped_path(str(broken))
     assert "cannot be used" in workspace.window.statusBar().currentMessage()
+
+
+def _show_active(qtbot, window) -> None:
+    window.show()
+    with qtbot.waitActive(window):
+        window.activateWindow()
+
+
+def _click(qtbot, widget) -> None:
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(6, 6))
+
+
+def test_tool_keys_reach_the_tools_from_spin_and_combo_boxes_but_not_the_prompt(qtbot, workspace):
+    window = workspace.window
+    panel = workspace.generate_panel
+    _show_active(qtbot, window)
+    steps = panel.steps_spin.value()
+    _click(qtbot, panel.steps_spin)
+    assert QApplication.focusWidget() is panel.steps_spin
+    qtbot.keyClick(panel.steps_spin, Qt.Key.Key_B)
+    assert window.current_tool_id is ToolId.SKETCH_PEN
+    assert panel.steps_spin.value() == steps
+    qtbot.keyClick(panel.steps_spin, Qt.Key.Key_M)
+    assert window.current_tool_id is ToolId.MASK_BRUSH
+
+    qtbot.mouseMove(window.canvas, window.canvas.rect().center())  # hovering the canvas
+    assert QApplication.focusWidget() is window.canvas
+
+    combo = panel.model_combo or panel.sampler_combo
+    _click(qtbot, combo)  # opens the popup; closing it leaves focus on the combo
+    combo.hidePopup()
+    _show_active(qtbot, window)
+    assert QApplication.focusWidget() is combo
+    qtbot.keyClick(combo, Qt.Key.Key_B)
+    assert window.current_tool_id is ToolId.SKETCH_PEN
+
+    window.select_tool(ToolId.MASK_BRUSH)
+    _click(qtbot, panel.prompt_edit)
+    assert QApplication.focusWidget() is panel.prompt_edit
+    qtbot.keyClick(panel.prompt_edit, Qt.Key.Key_B)
+    assert window.current_tool_id is ToolId.MASK_BRUSH  # typing, not switching tools
+    assert panel.prompt_edit.toPlainText().endswith("b")
+    qtbot.mouseMove(window.canvas, window.canvas.rect().center() + QPoint(5, 5))
+    assert QApplication.focusWidget() is panel.prompt_edit  # hovering does not steal the text
+    _click(qtbot, window.canvas)
+    assert QApplication.focusWidget() is window.canvas
+    qtbot.keyClick(window.canvas, Qt.Key.Key_B)
+    assert window.current_tool_id is ToolId.SKETCH_PEN
