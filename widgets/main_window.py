@@ -478,6 +478,7 @@ class MainWindow(QMainWindow):
         a("key_eraser", "Eraser", self._tool_eraser, "E")
         a("key_mask", "Mask Brush", lambda: self.select_tool(ToolId.MASK_BRUSH), "M")
         a("key_select", "Selection (again: lasso)", self._tool_selection, "S")
+        a("key_pose", "Pose Figure", lambda: self.select_tool(ToolId.POSE), "P")
         a("key_swap", "Swap Add/Subtract", self.swap_add_subtract, "X")
         a("brush_smaller", "Smaller Brush", lambda: self.resize_brush(1 / BRUSH_RESIZE_STEP), "[")
         a("brush_bigger", "Bigger Brush", lambda: self.resize_brush(BRUSH_RESIZE_STEP), "]")
