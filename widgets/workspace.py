@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
@@ -119,6 +120,8 @@ class Workspace(QObject):
         self.autosave.autosave_failed.connect(
             lambda message: window.statusBar().showMessage(f"Autosave failed: {message}", 8000)
         )
+        self._tint_hidden_for: tuple[set[int], bool] = (set(), False)  # result ids, landed yet
+        self._layers_doc = None
         window.document_changed.connect(self._document_changed)
         self._watch(window.doc)
         window.save_handler = self.save
@@ -135,9 +138,12 @@ class Workspace(QObject):
 
     def _result_arrived(self, _job_id: int, layers: object) -> None:
         """Show the result, not the mask tint over it; the tint returns with the mask tools,
-        a mask edit or Alt+M."""
+        a mask edit, Alt+M, or when the result is undone (the mask will be used again)."""
         if layers:
             self.window.canvas.set_mask_shown(False)
+            ids = {layer.id for layer in layers}
+            landed = any(layer.id in ids for layer in self.window.doc.layers)
+            self._tint_hidden_for = (ids, landed)  # variants land later, on Accept
             self.window.statusBar().showMessage(
                 "Mask overlay hidden to show the result (Alt+M shows it)", 6000
             )
@@ -330,6 +336,23 @@ class Workspace(QObject):
 
     def _watch(self, doc) -> None:
         self.autosave.watch(doc)
+        if self._layers_doc is not None and shiboken6.isValid(self._layers_doc):
+            self._layers_doc.layers_changed.disconnect(self._layers_changed)
+        doc.layers_changed.connect(self._layers_changed)
+        self._layers_doc = doc
+        self._tint_hidden_for = (set(), False)
+
+    def _layers_changed(self) -> None:
+        """Once the result that hid the mask tint is gone (undone), show the tint again."""
+        ids, landed = self._tint_hidden_for
+        if not ids:
+            return
+        present = any(layer.id in ids for layer in self.window.doc.layers)
+        if present:
+            self._tint_hidden_for = (ids, True)
+        elif landed:
+            self._tint_hidden_for = (set(), False)
+            self.window.canvas.set_mask_shown(True)
 
     def _document_changed(self, doc) -> None:
         for watched in self.autosave.watched_documents():

@@ -12,6 +12,7 @@ from app.io.autosave import AutosaveManager
 from app.layers import LayerKind
 from app.settings import SettingsStore
 from tests.app.fake_engine import FakeEngine
+from tests.widgets.pointer_helpers import drag
 from widgets.main_window import MainWindow, ToolId
 from widgets.workspace import Workspace
 
@@ -243,3 +244,43 @@ def test_tool_keys_reach_the_tools_from_spin_and_combo_boxes_but_not_the_prompt(
     assert QApplication.focusWidget() is window.canvas
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)
     assert window.current_tool_id is ToolId.SKETCH_PEN
+
+
+def _generate(qtbot, workspace, rect=Rect(16, 16, 16, 16)) -> None:
+    doc = workspace.window.doc
+    doc.replace_pixels(doc.mask_layer.id, rect, np.full((rect.h, rect.w), 255, np.uint8), "m")
+    panel = workspace.generate_panel
+    panel.refresh_document()
+    panel.prompt_edit.setPlainText("a red door")
+    panel.steps_spin.setValue(2)
+    with qtbot.waitSignal(workspace.jobs.finished, timeout=10_000):
+        panel.generate()
+
+
+def test_a_landed_result_is_active_and_a_new_sketch_goes_above_it(qtbot, workspace):
+    window = workspace.window
+    window.new_document(64, 64)
+    _show_active(qtbot, window)
+    _generate(qtbot, workspace)
+    doc = window.doc
+    result = doc.layers_of(LayerKind.RESULT)[0]
+    assert doc.active_layer is result
+    window.canvas.fit()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_B)
+    centre = window.canvas.doc_to_widget(24, 24).toPoint()
+    drag(window.canvas, [centre, centre + QPoint(20, 0)])
+    sketch = doc.layers_of(LayerKind.SKETCH)[0]
+    assert doc.index_of(sketch.id) > doc.index_of(result.id)  # painted on top, so it is seen
+    assert doc.active_layer is sketch
+
+
+def test_undoing_a_result_shows_the_mask_tint_again(qtbot, workspace):
+    window = workspace.window
+    window.new_document(64, 64)
+    _show_active(qtbot, window)
+    _generate(qtbot, workspace)
+    assert not window.canvas.mask_shown
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.doc.layers_of(LayerKind.RESULT) == []
+    assert window.doc.mask_layer.raster.read(Rect(16, 16, 16, 16)).max() == 255  # still there
+    assert window.canvas.mask_shown and window.show_mask_action.isChecked()
