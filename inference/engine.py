@@ -146,8 +146,16 @@ class Engine:
     sharing one set of weights); loading another evicts the oldest.
     """
 
-    def __init__(self, settings: EngineSettings | None = None, max_models: int = 1) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        max_models: int = 1,
+        reserve_ui_core: bool = False,
+    ) -> None:
         self.settings = settings or EngineSettings()
+        # an app with a UI asks for a core to be left free; torch is set up on the worker thread,
+        # at the first model load, never where the UI thread would wait for the import
+        self._reserve_ui_core = reserve_ui_core
         self.max_models = max(1, max_models)
         self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._controlnets: OrderedDict[str, Any] = OrderedDict()
@@ -212,16 +220,22 @@ class Engine:
                 )
             return run_classic(request, on_preview, cancel)
         assert request.model_path is not None
-        loaded = self.load(request.model_path, request.vae_path)
-        self._check_cancel(cancel)
-        native = request.model_size or loaded.native_size
-        work = prepare_work(request, native)
-        self.current_box = work.plan.box
-        controlnet, control_images = self._controls(request, loaded, work)
-        pipe = loaded.pipeline(request.mode, controlnet, self._control_key(request))
-        from inference.loras import apply_loras
+        from inference.device import gc_paused, reserve_ui_core
 
-        apply_loras(pipe, request.loras, allow_pickle=self.settings.allow_pickle)
+        with gc_paused():  # imports and loading: no collector pauses that stall the UI thread
+            if self._reserve_ui_core:
+                self._reserve_ui_core = False
+                reserve_ui_core()
+            loaded = self.load(request.model_path, request.vae_path)
+            self._check_cancel(cancel)
+            native = request.model_size or loaded.native_size
+            work = prepare_work(request, native)
+            self.current_box = work.plan.box
+            controlnet, control_images = self._controls(request, loaded, work)
+            pipe = loaded.pipeline(request.mode, controlnet, self._control_key(request))
+            from inference.loras import apply_loras
+
+            apply_loras(pipe, request.loras, allow_pickle=self.settings.allow_pickle)
         images = self._generate(request, loaded, pipe, work, control_images, on_preview, cancel)
         variants = tuple(
             self._variant(request, work, images[i], request.seed + i) for i in range(len(images))
