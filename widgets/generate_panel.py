@@ -101,6 +101,7 @@ class GeneratePanel(QWidget):
         self._doc: Document | None = None
         self.recent_prompts: list[PromptPair] = []  # newest first
         self._detected: Workflow | None = None
+        self._message_workflow: Workflow | None = None  # the mode a request error was about
         self._build(model_picker, scanner or _picker_scanner(model_picker))
         self._store = store
         if store is not None:
@@ -292,6 +293,10 @@ class GeneratePanel(QWidget):
         jobs.finished.connect(self._on_finished)
         jobs.cancelled.connect(self._on_cancelled)
         jobs.failed.connect(self._on_failed)
+        if jobs.staging is not None:  # "Done: 3 variants to choose from" goes once chosen
+            jobs.staging.changed.connect(
+                lambda: jobs.staging.active or self._set_progress_text("Done")
+            )
 
     # ---- the document -------------------------------------------------------------------
 
@@ -333,6 +338,9 @@ class GeneratePanel(QWidget):
     def _refresh_mode(self) -> None:
         doc = self._doc
         self._detected = detect_workflow(doc) if doc is not None else None
+        if self._message_workflow not in (None, self._detected):  # e.g. a mask was painted
+            self._message_workflow = None
+            self.show_message(None)
         self._show_mode()
         self._refresh_controls()
 
@@ -575,6 +583,7 @@ class GeneratePanel(QWidget):
             job_id = self.jobs.generate(doc, params)
         except RequestBuildError as error:
             self.show_message(str(error))
+            self._message_workflow = self._detected  # goes when the picture's mode changes
             return None
         self.seed_spin.setValue(params.seed)
         self.show_message(None)
@@ -707,7 +716,11 @@ class GeneratePanel(QWidget):
             return
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(step)
-        text = f"Step {step}/{total} · {elapsed:.1f} s"
+        text = f"Step {step}/{total}"
+        request = getattr(getattr(self.jobs.running, "plan", None), "request", None)
+        if request is not None and total != request.steps:  # strength scales the steps
+            text += f" ({request.steps} × strength {request.strength:.2f})"
+        text += f" · {elapsed:.1f} s"
         if step < total:
             text += f" · about {eta:.0f} s left" if eta >= 1 else " · almost done"
         self._set_progress_text(text)

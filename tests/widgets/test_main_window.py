@@ -374,3 +374,27 @@ def test_pose_tool_click_adds_a_person_and_the_bar_offers_pose_actions(window, q
     for _ in range(4):
         qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert window.doc.layers_of(LayerKind.POSE) == []
+
+
+def test_a_checked_checkbox_shows_a_tick(qtbot):
+    from PySide6.QtWidgets import QCheckBox
+
+    from widgets.app_window import STYLE_SHEET
+
+    icons = (STYLE_SHEET.parent / "icons").as_posix()
+    box = QCheckBox("")
+    box.setStyleSheet(STYLE_SHEET.read_text(encoding="utf-8").replace("@ICONS@", icons))
+    qtbot.addWidget(box)
+    box.show()
+
+    def indicator() -> np.ndarray:
+        pixels = qimage_to_rgba(box.grab().toImage())
+        return pixels[:, :16, :3].astype(int)
+
+    box.setChecked(True)
+    checked = indicator()
+    blue = (checked[..., 2] > 170) & (checked[..., 0] < 120)
+    assert blue.sum() > 20  # the filled box
+    ys, xs = np.nonzero(blue)
+    inside = checked[ys.min() + 1 : ys.max(), xs.min() + 1 : xs.max()]
+    assert int((inside.min(axis=2) > 200).sum()) >= 8  # a white tick inside it

@@ -1,6 +1,8 @@
 """The assembled workspace: save/open projects, recent files, exports, autosave recovery, settings,
 the pose tool from the menu, and a generation landing through the fake engine."""
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -246,13 +248,13 @@ def test_tool_keys_reach_the_tools_from_spin_and_combo_boxes_but_not_the_prompt(
     assert window.current_tool_id is ToolId.SKETCH_PEN
 
 
-def _generate(qtbot, workspace, rect=Rect(16, 16, 16, 16)) -> None:
+def _generate(qtbot, workspace, rect=Rect(16, 16, 16, 16), steps: int = 2) -> None:
     doc = workspace.window.doc
     doc.replace_pixels(doc.mask_layer.id, rect, np.full((rect.h, rect.w), 255, np.uint8), "m")
     panel = workspace.generate_panel
     panel.refresh_document()
     panel.prompt_edit.setPlainText("a red door")
-    panel.steps_spin.setValue(2)
+    panel.steps_spin.setValue(steps)
     with qtbot.waitSignal(workspace.jobs.finished, timeout=10_000):
         panel.generate()
 
@@ -284,3 +286,90 @@ def test_undoing_a_result_shows_the_mask_tint_again(qtbot, workspace):
     assert window.doc.layers_of(LayerKind.RESULT) == []
     assert window.doc.mask_layer.raster.read(Rect(16, 16, 16, 16)).max() == 255  # still there
     assert window.canvas.mask_shown and window.show_mask_action.isChecked()
+
+
+def test_the_classic_engine_message_goes_once_a_mask_is_painted(qtbot, workspace):
+    window = workspace.window
+    window.new_document(200, 150)
+    _show_active(qtbot, window)
+    panel = workspace.generate_panel
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert panel.message_label.isVisible() and "classic" in panel.message_label.text()
+    window.canvas.fit()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_M)
+    start = window.canvas.doc_to_widget(80, 70).toPoint()
+    drag(window.canvas, [start, start + QPoint(30, 10)])
+    qtbot.waitUntil(lambda: not panel.message_label.isVisible(), timeout=3000)
+
+
+def test_done_with_variants_goes_after_accept(qtbot, workspace):
+    window = workspace.window
+    window.new_document(64, 64)
+    _show_active(qtbot, window)
+    workspace.generate_panel.batch_spin.setValue(3)
+    _generate(qtbot, workspace)
+    label = workspace.generate_panel.progress_label
+    assert label.text() == "Done: 3 variants to choose from"
+    qtbot.mouseClick(workspace.strip.accept_button, Qt.MouseButton.LeftButton)
+    assert len(window.doc.layers_of(LayerKind.RESULT)) == 1
+    assert "variants" not in label.text()
+
+
+class ScaledStepsEngine(FakeEngine):
+    """Reports steps as img2img does: ``steps × strength`` of them."""
+
+    def run(self, request, on_preview=None, cancel=None):
+        total = int(request.steps * request.strength)
+        for step in range(1, total + 1):
+            if on_preview is not None:
+                on_preview(step, total, np.zeros((8, 8, 3), np.uint8))
+        return super().run(request, None, cancel)
+
+
+def test_progress_says_why_there_are_fewer_steps(qtbot, tmp_path):
+    window = MainWindow()
+    window.ask_unsaved = lambda action: "discard"
+    qtbot.addWidget(window)
+    ws = Workspace(
+        window,
+        SettingsStore(tmp_path / "settings.json"),
+        engine_factory=ScaledStepsEngine,
+        autosave_folder=tmp_path / "autosave",
+        library_cache=tmp_path / "library.json",
+        scan_models=False,
+    )
+    try:
+        window.new_document(64, 64)
+        panel = ws.generate_panel
+        texts = []
+        panel.status_message.connect(texts.append)
+        panel.strength_spin.setValue(0.75)
+        _generate(qtbot, ws, steps=8)
+        assert any(re.match(r"Step \d/6 \(8 × strength 0.75\) · ", t) for t in texts), texts
+    finally:
+        ws.shutdown()
+
+
+def test_control_step_range_reads_and_takes_percent(qtbot, workspace):
+    from app.layers import ControlSettings
+    from app.raster import Raster
+
+    window = workspace.window
+    window.new_document(32, 32)
+    layer = window.doc.add_layer(
+        LayerKind.CONTROL,
+        "Depth",
+        raster=Raster(4, np.full((32, 32, 4), 128, np.uint8)),
+        control=ControlSettings("depth"),
+    )
+    _show_active(qtbot, window)
+    workspace.control_dock.raise_()
+    panel = workspace.control_panel
+    qtbot.waitUntil(lambda: panel.end_spin.isVisible())
+    assert (panel.start_spin.text(), panel.end_spin.text()) == ("0 %", "100 %")
+    _click(qtbot, panel.end_spin)
+    panel.end_spin.selectAll()
+    qtbot.keyClicks(panel.end_spin, "35")
+    qtbot.keyClick(panel.end_spin, Qt.Key.Key_Return)
+    assert window.doc.layer(layer.id).control.end == pytest.approx(0.35)
+    assert panel.end_spin.text() == "35 %"
