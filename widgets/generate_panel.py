@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from app.document import Document
 from app.jobs import JobController, JobState
+from app.model_choice import inpaint_partner
 from app.request_builder import (
     GenerationParams,
     RequestBuildError,
@@ -102,7 +103,8 @@ class GeneratePanel(QWidget):
         self.recent_prompts: list[PromptPair] = []  # newest first
         self._detected: Workflow | None = None
         self._message_workflow: Workflow | None = None  # the mode a request error was about
-        self._build(model_picker, scanner or _picker_scanner(model_picker))
+        self._scanner = scanner or _picker_scanner(model_picker)
+        self._build(model_picker, self._scanner)
         self._store = store
         if store is not None:
             self._apply_settings(store.settings, frozenset(DEFAULT_SETTINGS) | {"recent_prompts"})
@@ -410,6 +412,8 @@ class GeneratePanel(QWidget):
     def _model_choice(self) -> dict[str, Any]:
         if self.model_picker is not None:
             entry = self.model_picker.checkpoint()
+            if self.workflow is Workflow.INPAINT and self._scanner is not None:
+                entry = inpaint_partner(self._scanner.entries(), entry) or entry  # same family
             if entry is None:
                 return {
                     "path": None,

@@ -20,6 +20,7 @@ from app import files
 from app.io.autosave import AutosaveManager
 from app.jobs import JobController, default_engine_factory
 from app.layers import LayerKind
+from app.model_choice import first_pick
 from app.recent import RecentFiles
 from app.settings import Settings, SettingsStore
 from app.staging import Staging
@@ -132,7 +133,9 @@ class Workspace(QObject):
         self._build_layer_actions()
         self._build_settings_action()
         self.apply_settings(settings, initial=True)
-        self._unsubscribe = self.store.subscribe(lambda s, _changed: self.apply_settings(s))
+        self._pick_after_scan = False  # model folders were added: choose a model once listed
+        self._unsubscribe = self.store.subscribe(self._settings_changed)
+        self.scanner.scan_finished.connect(self._pick_first_model)
         if scan_models:
             self.scanner.rescan()
 
@@ -400,6 +403,23 @@ class Workspace(QObject):
 
     def open_hub_dialog(self) -> None:
         HubDialog(self.store, self.scanner, self.window).exec()
+
+    def _settings_changed(self, settings: Settings, changed: frozenset[str]) -> None:
+        if changed & {"model_folders", "include_hf_cache"}:
+            self._pick_after_scan = True
+        self.apply_settings(settings)
+
+    def _pick_first_model(self, *_args: object) -> None:
+        """After the user adds a model folder, leave the built-in classic engine for the last
+        used checkpoint (or the newest one) as soon as the scan lists it."""
+        if not self._pick_after_scan or self.scanner.is_scanning():
+            return
+        self._pick_after_scan = False
+        if self.picker.checkpoint() is not None:
+            return  # the user has a model already
+        entry = first_pick(self.scanner.entries(), self.store.settings.checkpoint or None)
+        if entry is not None and self.picker.set_checkpoint_path(entry.path):
+            self.window.statusBar().showMessage(f"Model: {entry.display_name}", 6000)
 
     def apply_settings(self, settings: Settings, initial: bool = False) -> None:
         self.window.apply_settings(settings)

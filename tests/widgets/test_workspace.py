@@ -373,3 +373,31 @@ def test_control_step_range_reads_and_takes_percent(qtbot, workspace):
     qtbot.keyClick(panel.end_spin, Qt.Key.Key_Return)
     assert window.doc.layer(layer.id).control.end == pytest.approx(0.35)
     assert panel.end_spin.text() == "35 %"
+
+
+def test_adding_a_model_folder_picks_a_model_and_inpaint_uses_its_inpaint_partner(
+    qtbot, workspace, tmp_path
+):
+    from tests.inference import test_library_fakes as fakes
+
+    folder = tmp_path / "models"
+    fakes.write_fake_safetensors(folder / "dreamshaper_8.safetensors", fakes.sd1_checkpoint())
+    fakes.write_fake_safetensors(
+        folder / "dreamshaper_8_inpainting.safetensors", fakes.sd1_checkpoint(inpaint=True)
+    )
+    picker, panel = workspace.picker, workspace.generate_panel
+    assert picker.checkpoint() is None  # the built-in classic engine
+    with qtbot.waitSignal(workspace.scanner.scan_finished, timeout=10_000):
+        workspace.store.update(model_folders=[str(folder)], include_hf_cache=False)
+    qtbot.waitUntil(lambda: picker.checkpoint() is not None, timeout=5000)
+    assert picker.checkpoint().path.endswith("dreamshaper_8.safetensors")
+
+    window = workspace.window
+    window.new_document(64, 64)
+    panel.refresh_document()
+    assert panel.params().model_path.endswith("dreamshaper_8.safetensors")  # no mask: img2img
+    doc = window.doc
+    doc.replace_pixels(doc.mask_layer.id, Rect(8, 8, 8, 8), np.full((8, 8), 255, np.uint8), "m")
+    qtbot.waitUntil(lambda: panel.workflow is not None and panel.workflow.name == "INPAINT")
+    assert panel.params().model_path.endswith("dreamshaper_8_inpainting.safetensors")
+    assert picker.checkpoint().path.endswith("dreamshaper_8.safetensors")  # the choice stays
