@@ -151,6 +151,7 @@ class CanvasView(QWidget):
         self._scale = 1.0  # logical widget pixels per document pixel
         self._offset = QPointF(0, 0)  # widget position of the document origin
         self._fit_pending = True
+        self._fitted = False
         self._tiles: OrderedDict[tuple[int, int, int], _Tile] = OrderedDict()
         self._preview_image: tuple[QImage, np.ndarray, Rect] | None = None
         self._checker = _checker_brush()
@@ -269,6 +270,7 @@ class CanvasView(QWidget):
         self._scale = zoom / self.devicePixelRatioF()
         self._offset = QPointF(anchor.x() - doc_x * self._scale, anchor.y() - doc_y * self._scale)
         self._fit_pending = False
+        self._fitted = False
         self._after_view_change()
 
     def zoom_in(self, anchor: QPointF | None = None) -> None:
@@ -285,6 +287,7 @@ class CanvasView(QWidget):
         self._scale = min(avail_w / self.doc.width, avail_h / self.doc.height)
         self._center_document()
         self._fit_pending = False
+        self._fitted = True  # stays fitted when the view is resized (a panel opens or closes)
         self._after_view_change()
 
     def actual_pixels(self) -> None:
@@ -292,6 +295,7 @@ class CanvasView(QWidget):
         self.set_zoom(1.0)
 
     def pan_by(self, dx: float, dy: float) -> None:
+        self._fitted = False
         self._offset += QPointF(dx, dy)
         self._after_view_change()
 
@@ -307,7 +311,7 @@ class CanvasView(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if self._fit_pending and self.doc is not None:
+        if (self._fit_pending or self._fitted) and self.doc is not None:
             self.fit()
 
     def showEvent(self, event) -> None:

@@ -223,10 +223,6 @@ class GeneratePanel(QWidget):
         body = QWidget(self)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(mode_row)
-        layout.addLayout(prompt_row)
-        layout.addWidget(self.prompt_edit)
-        layout.addWidget(self.negative_edit)
         if self.model_picker is not None:
             layout.addWidget(self.model_picker)
         else:
@@ -250,6 +246,10 @@ class GeneratePanel(QWidget):
             body.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
         )
         outer = QVBoxLayout(self)
+        for row in (mode_row, prompt_row):  # the mode and prompts never scroll away
+            outer.addLayout(row)
+        outer.addWidget(self.prompt_edit)
+        outer.addWidget(self.negative_edit)
         outer.addWidget(scroll, 1)
         outer.addLayout(buttons)
         outer.addWidget(self.progress_bar)

@@ -51,6 +51,15 @@ EXPORTS: dict[str, tuple[str, Callable]] = {
 }
 
 
+EXPORT_SUFFIXES = {
+    "psd": ".psd",
+    "flat": ".png",
+    "mask": "_mask.png",
+    "pose_json": "_pose.json",
+    "pose_png": "_pose.png",
+}
+
+
 def _scrollable(panel: QWidget) -> QScrollArea:
     """Tall panels scroll instead of squeezing the layers panel or outgrowing the screen."""
     area = QScrollArea()
@@ -98,10 +107,16 @@ class Workspace(QObject):
         self.generate_dock = window.add_dock(self.generate_panel, "Generate")  # scrolls inside
         self.control_panel = ControlPanel(lambda: window.doc, scanner=self.scanner)
         self.control_dock = window.add_dock(_scrollable(self.control_panel), "Control")
-        window.tabifyDockWidget(self.control_dock, self.generate_dock)  # Generate in front
+        # Layers, Generate and Control stacked, each seen at once (no tabs); the prompt and
+        # Generate button stay visible inside the Generate panel, its settings scroll
+        window.splitDockWidget(self.generate_dock, self.control_dock, Qt.Orientation.Vertical)
         window.resizeDocks(
-            [window.layers_dock, self.generate_dock], [360, 560], Qt.Orientation.Vertical
+            [window.layers_dock, self.generate_dock, self.control_dock],
+            [330, 450, 150],
+            Qt.Orientation.Vertical,
         )
+        # the right column keeps its full height; the Variants strip opens under the canvas only
+        window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         window.resizeDocks([self.generate_dock], [400], Qt.Orientation.Horizontal)
         self.control_panel.tool_requested.connect(window.select_tool)
         self.strip = StagingStrip(self.staging)
@@ -255,8 +270,7 @@ class Workspace(QObject):
         return self._save_to(doc.path)
 
     def save_as(self) -> bool:
-        doc = self.window.doc
-        start = str(doc.path.with_suffix(files.PROJECT_SUFFIX)) if doc.path else "untitled.ora"
+        start = str(self.window.suggested_path(files.PROJECT_SUFFIX))
         path, _ = QFileDialog.getSaveFileName(self.window, "Save project", start, PROJECT_FILTER)
         return bool(path) and self._save_to(Path(path))
 
@@ -297,7 +311,9 @@ class Workspace(QObject):
     def export(self, key: str, path: str | Path | None = None) -> bool:
         file_filter, writer = EXPORTS[key]
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.window, "Export", "", file_filter)
+            suffix = EXPORT_SUFFIXES[key]
+            start = str(self.window.suggested_path(suffix))
+            path, _ = QFileDialog.getSaveFileName(self.window, "Export", start, file_filter)
             if not path:
                 return False
         try:
@@ -311,7 +327,10 @@ class Workspace(QObject):
     def import_mask(self, path: str | Path | None = None) -> bool:
         if path is None:
             path, _ = QFileDialog.getOpenFileName(
-                self.window, "Import mask", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif)"
+                self.window,
+                "Import mask",
+                str(self.window.document_folder()),
+                "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif)",
             )
             if not path:
                 return False
@@ -399,7 +418,9 @@ class Workspace(QObject):
     # ---- settings ------------------------------------------------------------------------
 
     def open_settings(self) -> None:
-        SettingsDialog(self.store, self.window).exec()
+        dialog = SettingsDialog(self.store, self.window)
+        dialog.start_folder = str(self.window.document_folder())  # where "Add folder" opens
+        dialog.exec()
 
     def open_hub_dialog(self) -> None:
         HubDialog(self.store, self.scanner, self.window).exec()

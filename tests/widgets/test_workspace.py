@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QScrollArea
 
 from app.geometry import Rect
 from app.io.autosave import AutosaveManager
@@ -401,3 +401,70 @@ def test_adding_a_model_folder_picks_a_model_and_inpaint_uses_its_inpaint_partne
     qtbot.waitUntil(lambda: panel.workflow is not None and panel.workflow.name == "INPAINT")
     assert panel.params().model_path.endswith("dreamshaper_8_inpainting.safetensors")
     assert picker.checkpoint().path.endswith("dreamshaper_8.safetensors")  # the choice stays
+
+
+def test_layers_generate_and_control_are_seen_together_and_the_prompt_never_scrolls(
+    qtbot, workspace
+):
+    window = workspace.window
+    window.resize(1600, 1000)
+    _show_active(qtbot, window)
+    generate, control, layers = workspace.generate_dock, workspace.control_dock, window.layers_dock
+    assert window.tabifiedDockWidgets(generate) == []  # not tabs of one panel
+    for dock in (generate, control, layers):
+        assert dock.isVisible() and not dock.visibleRegion().isEmpty()
+    assert layers.geometry().bottom() < generate.geometry().top()
+    assert generate.geometry().bottom() < control.geometry().top()
+    rows = window.layers_panel.list
+    row_height = max(rows.sizeHintForRow(0), 1)
+    assert rows.viewport().height() >= 4 * row_height  # room for the mask, results, sketch…
+    panel = workspace.generate_panel
+    scroll = next(w for w in panel.findChildren(QScrollArea))
+    scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
+    for widget in (panel.prompt_edit, panel.generate_button, panel.mode_combo):
+        assert not widget.visibleRegion().isEmpty(), widget
+
+
+def test_opening_the_variants_strip_refits_the_picture(qtbot, workspace):
+    window = workspace.window
+    window.resize(1400, 900)
+    window.new_document(640, 640)
+    _show_active(qtbot, window)
+    window.canvas.fit()
+    workspace.generate_panel.batch_spin.setValue(2)
+    _generate(qtbot, workspace)
+    qtbot.waitUntil(lambda: workspace.variants_dock.isVisible())
+    canvas = window.canvas
+    qtbot.waitUntil(lambda: canvas.doc_to_widget(0, 640).y() <= canvas.height())
+    bottom = canvas.doc_to_widget(320, 640)
+    assert 0 <= bottom.y() <= canvas.height()  # the picture's bottom is on screen
+
+
+def test_save_and_export_suggest_the_opened_files_name_and_folder(
+    qtbot, workspace, tmp_path, monkeypatch
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(folder / "photo.png")
+    window = workspace.window
+    assert window.open_path(folder / "photo.png")
+    asked: list[str] = []
+
+    def fake_dialog(_parent, _title, start, _filter=""):
+        asked.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", fake_dialog)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", fake_dialog)
+    workspace.save_as()
+    workspace.export("psd")
+    window.export_dialog()
+    workspace.import_mask()
+    assert asked == [
+        str(folder / "photo.ora"),
+        str(folder / "photo.psd"),
+        str(folder / "photo_edited.png"),  # never the original by default
+        str(folder),
+    ]
