@@ -570,7 +570,7 @@ def _variant_recipe(
     pairs = zip(plan.request.controls, layers, strict=False)
     controls = tuple(_control_recipe(control, local, name) for control, name in pairs)
     crop = (rect.x, rect.y, rect.w, rect.h)
-    recipe = replace(recipe, seed=int(variant.seed), batch_index=index, crop_box=crop)
+    recipe = replace(recipe.for_mode(), seed=int(variant.seed), batch_index=index, crop_box=crop)
     return replace(recipe, mask=encoded, controls=controls).to_json()
 
 

@@ -114,6 +114,17 @@ class Recipe:
         engine's recipe)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def for_mode(self) -> Recipe:
+        """Without the settings its mode does not use, as A1111 writes them: no denoising
+        strength for txt2img, no mask blur or padding without an inpaint mask."""
+        inpaint = self.mode == "inpaint"
+        return replace(
+            self,
+            strength=None if self.mode == "txt2img" else self.strength,
+            mask_blur=self.mask_blur if inpaint else None,
+            padding=self.padding if inpaint else None,
+        )
+
     # ---- JSON ----------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import string
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -306,3 +306,10 @@ json_values = st.recursive(
 def test_any_stored_dict_loads_without_raising(data):
     recipe = Recipe.from_json(data)
     assert Recipe.from_json(recipe.to_json()) == recipe
+
+
+def test_a_recipe_keeps_only_the_settings_its_mode_uses():
+    full = Recipe(strength=0.75, mask_blur=4, padding=32)
+    assert replace(full, mode="txt2img").for_mode() == Recipe(mode="txt2img")
+    assert replace(full, mode="img2img").for_mode() == Recipe(mode="img2img", strength=0.75)
+    assert replace(full, mode="inpaint").for_mode() == replace(full, mode="inpaint")
