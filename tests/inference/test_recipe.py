@@ -350,3 +350,9 @@ def test_a1111_reads_the_settings_we_write(recipe, steps, sampler, seed, units):
         assert fields["resize_mode"] == "Crop and Resize"
         assert (float(fields["guidance_start"]), float(fields["guidance_end"])) == (0, 1)
         assert fields["control_mode"] == "Balanced" and fields["pixel_perfect"] == "False"
+
+
+def test_completing_keeps_what_the_app_leaves_unset():
+    engine = Recipe(prompt="a", guidance=7.0, size=(64, 64), loras=(LoraUse("ink", 0.5),))
+    done = engine.completed(guidance=None, loras=(), workflow="Inpaint", seed=3)
+    assert done == replace(engine, workflow="Inpaint", seed=3)
