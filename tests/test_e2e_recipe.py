@@ -14,9 +14,9 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from app.jobs import WORKER_THREAD_NAME
+from app.generation.jobs import WORKER_THREAD_NAME
+from app.generation.request import ResolutionPolicy, Workflow
 from app.layers import LayerKind
-from app.request_builder import ResolutionPolicy, Workflow
 from app.settings import SettingsStore
 from tests.a1111 import a1111_parse, piexif_user_comment
 from tests.widgets.pointer_helpers import drag

@@ -11,7 +11,7 @@ from PySide6.QtGui import QGuiApplication
 
 from app.document import Document
 from app.files import export_flat_with_recipe
-from app.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.jobs import WORKER_THREAD_NAME, JobController
 from app.layers import LayerKind
 from app.raster import Raster
 from app.staging import Staging
@@ -106,8 +106,8 @@ def test_generate_again_from_an_engine_shaped_recipe_keeps_its_guidance(panel, d
 
 
 def test_exports_write_only_the_settings_the_mode_used(panel, doc, qtbot):
+    from app.generation.request import Workflow
     from app.geometry import Rect
-    from app.request_builder import Workflow
 
     panel.mode_combo.setCurrentIndex(panel.mode_combo.findData(Workflow.TXT2IMG.value))
     with qtbot.waitSignal(panel.jobs.finished, timeout=5000):

@@ -134,7 +134,7 @@ def picture_is_blank(doc: Document) -> bool:
         layer
         for layer in doc.layers
         if layer.kind in PAINT_KINDS
-        and layer.visible
+        and doc.is_shown(layer)
         and layer.opacity > 0
         and not _content(layer, doc).is_empty
     ]
@@ -227,8 +227,8 @@ def active_control_layers(doc: Document) -> list[Layer]:
     return [
         layer
         for layer in doc.layers
-        if layer.kind not in (LayerKind.MASK, LayerKind.PREVIEW)
-        and layer.visible
+        if layer.kind not in (LayerKind.MASK, LayerKind.PREVIEW, LayerKind.GROUP)
+        and doc.is_shown(layer)
         and _used_as_control(layer)
     ]
 
