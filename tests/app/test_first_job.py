@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_building_the_engine_imports_no_torch():
     code = (
         "import sys\n"
-        "from app.jobs import default_engine_factory\n"
+        "from app.generation.jobs import default_engine_factory\n"
         "engine = default_engine_factory()()\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
