@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import os
-import re
 import weakref
 import zipfile
 from collections import deque
@@ -51,7 +50,8 @@ from PIL import Image
 
 from app import blend, groups
 from app.document import Document
-from app.io import layer_data
+from app.geometry import Rect
+from app.io import layer_data, validate
 from app.io.atomic import atomic_save
 from app.io.errors import CorruptFileError, FileError, OpenError, SaveError, UnsafeFileError
 from app.io.safety import (
@@ -60,8 +60,10 @@ from app.io.safety import (
     ReadBudget,
     check_archive,
     check_canvas,
+    check_document_budget,
     check_offset,
     decode_png,
+    png_size,
     read_entry,
 )
 from app.layers import Layer, LayerKind
@@ -84,6 +86,7 @@ T = TypeVar("T")
 # must not be copied along when a layer is duplicated.
 _NOT_KEPT = {"edit-locked", "uuid"}
 _STANDARD_ATTRS = {"name", "src", "x", "y", "opacity", "visibility", "composite-op"}
+_RESERVED_ATTRS = (_STANDARD_ATTRS - {"composite-op"}) | {"edit-locked"}
 _Q = f"{{{NS}}}"
 
 
@@ -196,7 +199,7 @@ def write_ora(
             buffer = io.BytesIO()
             np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
             archive.writestr(name, buffer.getvalue())
-        archive.writestr("stack.xml", ET.tostring(root, encoding="utf-8", xml_declaration=True))
+        archive.writestr("stack.xml", _xml_bytes(root))
         if png_cache is not None:  # forget deleted layers
             for stale in set(png_cache) - {layer.id for layer in layers}:
                 png_cache.pop(stale, None)
@@ -205,6 +208,16 @@ def write_ora(
             _write_png(archive, "mergedimage.png", picture)
             picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BOX)
             _write_png(archive, "Thumbnails/thumbnail.png", picture)
+
+
+def _xml_bytes(root: ET.Element) -> bytes:
+    """stack.xml, checked by parsing it back: a file we write must be one we can open."""
+    try:
+        data = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        ET.fromstring(data)
+    except (TypeError, ValueError, ET.ParseError) as err:
+        raise SaveError(f"Could not write stack.xml: {err}") from err
+    return data
 
 
 def _layer_png(layer: Layer, canvas) -> tuple[bytes, int, int, bool]:
@@ -240,23 +253,23 @@ def _write_layer(
     stem = f"layer{index:03d}"
     src = f"data/{stem}.png"
     png, x, y, empty = encoded
-    attrs: dict[str, str] = {}
-    for key, value in (layer.extra.get("ora_attrs") or {}).items():
-        if isinstance(key, str) and key not in _STANDARD_ATTRS and isinstance(value, str):
-            attrs[xml_safe(key)] = xml_safe(value)
+    kept = validate.clean_ora_attrs(
+        layer.extra.get("ora_attrs"), _RESERVED_ATTRS, f"layer {layer.name!r}", _Q
+    )
+    attrs: dict[str, str] = {k: v for k, v in kept.items() if k != "composite-op"}
     if empty:
         attrs[_Q + "empty"] = "true"
     _write_stored(archive, src, png)
     del png
     attrs.update(
         {
-            "name": xml_safe(layer.name),
+            "name": validate.clean_name(layer.name, ""),
             "src": src,
             "x": str(x),
             "y": str(y),
             "opacity": repr(float(layer.opacity)),
             "visibility": "visible" if layer_data.shown_in_picture(layer) else "hidden",
-            "composite-op": xml_safe(layer.blend_mode),
+            "composite-op": validate.clean_composite_op(layer.blend_mode),
             _Q + "kind": layer.kind.value,
             _Q + "visible": _bool(layer.visible),
             _Q + "locked": _bool(layer.locked),
@@ -288,10 +301,10 @@ def _group_element(layer: Layer) -> ET.Element:
     spec's non-isolated case), every other mode an isolated group with that ``composite-op``."""
     passing = layer.blend_mode == blend.PASS_THROUGH
     attrs = {
-        "name": xml_safe(layer.name),
+        "name": validate.clean_name(layer.name, ""),
         "opacity": repr(float(layer.opacity)),
         "visibility": "visible" if layer.visible else "hidden",
-        "composite-op": blend.NORMAL if passing else xml_safe(layer.blend_mode),
+        "composite-op": blend.NORMAL if passing else validate.clean_composite_op(layer.blend_mode),
         "isolation": "auto" if passing else "isolate",
         _Q + "kind": LayerKind.GROUP.value,
         _Q + "locked": _bool(layer.locked),
@@ -336,13 +349,10 @@ def _write_json(archive: zipfile.ZipFile, name: str, value: Any) -> None:
     archive.writestr(name, text.encode("utf-8"))
 
 
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
 def xml_safe(text: str) -> str:
     """``text`` without the characters XML 1.0 cannot hold (control characters, lone surrogates);
     a layer name imported from elsewhere may contain them."""
-    return _XML_INVALID.sub("", text)
+    return validate.xml_text(text)
 
 
 def _bool(value: bool) -> str:
@@ -414,6 +424,7 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
     _collect(stack, 0, 0, None, placed, limits, depth=0)
     if len(placed) > limits.max_layers:
         raise UnsafeFileError(f"it has {len(placed)} layers (at most {limits.max_layers})")
+    check_document_budget((width, height), _declared_sizes(archive, placed), limits)
 
     document_meta: dict[str, Any] = {}
     if "impasto/document.json" in names:
@@ -459,6 +470,18 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
         doc.set_active((paint or doc.layers)[-1].id)
     doc.history.clear()
     return doc
+
+
+def _declared_sizes(archive: zipfile.ZipFile, placed: list[_Placed]) -> list[tuple[int, int]]:
+    """The pixel sizes the layers' PNG headers declare (nothing is decompressed beyond them)."""
+    sizes = []
+    for item in placed:
+        if item.element.tag == "stack" or item.element.get(_Q + "empty") == "true":
+            continue  # a group has no pixels of its own
+        size = png_size(archive, item.element.get("src", ""))
+        if size is not None:
+            sizes.append(size)
+    return sizes
 
 
 def _unpack_state(value: Any, load_array) -> Any:
@@ -523,7 +546,7 @@ def _read_group(item: _Placed) -> Layer:
         mode = blend.PASS_THROUGH
     return Layer(
         LayerKind.GROUP,
-        element.get("name", "Group"),
+        validate.clean_name(element.get("name"), "Group"),
         visible=item.visible,
         opacity=item.opacity,
         locked=element.get(_Q + "locked", element.get("edit-locked", "false")) == "true",
@@ -534,8 +557,7 @@ def _read_group(item: _Placed) -> Layer:
 
 def _blend_mode(element: ET.Element) -> str:
     """The ``composite-op`` as a string (unknown ones are kept and drawn as normal)."""
-    raw = xml_safe(element.get("composite-op", blend.NORMAL)).strip()
-    return raw[:100] if raw else blend.NORMAL
+    return validate.clean_composite_op(element.get("composite-op"))
 
 
 def _read_layer(
@@ -548,7 +570,7 @@ def _read_layer(
     load_array,
 ) -> Layer:
     element = item.element
-    name = element.get("name", "Layer")
+    name = validate.clean_name(element.get("name"), "Layer")
     try:
         kind = LayerKind(element.get(_Q + "kind", "image"))
     except ValueError:
@@ -578,19 +600,30 @@ def _read_layer(
             raster = Raster(kind.channels)
         else:
             pixels = decode_png(data, what, budget, mask=kind is LayerKind.MASK)
-            raster = Raster(kind.channels, pixels, item.x, item.y)
-    attrs = {
-        k: v
-        for k, v in element.attrib.items()
-        if k not in _STANDARD_ATTRS | _NOT_KEPT and not k.startswith(_Q)
-    }
+            placed = (pixels, item.x, item.y)
+            if kind in layer_data.CANVAS_BOUND_KINDS:  # never beyond the canvas in the model
+                placed = layer_data.crop_to_canvas(
+                    pixels, item.x, item.y, Rect(0, 0, width, height)
+                )
+            raster = Raster(kind.channels) if placed is None else Raster(kind.channels, *placed)
     extra: dict[str, Any] = {}
     if meta.get("extra"):
         unpacked = layer_data.unpack(meta["extra"], load_array)
         if isinstance(unpacked, dict):
             extra.update(unpacked)
+    attrs = validate.clean_ora_attrs(extra.pop("ora_attrs", None), _RESERVED_ATTRS, what, _Q)
+    foreign = {
+        k: v
+        for k, v in element.attrib.items()
+        if k not in _RESERVED_ATTRS | _NOT_KEPT and not k.startswith(_Q)
+    }
+    attrs.update(validate.clean_ora_attrs(foreign, _RESERVED_ATTRS, what, _Q))
+    attrs.pop("composite-op", None)  # the layer's blend_mode
     if attrs:
         extra["ora_attrs"] = attrs
+    for key in ("ora_group", "psd_group", "psd_kind"):
+        if key in extra and not isinstance(extra[key], str):
+            log.warning("%s: dropping %s=%r (not text)", what, key, extra.pop(key))
     layer = Layer(
         kind,
         name,
@@ -601,17 +634,23 @@ def _read_layer(
         extra=extra,
         blend_mode=_blend_mode(element),
     )
-    if "recipe" in meta:
-        layer.recipe = layer_data.unpack(meta["recipe"], load_array)
+    if meta.get("recipe") is not None:
+        recipe = layer_data.unpack(meta["recipe"], load_array)
+        if isinstance(recipe, dict):
+            layer.recipe = recipe
+        else:
+            log.warning("%s: dropping a recipe that is not an object", what)
     if meta.get("control") is not None:
-        layer.control = layer_data.control_from_data(layer_data.unpack(meta["control"], load_array))
+        layer.control = validate.clean_control(layer_data.unpack(meta["control"], load_array), what)
     if kind is LayerKind.POSE and meta.get("pose") is not None:
         try:
+            validate.check_pose_data(meta["pose"])
             layer.pose = layer_data.pose_from_data(meta["pose"])
         except FileError:
             raise
         except Exception as err:  # ValueError, KeyError, TypeError, PoseFormatError
-            raise CorruptFileError(f"the pose of {what} is damaged ({err})") from err
+            # the layer stays (its picture is in the PNG); only the unusable keypoints go
+            log.warning("%s: dropping its pose data, which cannot be used (%s)", what, err)
     return layer
 
 
@@ -625,19 +664,28 @@ def _read_selection(
     placement = meta.get("selection")
     if not isinstance(placement, dict):
         return
+    x, y = placement.get("x", 0), placement.get("y", 0)
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (x, y)):
+        log.warning("ignoring a selection placed at (%r, %r)", x, y)
+        return
+    check_offset(x, y, "the selection", limits)
     data = read_entry(archive, "impasto/selection.png", limits.max_entry_bytes, budget)
     pixels = decode_png(data, "the selection", budget, mask=True)
-    x, y = int(placement.get("x", 0)), int(placement.get("y", 0))
-    check_offset(x, y, "the selection", limits)
     doc.selection = Raster(1, pixels, x, y)
 
 
 def _read_json(archive: zipfile.ZipFile, name: str, limits: Limits, budget: ReadBudget) -> Any:
     data = read_entry(archive, name, limits.max_text_bytes, budget)
     try:
-        return json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CorruptFileError(f"{name} is not valid JSON ({err})") from err
+    except RecursionError:
+        raise CorruptFileError(f"{name} is nested too deeply") from None
+    if validate.nesting_depth(value) > validate.MAX_JSON_DEPTH:
+        # every later step (unpacking, saving) recurses: refuse before the model holds it
+        raise CorruptFileError(f"{name} is nested more than {validate.MAX_JSON_DEPTH} deep")
+    return value
 
 
 def _int_attr(element: ET.Element, key: str, default: int | None) -> int:
