@@ -86,7 +86,7 @@ T = TypeVar("T")
 # must not be copied along when a layer is duplicated.
 _NOT_KEPT = {"edit-locked", "uuid"}
 _STANDARD_ATTRS = {"name", "src", "x", "y", "opacity", "visibility", "composite-op"}
-_RESERVED_ATTRS = (_STANDARD_ATTRS - {"composite-op"}) | {"edit-locked"}
+_RESERVED_ATTRS = _STANDARD_ATTRS | {"edit-locked"}
 _Q = f"{{{NS}}}"
 
 
@@ -256,7 +256,7 @@ def _write_layer(
     kept = validate.clean_ora_attrs(
         layer.extra.get("ora_attrs"), _RESERVED_ATTRS, f"layer {layer.name!r}", _Q
     )
-    attrs: dict[str, str] = {k: v for k, v in kept.items() if k != "composite-op"}
+    attrs: dict[str, str] = dict(kept)
     if empty:
         attrs[_Q + "empty"] = "true"
     _write_stored(archive, src, png)
@@ -301,7 +301,7 @@ def _group_element(layer: Layer) -> ET.Element:
     spec's non-isolated case), every other mode an isolated group with that ``composite-op``."""
     passing = layer.blend_mode == blend.PASS_THROUGH
     attrs = {
-        "name": validate.clean_name(layer.name, ""),
+        "name": xml_safe(layer.name),
         "opacity": repr(float(layer.opacity)),
         "visibility": "visible" if layer.visible else "hidden",
         "composite-op": blend.NORMAL if passing else validate.clean_composite_op(layer.blend_mode),
@@ -477,7 +477,7 @@ def _declared_sizes(archive: zipfile.ZipFile, placed: list[_Placed]) -> list[tup
     sizes = []
     for item in placed:
         if item.element.tag == "stack" or item.element.get(_Q + "empty") == "true":
-            continue  # a group has no pixels of its own
+            continue
         size = png_size(archive, item.element.get("src", ""))
         if size is not None:
             sizes.append(size)
@@ -546,7 +546,7 @@ def _read_group(item: _Placed) -> Layer:
         mode = blend.PASS_THROUGH
     return Layer(
         LayerKind.GROUP,
-        validate.clean_name(element.get("name"), "Group"),
+        element.get("name", "Group"),
         visible=item.visible,
         opacity=item.opacity,
         locked=element.get(_Q + "locked", element.get("edit-locked", "false")) == "true",
@@ -557,7 +557,7 @@ def _read_group(item: _Placed) -> Layer:
 
 def _blend_mode(element: ET.Element) -> str:
     """The ``composite-op`` as a string (unknown ones are kept and drawn as normal)."""
-    return validate.clean_composite_op(element.get("composite-op"))
+    return validate.clean_composite_op(element.get("composite-op", blend.NORMAL).strip())
 
 
 def _read_layer(
@@ -618,10 +618,10 @@ def _read_layer(
         if k not in _RESERVED_ATTRS | _NOT_KEPT and not k.startswith(_Q)
     }
     attrs.update(validate.clean_ora_attrs(foreign, _RESERVED_ATTRS, what, _Q))
-    attrs.pop("composite-op", None)  # the layer's blend_mode
+    attrs.pop("composite-op", None)  # the layer's blend_mode holds it
     if attrs:
         extra["ora_attrs"] = attrs
-    for key in ("ora_group", "psd_group", "psd_kind"):
+    for key in ("psd_kind",):
         if key in extra and not isinstance(extra[key], str):
             log.warning("%s: dropping %s=%r (not text)", what, key, extra.pop(key))
     layer = Layer(

@@ -93,6 +93,17 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
         psd._record.write(handle)
 
 
+def _embed_srgb_profile(psd) -> None:
+    """Tag the document as sRGB (image resource 1039), as Photoshop does with its profile."""
+    from psd_tools.constants import Resource
+    from psd_tools.psd.image_resources import ImageResource
+
+    from app.image_io import srgb_icc_bytes
+
+    key = Resource.ICC_PROFILE
+    psd._record.image_resources[key] = ImageResource(key=key, name="", data=srgb_icc_bytes())
+
+
 def _write_nodes(parent, nodes: list[groups.Node], canvas) -> None:
     """Layers bottom first into ``parent`` (the PSD or a group), groups as PSD groups."""
     from psd_tools.api.layers import Group, PixelLayer
@@ -129,17 +140,6 @@ def _psd_blend_mode(layer: Layer):
         return BlendMode(blend.psd_key_of(mode))
     except ValueError:  # a key PSD does not define
         return BlendMode.NORMAL
-
-
-def _embed_srgb_profile(psd) -> None:
-    """Tag the document as sRGB (image resource 1039), as Photoshop does with its profile."""
-    from psd_tools.constants import Resource
-    from psd_tools.psd.image_resources import ImageResource
-
-    from app.image_io import srgb_icc_bytes
-
-    key = Resource.ICC_PROFILE
-    psd._record.image_resources[key] = ImageResource(key=key, name="", data=srgb_icc_bytes())
 
 
 def _matted_on_white(rgba: np.ndarray, channel: int, rows: int = 512) -> np.ndarray:
@@ -229,6 +229,17 @@ def _read_psd(path: Path, limits: Limits) -> Document:
     return doc
 
 
+def _icc_profile(psd) -> bytes | None:
+    """The document's embedded ICC profile (image resource 1039), if any."""
+    from psd_tools.constants import Resource
+
+    try:
+        data = psd.image_resources.get_data(Resource.ICC_PROFILE)
+    except (KeyError, AttributeError):
+        return None
+    return bytes(data) if isinstance(data, (bytes, bytearray)) and data else None
+
+
 def _read_nodes(
     container,
     parent: Layer | None,
@@ -252,10 +263,8 @@ def _read_nodes(
             layer: Layer | None = group
         else:
             layer = _read_layer(psd_layer, limits, budget, icc)
-            if layer is not None:  # Impasto's own roles (mask, pose, ...) come back
-                mode = layer.blend_mode
+            if layer is not None:
                 layer = psd_roles.apply_role(layer, psd_roles.read_role(psd_layer))
-                layer.blend_mode = mode
         if layer is None:
             continue
         layer.parent_id = parent.id if parent is not None else None
@@ -277,23 +286,12 @@ def _mode_of(psd_layer) -> str:
     return blend.mode_from_psd_key(key)
 
 
-def _icc_profile(psd) -> bytes | None:
-    """The document's embedded ICC profile (image resource 1039), if any."""
-    from psd_tools.constants import Resource
-
-    try:
-        data = psd.image_resources.get_data(Resource.ICC_PROFILE)
-    except (KeyError, AttributeError):
-        return None
-    return bytes(data) if isinstance(data, (bytes, bytearray)) and data else None
-
-
 def _read_layer(psd_layer, limits: Limits, budget: ReadBudget, icc: bytes | None) -> Layer | None:
     # Krita writes Pascal names with a trailing NUL ('Background\x00'): control characters go
     name = validate.clean_name(psd_layer.name, "Layer") or "Layer"
     left, top, right, bottom = psd_layer.bbox
     w, h = right - left, bottom - top
-    visible, opacity = psd_layer.visible, psd_layer.opacity / 255.0  # a group keeps its own
+    visible, opacity = psd_layer.visible, psd_layer.opacity / 255.0
     extra = {"psd_kind": psd_layer.kind} if psd_layer.kind != "pixel" else {}
     if psd_layer.kind not in _PIXEL_KINDS:
         log.info("skipping PSD layer %r of kind %s (no pixels)", name, psd_layer.kind)
