@@ -226,3 +226,15 @@ def test_a_psd_only_mode_survives_psd_to_ora_to_psd(tmp_path):
     save_psd(again, tmp_path / "back.psd")
     by_name = {layer.name: layer for layer in PSDImage.open(tmp_path / "back.psd")}
     assert by_name["vivid"].blend_mode is BlendMode.VIVID_LIGHT
+
+
+def test_a_faded_pass_through_group_stays_pass_through_in_our_ora(tmp_path):
+    doc = impasto_doc()
+    passing = next(layer for layer in doc.layers if layer.name == "passing")
+    passing.opacity = 0.6
+    before = flatten(doc.layers, doc.rect)
+    save_ora(doc, tmp_path / "faded.ora")
+    back = open_ora(tmp_path / "faded.ora")
+    again = next(layer for layer in back.layers if layer.name == "passing")
+    assert again.blend_mode == blend.PASS_THROUGH and again.opacity == pytest.approx(0.6)
+    assert np.array_equal(flatten(back.layers, back.rect), before)
