@@ -111,3 +111,17 @@ def test_painting_inside_a_blended_group_repaints_its_area(qtbot, mode):
     tile = view._tiles[(0, 0, 0)]
     expected = straight_to_premultiplied_bgra(composite(doc.layers, tile.region))
     assert np.abs(tile.pixels.astype(np.float32) - expected).max() <= 1.0
+
+
+def test_mask_tint_hides_with_its_group(qtbot):
+    doc = Document.from_rgba(photo_pixels(64, 48))
+    doc.mask_layer.raster.write(Rect(0, 0, 64, 48), np.full((48, 64), 255, np.uint8))
+    group = doc.group_layers([doc.mask_layer.id])
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.set_document(doc)
+    tinted = view._render(doc.rect, 0)
+    doc.set_visible(group.id, False)
+    plain = straight_to_premultiplied_bgra(photo_pixels(64, 48))
+    assert np.abs(tinted.astype(np.float32) - plain).max() > 20
+    assert np.abs(view._render(doc.rect, 0).astype(np.float32) - plain).max() <= 0.5
