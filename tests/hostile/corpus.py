@@ -210,7 +210,8 @@ ORA_CASES = [
         _write(
             "doc.ora",
             impasto_ora(
-                [{}], document={"active_layer": True, "selection": {"x": "q"}, "generation_state": 7}
+                [{}],
+                document={"active_layer": True, "selection": {"x": "q"}, "generation_state": 7},
             ),
         ),
     ),
