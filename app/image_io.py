@@ -60,6 +60,8 @@ def check_readable_file(path: Path, what: str = "a file") -> None:
     loop, a name the system refuses, or a file we may not read."""
     try:
         info = os.stat(path)
+    except ValueError:  # an embedded NUL
+        raise OpenError(f"{str(path)[:60]!r} is not a valid file name") from None
     except FileNotFoundError:
         raise OpenError(f"{path.name}: file not found ({path})") from None
     except PermissionError:
