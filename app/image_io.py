@@ -85,9 +85,12 @@ def check_readable_file(path: Path, what: str = "a file") -> None:
         raise OpenError(f"{path.name}: {err.strerror or err}") from None
 
 
-def load_rgba(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> np.ndarray:
+def load_rgba(
+    path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT, info: dict | None = None
+) -> np.ndarray:
     """Decode an image file into straight 8-bit sRGB RGBA (h, w, 4), honouring EXIF orientation
-    and converting embedded colour profiles, CMYK, Lab, grey and 16/32-bit data to sRGB."""
+    and converting embedded colour profiles, CMYK, Lab, grey and 16/32-bit data to sRGB.
+    ``info``, if given, receives ``"parameters"``: the A1111 text the file carries, if any."""
     path = Path(path)
     try:
         check_readable_file(path, "an image")
@@ -108,8 +111,12 @@ def load_rgba(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -
                     )
                 check_memory(width * height * 12, path.name)  # decoded + converted + RGBA
                 image.load()
+                parameters = _parameters_of(image)
                 image = ImageOps.exif_transpose(image)
-                return to_srgb_rgba(image, path.name)
+                rgba = to_srgb_rgba(image, path.name)
+                if parameters is not None and info is not None:
+                    info["parameters"] = parameters
+                return rgba
     except ImageLoadError:
         raise
     except UnidentifiedImageError as err:
@@ -125,6 +132,51 @@ def load_rgba(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -
         raise ImageLoadError(f"{path.name} needs more memory than is available") from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageLoadError(f"{path.name} is damaged or truncated ({err})") from err
+
+
+MAX_PARAMETERS_CHARS = 65536
+
+
+def _parameters_of(image: Image.Image) -> str | None:
+    """The AUTOMATIC1111 ``parameters`` text: a PNG text chunk, or EXIF UserComment (JPEG/WebP,
+    ``UNICODE\\0`` + UTF-16 or ``ASCII\\0\\0\\0`` + text). None when absent or unreadable."""
+    text = None
+    raw = getattr(image, "text", {}) if image.format == "PNG" else {}
+    if isinstance(raw.get("parameters"), str):
+        text = raw["parameters"]
+    else:
+        try:
+            comment = image.getexif().get_ifd(0x8769).get(0x9286)
+        except Exception:  # broken EXIF: no parameters, the picture still opens
+            comment = None
+        if isinstance(comment, bytes):
+            text = _decode_user_comment(comment)
+        elif isinstance(comment, str):
+            text = comment
+    if not text:
+        return None
+    text = validate_text(text)
+    return text[:MAX_PARAMETERS_CHARS] if text.strip() else None
+
+
+def _decode_user_comment(comment: bytes) -> str | None:
+    prefix, body = comment[:8], comment[8:]
+    try:
+        if prefix == b"UNICODE\0":
+            # A1111 writes UTF-16BE; some writers use the byte order of the EXIF block
+            big = body.decode("utf-16-be", "replace")
+            little = body.decode("utf-16-le", "replace")
+            return big if big.isprintable() or not little.isprintable() else little
+        if prefix == b"ASCII\0\0\0":
+            return body.decode("ascii", "replace")
+        return comment.decode("utf-8", "replace")
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def validate_text(text: str) -> str:
+    """Text without NULs and other control characters but newlines and tabs."""
+    return "".join(c for c in text if c in "\n\t" or (ord(c) >= 0x20 and c != "\x7f"))
 
 
 def check_memory(needed_bytes: int, name: str) -> None:
