@@ -175,7 +175,8 @@ def chosen_result(doc: Document, layer_id: int | None = None) -> Layer | None:
 
 
 def recipe_parameters(recipe: dict[str, Any]) -> str:
-    """The AUTOMATIC1111 ``parameters`` text of a result's recipe."""
+    """The AUTOMATIC1111 ``parameters`` text of a result's recipe (what exports carry and
+    "Copy parameters" copies)."""
     from inference.parameters import format_parameters
 
     return format_parameters(recipe)

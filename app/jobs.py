@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from inference.api import (
     Result,
     Variant,
 )
+from inference.recipe import ControlUnit, Recipe
 from inference.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -555,49 +556,35 @@ def _clamp_box(box: Box, width: int, height: int) -> Box:
 def _variant_recipe(
     plan: PlannedJob, result: Result, variant: Variant, rect: Rect, index: int
 ) -> dict[str, Any]:
-    recipe: dict[str, Any] = {
-        f"engine_{k}": _plain(v) for k, v in result.recipe.items() if k not in plan.recipe
-    }
-    recipe.update(plan.recipe)
-    if not recipe.get("model_hash") and result.recipe.get("model_hash"):
-        recipe["model_hash"] = result.recipe["model_hash"]
-    recipe["seed"] = int(variant.seed)
-    recipe["batch_index"] = index
-    recipe["crop_box"] = [rect.x, rect.y, rect.w, rect.h]
-    recipe["target_box"] = [plan.target.x, plan.target.y, plan.target.w, plan.target.h]
-    mask = plan.request.mask
+    """The engine's Recipe completed by the app (its settings win where it has them: the
+    picker's model name and hash, the workflow, paths), with the variant's seed, its box in the
+    document, the mask and control images under it; stored on the layer as JSON."""
+    app = Recipe.from_json(plan.recipe)
+    engine = Recipe.from_json(result.recipe)  # a Recipe, or the JSON of one (a remote engine)
+    recipe = engine.completed(**{f.name: getattr(app, f.name) for f in fields(app)})
+    local = rect.translated(-plan.origin.x, -plan.origin.y)
+    mask, encoded = plan.request.mask, None
     if mask is not None and plan.workflow is Workflow.INPAINT:
-        local = rect.translated(-plan.origin.x, -plan.origin.y)
-        recipe["mask"] = encode_mask(mask[local.slices(Rect(0, 0, mask.shape[1], mask.shape[0]))])
-    if plan.request.controls:
-        local = rect.translated(-plan.origin.x, -plan.origin.y)
-        recipe["controls"] = [_control_recipe(control, local) for control in plan.request.controls]
-    return recipe
+        encoded = encode_mask(mask[local.slices(Rect(0, 0, mask.shape[1], mask.shape[0]))])
+    layers = [unit.layer for unit in app.controls] + [None] * len(plan.request.controls)
+    pairs = zip(plan.request.controls, layers, strict=False)
+    controls = tuple(_control_recipe(control, local, name) for control, name in pairs)
+    crop = (rect.x, rect.y, rect.w, rect.h)
+    recipe = replace(recipe, seed=int(variant.seed), batch_index=index, crop_box=crop)
+    return replace(recipe, mask=encoded, controls=controls).to_json()
 
 
-def _control_recipe(control: ControlInput, local: Rect) -> dict[str, Any]:
+def _control_recipe(control: ControlInput, local: Rect, layer: str | None) -> ControlUnit:
     """A control input as the recipe keeps it: its settings and its image over the result box."""
     image = control.image[local.slices(Rect(0, 0, control.image.shape[1], control.image.shape[0]))]
-    return {
-        "type": control.control_type,
-        "model": Path(control.model_path).stem,
-        "model_path": str(control.model_path),
-        "weight": float(control.weight),
-        "start": float(control.start),
-        "end": float(control.end),
-        "resize_mode": str(control.resize_mode.value),
-        "image": encode_image(image),
-    }
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly copies of engine recipe values (tuples -> lists, numpy scalars -> python)."""
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
+    return ControlUnit(
+        control_type=control.control_type,
+        model=Path(control.model_path).stem,
+        model_path=str(control.model_path),
+        weight=float(control.weight),
+        start=float(control.start),
+        end=float(control.end),
+        resize_mode=control.resize_mode,
+        layer=layer,
+        image=encode_image(image),
+    )

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from inference.recipe import ControlUnit, LoraUse, Recipe  # noqa: F401 (part of the contract)
+
 
 class Mode(StrEnum):
     TXT2IMG = "txt2img"
@@ -131,9 +133,7 @@ class Variant:
 @dataclass(frozen=True, eq=False)
 class Result:
     variants: tuple[Variant, ...]
-    recipe: (
-        dict  # A1111-like parameters: prompt, negative, steps, sampler, cfg, seed, size, model...
-    )
+    recipe: Recipe  # what the engine did (see inference.recipe); the app completes it
 
 
 # ---- events a worker emits (all carry the job id) -------------------------------------------

@@ -22,6 +22,7 @@ from inference.api import (
     Result,
     Variant,
 )
+from inference.recipe import Recipe
 
 CLASSIC_NAMES = {"classic": "telea", "classic:telea": "telea", "classic:ns": "ns"}
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -67,18 +68,17 @@ def run_classic(
     if cancel is not None and cancel.cancelled:
         raise Cancelled("cancelled")
     result = cropping.paste(image, filled, box, alpha)
-    recipe = {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
-        "mode": request.mode.value,
-        "model": f"classic:{method}",
-        "model_hash": None,
-        "sampler": f"OpenCV {method}",
-        "steps": 1,
-        "seed": request.seed,
-        "size": (width, height),
-        "crop_box": (box.x, box.y, box.width, box.height),
-        "mask_blur": request.mask_blur,
-        "padding": request.padding,
-    }
+    recipe = Recipe(
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        mode=request.mode.value,
+        model=f"classic:{method}",
+        sampler=f"OpenCV {method}",
+        steps=1,
+        seed=request.seed,
+        size=(width, height),
+        crop_box=(box.x, box.y, box.width, box.height),
+        mask_blur=request.mask_blur,
+        padding=request.padding,
+    )
     return Result(variants=(Variant(image=result, seed=request.seed, box=box),), recipe=recipe)

@@ -337,8 +337,7 @@ def _generate(args: argparse.Namespace, request: Request, out: Path, previews: P
         progress.close_line()
         engine.close()
     for path, variant in zip(output_paths(out, len(result.variants)), result.variants, strict=True):
-        recipe = dict(result.recipe, seed=variant.seed)
-        recipe.pop("seeds", None)
+        recipe = result.recipe.completed(seed=variant.seed)
         write_png(path, variant.image, format_parameters(recipe))
         print(f"wrote {path} (seed {variant.seed})")
     return 0

@@ -33,6 +33,7 @@ from inference.api import (
     Variant,
 )
 from inference.classic import is_classic, run_classic
+from inference.recipe import ControlUnit, Recipe, lora_uses
 
 log = logging.getLogger(__name__)
 
@@ -355,38 +356,31 @@ class Engine:
         pasted = cropping.paste(request.image, region, plan.box, work.alpha)
         return Variant(image=pasted, seed=seed, box=plan.box)
 
-    def _recipe(self, request: Request, loaded: Any, work: _Work) -> dict:
+    def _recipe(self, request: Request, loaded: Any, work: _Work) -> Recipe:
         box = work.plan.box
         crop = None if request.mode is Mode.TXT2IMG else (box.x, box.y, box.width, box.height)
-        recipe: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt,
-            "steps": request.steps,
-            "sampler": request.sampler.value,
-            "cfg": request.guidance,
-            "seed": request.seed,
-            "size": (work.plan.gen_width, work.plan.gen_height),
-            "model": loaded.info.name,
-            "model_hash": loaded.hash,
-            "strength": None if request.mode is Mode.TXT2IMG else request.strength,
-            "crop_box": crop,
-            "mode": request.mode.value,
-            "batch_size": request.batch_size,
-            "seeds": [request.seed + i for i in range(request.batch_size)],
-            "output_size": (work.out_width, work.out_height),
-        }
-        if request.mode is Mode.INPAINT:
-            recipe.update(mask_blur=request.mask_blur, padding=request.padding)
-            recipe["color_match"] = request.color_match
-        if request.vae_path:
-            recipe["vae"] = Path(request.vae_path).name
-        if request.controls:
-            recipe["controls"] = [_control_recipe(c) for c in request.controls]
-        if request.loras:
-            from inference.loras import lora_recipe
-
-            recipe.update(lora_recipe(request.loras))
-        return recipe
+        inpaint = request.mode is Mode.INPAINT
+        return Recipe(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            steps=request.steps,
+            sampler=request.sampler.value,
+            guidance=float(request.guidance),
+            seed=request.seed,
+            size=(work.plan.gen_width, work.plan.gen_height),
+            model=loaded.info.name,
+            model_hash=loaded.hash,
+            vae=Path(request.vae_path).name if request.vae_path else None,
+            strength=None if request.mode is Mode.TXT2IMG else float(request.strength),
+            mode=request.mode.value,
+            mask_blur=request.mask_blur if inpaint else None,
+            padding=request.padding if inpaint else None,
+            loras=lora_uses(request.loras),
+            controls=tuple(_control_recipe(c) for c in request.controls),
+            crop_box=crop,
+            model_path=str(request.model_path) if request.model_path else None,
+            vae_path=str(request.vae_path) if request.vae_path else None,
+        )
 
     # ---- ControlNet ----------------------------------------------------------------------------
 
@@ -438,12 +432,13 @@ def _call_parameters(pipe: Any) -> set[str]:
     return set(inspect.signature(type(pipe).__call__).parameters)
 
 
-def _control_recipe(control: ControlInput) -> dict[str, Any]:
-    return {
-        "model": Path(control.model_path).stem,
-        "type": control.control_type,
-        "weight": control.weight,
-        "start": control.start,
-        "end": control.end,
-        "resize_mode": control.resize_mode.value,
-    }
+def _control_recipe(control: ControlInput) -> ControlUnit:
+    return ControlUnit(
+        control_type=control.control_type,
+        model=Path(control.model_path).stem,
+        weight=float(control.weight),
+        start=float(control.start),
+        end=float(control.end),
+        resize_mode=control.resize_mode,
+        model_path=str(control.model_path),
+    )

@@ -15,6 +15,7 @@ from app.jobs import WORKER_THREAD_NAME, JobController
 from app.layers import Layer, LayerKind
 from app.request_builder import Workflow
 from app.staging import Staging
+from inference.parameters import format_parameters
 
 STEPS = 3
 
@@ -85,7 +86,7 @@ def test_a_lora_picked_in_the_panel_changes_the_real_generation(qtbot, controlle
     assert with_lora.recipe["loras"] == [
         {"name": "tinyink", "weight": 1.0, "hash": lora_hash(lora_file), "path": lora_file}
     ]
-    assert with_lora.recipe["lora_tags"] == "<lora:tinyink:1>"
+    assert format_parameters(with_lora.recipe).split("\n")[0].endswith(" <lora:tinyink:1>")
     assert with_lora.recipe["seed"] == 5
 
     row.enable_check.setChecked(False)

@@ -19,10 +19,12 @@ the Impasto namespace. Mask, pose and control layers are written ``visibility="h
 visibility is ``impasto:visible``) so Krita, GIMP and MyPaint show the same picture as Impasto.
 Masks are stored as white with the mask as alpha; pose layers as their rendered control image.
 
-Reading files from other apps: every layer becomes an image layer, nested stacks are flattened
-(offsets added, opacity multiplied, hidden if any parent is hidden; the group path is kept in
-``layer.extra["ora_group"]``), unknown attributes are kept in ``layer.extra["ora_attrs"]`` and
-written back.
+Blend modes are ``composite-op`` (kept as a string, unknown ones drawn as normal); groups are
+nested ``<stack>`` elements with ``isolation="isolate"`` (or ``"auto"`` for pass-through).
+
+Reading files from other apps: every layer becomes an image layer, nested stacks become groups
+(offsets added; opacity, visibility and mode stay on the group), unknown attributes are kept in
+``layer.extra["ora_attrs"]`` and written back.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 from PIL import Image
 
+from app import blend, groups
 from app.document import Document
 from app.geometry import Rect
 from app.io import layer_data, validate
@@ -83,7 +86,7 @@ T = TypeVar("T")
 # must not be copied along when a layer is duplicated.
 _NOT_KEPT = {"edit-locked", "uuid"}
 _STANDARD_ATTRS = {"name", "src", "x", "y", "opacity", "visibility", "composite-op"}
-_RESERVED_ATTRS = (_STANDARD_ATTRS - {"composite-op"}) | {"edit-locked"}
+_RESERVED_ATTRS = _STANDARD_ATTRS | {"edit-locked"}
 _Q = f"{{{NS}}}"
 
 
@@ -158,19 +161,25 @@ def write_ora(
     png_cache: PngCache | None = None,
 ) -> None:
     """Write the project to a path or a binary file object (not atomic; see :func:`save_ora`)."""
-    layers = layer_data.saved_layers(doc.layers)
+    # children before their group, so the index of a layer read back is the one written here
+    layers = list(groups.post_order(groups.build_tree(layer_data.saved_layers(doc.layers))))
     ET.register_namespace("impasto", NS)
     root = ET.Element("image", {"version": ORA_VERSION, "w": str(doc.width), "h": str(doc.height)})
     stack = ET.SubElement(root, "stack")
     packer = layer_data.JsonPacker("impasto/arrays/")
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, compress_type=zipfile.ZIP_STORED)
-        elements = []
-        jobs = [partial(_cached_layer_png, layer, doc.rect, png_cache) for layer in layers]
-        for index, (layer, encoded) in enumerate(zip(layers, _in_order(jobs), strict=True)):
-            elements.append(_write_layer(archive, layer, index, encoded, packer))
-        for element in reversed(elements):  # stack.xml lists the top layer first
-            stack.append(element)
+        elements: dict[int, ET.Element] = {}
+        pixel_layers = [layer for layer in layers if layer.kind is not LayerKind.GROUP]
+        jobs = [partial(_cached_layer_png, layer, doc.rect, png_cache) for layer in pixel_layers]
+        encoded_by_id = zip(pixel_layers, _in_order(jobs), strict=True)
+        for layer, encoded in encoded_by_id:
+            index = layers.index(layer)
+            elements[layer.id] = _write_layer(archive, layer, index, encoded, packer)
+        for layer in layers:
+            if layer.kind is LayerKind.GROUP:
+                elements[layer.id] = _group_element(layer)
+        _nest(stack, layers, elements)
         active = next(
             (i for i, layer in enumerate(layers) if layer.id == doc.active_layer_id), None
         )
@@ -247,7 +256,7 @@ def _write_layer(
     kept = validate.clean_ora_attrs(
         layer.extra.get("ora_attrs"), _RESERVED_ATTRS, f"layer {layer.name!r}", _Q
     )
-    attrs: dict[str, str] = {k: v for k, v in kept.items() if k != "composite-op"}
+    attrs: dict[str, str] = dict(kept)
     if empty:
         attrs[_Q + "empty"] = "true"
     _write_stored(archive, src, png)
@@ -260,7 +269,7 @@ def _write_layer(
             "y": str(y),
             "opacity": repr(float(layer.opacity)),
             "visibility": "visible" if layer_data.shown_in_picture(layer) else "hidden",
-            "composite-op": kept.get("composite-op", validate.DEFAULT_COMPOSITE_OP),
+            "composite-op": validate.clean_composite_op(layer.blend_mode),
             _Q + "kind": layer.kind.value,
             _Q + "visible": _bool(layer.visible),
             _Q + "locked": _bool(layer.locked),
@@ -285,6 +294,36 @@ def _write_layer(
         _write_json(archive, name, meta)
         attrs[_Q + "data"] = name
     return ET.Element("layer", attrs)
+
+
+def _group_element(layer: Layer) -> ET.Element:
+    """A group as a nested ``<stack>``: pass-through is ``isolation="auto"`` with src-over (the
+    spec's non-isolated case), every other mode an isolated group with that ``composite-op``."""
+    passing = layer.blend_mode == blend.PASS_THROUGH
+    attrs = {
+        "name": xml_safe(layer.name),
+        "opacity": repr(float(layer.opacity)),
+        "visibility": "visible" if layer.visible else "hidden",
+        "composite-op": blend.NORMAL if passing else validate.clean_composite_op(layer.blend_mode),
+        "isolation": "auto" if passing else "isolate",
+        _Q + "kind": LayerKind.GROUP.value,
+        _Q + "locked": _bool(layer.locked),
+        _Q + "collapsed": _bool(layer.collapsed),
+    }
+    return ET.Element("stack", attrs)
+
+
+def _nest(root: ET.Element, layers: list[Layer], elements: dict[int, ET.Element]) -> None:
+    """Place each element in its group's ``<stack>``, top first as stack.xml lists them."""
+    for node in reversed(groups.build_tree(layers)):
+        _nest_node(root, node, elements)
+
+
+def _nest_node(parent: ET.Element, node: groups.Node, elements: dict[int, ET.Element]) -> None:
+    element = elements[node.layer.id]
+    parent.append(element)
+    for child in reversed(node.children):
+        _nest_node(element, child, elements)
 
 
 def _encode_png(image: Image.Image) -> bytes:
@@ -323,14 +362,14 @@ def _bool(value: bool) -> str:
 # ---- reading -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class _Placed:
     element: ET.Element
     x: int
     y: int
     opacity: float
     visible: bool
-    group: str
+    parent: _Placed | None = None  # the enclosing <stack>, None for the root stack
 
 
 def open_ora(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Document:
@@ -382,7 +421,7 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
         raise CorruptFileError("stack.xml has no layer stack")
 
     placed: list[_Placed] = []
-    _collect(stack, 0, 0, 1.0, True, "", placed, limits, depth=0)
+    _collect(stack, 0, 0, None, placed, limits, depth=0)
     if len(placed) > limits.max_layers:
         raise UnsafeFileError(f"it has {len(placed)} layers (at most {limits.max_layers})")
     check_document_budget((width, height), _declared_sizes(archive, placed), limits)
@@ -400,11 +439,21 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
             raise UnsafeFileError(f"{name} is too large")
         return array
 
+    bottom_first = list(reversed(placed))  # children before their group
+    pixel_items = [item for item in bottom_first if item.element.tag != "stack"]
     jobs = [
         partial(_read_layer, archive, item, width, height, limits, budget, load_array)
-        for item in reversed(placed)  # bottom to top
+        for item in pixel_items
     ]
-    layers = list(_in_order(jobs, DECODE_THREADS))
+    read = dict(zip(map(id, pixel_items), _in_order(jobs, DECODE_THREADS), strict=True))
+    layers = [
+        read[id(item)] if item.element.tag != "stack" else _read_group(item)
+        for item in bottom_first
+    ]
+    layer_of = {id(item): layer for item, layer in zip(bottom_first, layers, strict=True)}
+    for item, layer in zip(bottom_first, layers, strict=True):
+        if item.parent is not None:
+            layer.parent_id = layer_of[id(item.parent)].id
     doc = Document(width, height)
     for index, layer in enumerate(layers):
         doc._insert_layer(layer, index)
@@ -427,7 +476,7 @@ def _declared_sizes(archive: zipfile.ZipFile, placed: list[_Placed]) -> list[tup
     """The pixel sizes the layers' PNG headers declare (nothing is decompressed beyond them)."""
     sizes = []
     for item in placed:
-        if item.element.get(_Q + "empty") == "true":
+        if item.element.tag == "stack" or item.element.get(_Q + "empty") == "true":
             continue
         size = png_size(archive, item.element.get("src", ""))
         if size is not None:
@@ -454,14 +503,13 @@ def _collect(
     stack: ET.Element,
     x: int,
     y: int,
-    opacity: float,
-    visible: bool,
-    group: str,
+    parent: _Placed | None,
     out: list[_Placed],
     limits: Limits,
     depth: int,
 ) -> None:
-    """Flatten nested stacks into a list of layers, top first, with inherited placement."""
+    """List the layers and groups, top first (a group before its contents), with offsets
+    added up; opacity and visibility stay on the group they belong to."""
     if depth > 64:
         raise UnsafeFileError("layer groups are nested more than 64 deep")
     for child in stack:
@@ -471,18 +519,45 @@ def _collect(
         cx = x + _int_attr(child, "x", 0)
         cy = y + _int_attr(child, "y", 0)
         check_offset(cx, cy, f"layer {child.get('name', '')!r}", limits)
-        c_opacity = opacity * _opacity(child)
-        c_visible = visible and child.get("visibility", "visible") != "hidden"
+        visible = child.get("visibility", "visible") != "hidden"
         if child.tag == "stack":
-            name = child.get("name", "Group")
-            path = f"{group}/{name}" if group else name
-            _collect(child, cx, cy, c_opacity, c_visible, path, out, limits, depth + 1)
+            group = _Placed(child, cx, cy, _opacity(child), visible, parent)
+            out.append(group)
+            _collect(child, cx, cy, group, out, limits, depth + 1)
         elif child.get("src"):
-            out.append(_Placed(child, cx, cy, c_opacity, c_visible, group))
-            if len(out) > limits.max_layers:
-                raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+            out.append(_Placed(child, cx, cy, _opacity(child), visible, parent))
         else:
             log.info("skipping layer %r without pixels", child.get("name"))
+            continue
+        if len(out) > limits.max_layers:
+            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+
+
+def _read_group(item: _Placed) -> Layer:
+    """A ``<stack>`` as a group. ``isolation="auto"`` (the default) with src-over at full
+    opacity is the spec's non-isolated group: pass-through; anything else is isolated."""
+    element = item.element
+    mode = _blend_mode(element)
+    if (
+        element.get("isolation", "auto") != "isolate"
+        and mode == blend.NORMAL
+        and item.opacity >= 1.0
+    ):
+        mode = blend.PASS_THROUGH
+    return Layer(
+        LayerKind.GROUP,
+        element.get("name", "Group"),
+        visible=item.visible,
+        opacity=item.opacity,
+        locked=element.get(_Q + "locked", element.get("edit-locked", "false")) == "true",
+        blend_mode=mode,
+        collapsed=element.get(_Q + "collapsed") == "true",
+    )
+
+
+def _blend_mode(element: ET.Element) -> str:
+    """The ``composite-op`` as a string (unknown ones are kept and drawn as normal)."""
+    return validate.clean_composite_op(element.get("composite-op", blend.NORMAL).strip())
 
 
 def _read_layer(
@@ -500,7 +575,7 @@ def _read_layer(
         kind = LayerKind(element.get(_Q + "kind", "image"))
     except ValueError:
         kind = LayerKind.IMAGE
-    if kind is LayerKind.PREVIEW:
+    if kind in (LayerKind.PREVIEW, LayerKind.GROUP):
         kind = LayerKind.IMAGE
     visible = item.visible
     if element.get(_Q + "visible") is not None:
@@ -543,15 +618,12 @@ def _read_layer(
         if k not in _RESERVED_ATTRS | _NOT_KEPT and not k.startswith(_Q)
     }
     attrs.update(validate.clean_ora_attrs(foreign, _RESERVED_ATTRS, what, _Q))
-    if attrs.get("composite-op") == validate.DEFAULT_COMPOSITE_OP:
-        del attrs["composite-op"]
+    attrs.pop("composite-op", None)  # the layer's blend_mode holds it
     if attrs:
         extra["ora_attrs"] = attrs
-    for key in ("ora_group", "psd_group", "psd_kind"):
+    for key in ("psd_kind",):
         if key in extra and not isinstance(extra[key], str):
             log.warning("%s: dropping %s=%r (not text)", what, key, extra.pop(key))
-    if item.group:
-        extra["ora_group"] = validate.clean_name(item.group, "Group")
     layer = Layer(
         kind,
         name,
@@ -560,6 +632,7 @@ def _read_layer(
         opacity=item.opacity,
         locked=locked,
         extra=extra,
+        blend_mode=_blend_mode(element),
     )
     if meta.get("recipe") is not None:
         recipe = layer_data.unpack(meta["recipe"], load_array)

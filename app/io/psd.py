@@ -7,8 +7,11 @@ rendered control image), so the picture Photoshop shows equals Impasto's. The me
 Impasto's own composite, stored the way Photoshop stores it (colour matted on white plus a
 transparency channel, flagged by a negative layer count).
 
-Import reads every pixel-bearing layer (type, shape and smart-object layers rendered to pixels,
-groups flattened: visibility and opacity inherited) as an image layer.
+Blend modes travel as PSD blend keys (app/blend.py; keys without an ``svg:`` twin are kept as
+``psd:xxxx`` and drawn as normal) and groups as PSD groups (pass-through or an isolated mode).
+
+Import reads every pixel-bearing layer (type, shape and smart-object layers rendered to pixels)
+as an image layer, and groups as groups with their own visibility, opacity and mode.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from app import blend, groups
 from app.document import Document
 from app.image_io import ImageLoadError, to_srgb_rgba
 from app.io import layer_data, psd_roles, validate
@@ -66,7 +70,6 @@ def save_psd(doc: Document, path: str | os.PathLike, *, backup: bool = True) -> 
 
 def write_psd(doc: Document, target: str | os.PathLike) -> None:
     from psd_tools import PSDImage
-    from psd_tools.api.layers import PixelLayer
     from psd_tools.constants import Compression
 
     psd = PSDImage.new("RGBA", (doc.width, doc.height), color=(0, 0, 0, 0))
@@ -74,19 +77,7 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
     # first layer is added: psd-tools keeps the sign when it rebuilds the layer records.
     psd._merged_alpha = True
     layers = layer_data.saved_layers(doc.layers)
-    for layer in layers:
-        pixels = layer_data.layer_rgba(layer, doc.rect)
-        if pixels is None:
-            image, x, y = Image.new("RGBA", (0, 0)), 0, 0
-        else:
-            rgba, x, y = pixels
-            image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
-        psd_layer = PixelLayer.frompil(image, psd, "Layer", top=y, left=x)
-        del image
-        psd_layer.name = layer.name[:255]  # sets the Unicode name block, as Photoshop does
-        psd_layer.opacity = round(min(1.0, max(0.0, layer.opacity)) * 255)
-        psd_layer.visible = layer_data.shown_in_picture(layer)
-        psd_roles.write_role(psd_layer, layer)  # mask/sketch/pose/control/result survive
+    _write_nodes(psd, groups.build_tree(layers), doc.rect)
     _embed_srgb_profile(psd)
     merged = layer_data.flatten(layers, doc.rect)
     planes = [_matted_on_white(merged, channel).tobytes() for channel in range(3)]
@@ -111,6 +102,44 @@ def _embed_srgb_profile(psd) -> None:
 
     key = Resource.ICC_PROFILE
     psd._record.image_resources[key] = ImageResource(key=key, name="", data=srgb_icc_bytes())
+
+
+def _write_nodes(parent, nodes: list[groups.Node], canvas) -> None:
+    """Layers bottom first into ``parent`` (the PSD or a group), groups as PSD groups."""
+    from psd_tools.api.layers import Group, PixelLayer
+
+    for node in nodes:
+        layer = node.layer
+        if layer.kind is LayerKind.GROUP:
+            psd_layer = Group.new(parent, layer.name[:255], open_folder=not layer.collapsed)
+            _write_nodes(psd_layer, node.children, canvas)
+            psd_layer.visible = layer.visible
+        else:
+            pixels = layer_data.layer_rgba(layer, canvas)
+            if pixels is None:
+                image, x, y = Image.new("RGBA", (0, 0)), 0, 0
+            else:
+                rgba, x, y = pixels
+                image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
+            psd_layer = PixelLayer.frompil(image, parent, "Layer", top=y, left=x)
+            del image
+            psd_layer.visible = layer_data.shown_in_picture(layer)
+            psd_roles.write_role(psd_layer, layer)  # mask/sketch/pose/control/result survive
+        psd_layer.name = layer.name[:255]  # sets the Unicode name block, as Photoshop does
+        psd_layer.opacity = round(min(1.0, max(0.0, layer.opacity)) * 255)
+        psd_layer.blend_mode = _psd_blend_mode(layer)
+
+
+def _psd_blend_mode(layer: Layer):
+    from psd_tools.constants import BlendMode
+
+    mode = layer.blend_mode
+    if layer.kind is not LayerKind.GROUP and mode == blend.PASS_THROUGH:
+        mode = blend.NORMAL
+    try:
+        return BlendMode(blend.psd_key_of(mode))
+    except ValueError:  # a key PSD does not define
+        return BlendMode.NORMAL
 
 
 def _matted_on_white(rgba: np.ndarray, channel: int, rows: int = 512) -> np.ndarray:
@@ -183,14 +212,7 @@ def _read_psd(path: Path, limits: Limits) -> Document:
     check_document_budget((width, height), [(w, h) for w, h in sizes if w > 0 and h > 0], limits)
     icc = _icc_profile(psd)
     layers: list[Layer] = []
-    for psd_layer in psd.descendants():
-        if psd_layer.is_group():
-            continue
-        layer = _read_layer(psd_layer, limits, budget, icc)
-        if layer is not None:
-            layers.append(psd_roles.apply_role(layer, psd_roles.read_role(psd_layer)))
-        if len(layers) > limits.max_layers:
-            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+    _read_nodes(psd, None, layers, limits, budget, icc)
     if not layers:  # no layer records: use the merged image
         budget.spend_pixels(width, height, "the merged image")
         image = psd.topil(apply_icc=False) or psd.composite(apply_icc=False)
@@ -218,29 +240,71 @@ def _icc_profile(psd) -> bytes | None:
     return bytes(data) if isinstance(data, (bytes, bytearray)) and data else None
 
 
+def _read_nodes(
+    container,
+    parent: Layer | None,
+    out: list[Layer],
+    limits: Limits,
+    budget: ReadBudget,
+    icc: bytes | None,
+) -> None:
+    """Layers bottom first, each group after its contents (Document.layers' order)."""
+    for psd_layer in container:
+        if psd_layer.is_group():
+            group = Layer(
+                LayerKind.GROUP,
+                validate.clean_name(psd_layer.name, "Group") or "Group",
+                visible=psd_layer.visible,
+                opacity=psd_layer.opacity / 255.0,
+                blend_mode=_mode_of(psd_layer),
+                collapsed=not _open_folder(psd_layer),
+            )
+            _read_nodes(psd_layer, group, out, limits, budget, icc)
+            layer: Layer | None = group
+        else:
+            layer = _read_layer(psd_layer, limits, budget, icc)
+            if layer is not None:
+                layer = psd_roles.apply_role(layer, psd_roles.read_role(psd_layer))
+        if layer is None:
+            continue
+        layer.parent_id = parent.id if parent is not None else None
+        out.append(layer)
+        if len(out) > limits.max_layers:
+            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+
+
+def _open_folder(psd_group) -> bool:
+    try:
+        return bool(psd_group.open_folder)
+    except (ValueError, AttributeError):  # no section divider setting
+        return True
+
+
+def _mode_of(psd_layer) -> str:
+    mode = psd_layer.blend_mode
+    key = mode.value if hasattr(mode, "value") else bytes(mode)
+    return blend.mode_from_psd_key(key)
+
+
 def _read_layer(psd_layer, limits: Limits, budget: ReadBudget, icc: bytes | None) -> Layer | None:
     # Krita writes Pascal names with a trailing NUL ('Background\x00'): control characters go
     name = validate.clean_name(psd_layer.name, "Layer") or "Layer"
     left, top, right, bottom = psd_layer.bbox
     w, h = right - left, bottom - top
-    visible, opacity = True, 1.0
-    node = psd_layer
-    group_path: list[str] = []
-    while node is not None and not isinstance(node, _psd_image_type()):
-        visible = visible and node.visible
-        opacity *= node.opacity / 255.0
-        if node is not psd_layer:
-            group_path.append(validate.clean_name(node.name, "Group"))
-        node = node.parent
+    visible, opacity = psd_layer.visible, psd_layer.opacity / 255.0
     extra = {"psd_kind": psd_layer.kind} if psd_layer.kind != "pixel" else {}
-    if group_path:
-        extra["psd_group"] = "/".join(reversed(group_path))
     if psd_layer.kind not in _PIXEL_KINDS:
         log.info("skipping PSD layer %r of kind %s (no pixels)", name, psd_layer.kind)
         return None
     if w <= 0 or h <= 0 or (psd_layer.kind == "pixel" and not psd_layer.has_pixels()):
         return Layer(
-            LayerKind.IMAGE, name, Raster(4), visible=visible, opacity=opacity, extra=extra
+            LayerKind.IMAGE,
+            name,
+            Raster(4),
+            visible=visible,
+            opacity=opacity,
+            extra=extra,
+            blend_mode=_mode_of(psd_layer),
         )
     check_offset(left, top, f"layer {name!r}", limits)
     budget.spend_pixels(w, h, f"layer {name!r}")
@@ -261,6 +325,7 @@ def _read_layer(psd_layer, limits: Limits, budget: ReadBudget, icc: bytes | None
         opacity=opacity,
         locked=False,
         extra=extra,
+        blend_mode=_mode_of(psd_layer),
     )
 
 
@@ -273,9 +338,3 @@ def _render_alone(psd_layer):
         return psd_layer.composite(layer_filter=lambda _layer: True, apply_icc=False)
     finally:
         psd_layer.opacity = opacity
-
-
-def _psd_image_type():
-    from psd_tools import PSDImage
-
-    return PSDImage

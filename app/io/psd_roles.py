@@ -138,6 +138,8 @@ def apply_role(layer: Layer, meta: dict[str, Any] | None) -> Layer:
         opacity=opacity,
         locked=meta["locked"] if isinstance(meta.get("locked"), bool) else False,
         extra=layer.extra,
+        blend_mode=layer.blend_mode,
+        parent_id=layer.parent_id,
     )
     result.pose = pose
     try:

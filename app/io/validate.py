@@ -29,7 +29,7 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 # read by every other OpenRaster reader.
 _NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 _CLARK = re.compile(r"\{([A-Za-z0-9:/._~%#?=+@!$;,\-]+)\}([A-Za-z_][A-Za-z0-9_.\-]*)\Z")
-_COMPOSITE_OP = re.compile(r"[a-z][a-z0-9\-]*:[a-z][a-z0-9\-]*\Z")
+_COMPOSITE_OP = re.compile(r"[A-Za-z][\w\-]*:[A-Za-z][\w\-]*\Z", re.ASCII)  # psd:hLit, krita:a_b
 _PARAM_KEY = re.compile(r"[^\x00-\x1f]{1,100}\Z")
 DEFAULT_COMPOSITE_OP = "svg:src-over"
 

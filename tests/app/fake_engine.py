@@ -23,6 +23,7 @@ from inference.api import (
     Result,
     Variant,
 )
+from inference.recipe import Recipe
 
 
 def seed_color(seed: int) -> tuple[int, int, int]:
@@ -70,13 +71,13 @@ class FakeEngine:
         variants = tuple(
             self._variant(request, request.seed + i) for i in range(request.batch_size)
         )
-        recipe = {
-            "prompt": request.prompt,
-            "seed": request.seed,
-            "steps": request.steps,
-            "sampler": request.sampler.value,
-            "model_hash": "fakehash00",
-        }
+        recipe = Recipe(
+            prompt=request.prompt,
+            seed=request.seed,
+            steps=request.steps,
+            sampler=request.sampler.value,
+            model_hash="fakehash00",
+        )
         return Result(variants, recipe)
 
     @staticmethod

@@ -142,10 +142,11 @@ def test_flat_png_carries_the_chosen_recipe(doc, tmp_path):
         pixels = np.asarray(image)
     recipe = doc.layers[2].recipe
     parsed = parse_parameters(text)
-    assert parsed["prompt"] == recipe["prompt"]
-    assert parsed["negative_prompt"] == recipe["negative_prompt"]
-    for key in ("seed", "steps", "cfg", "sampler", "size", "model_hash", "strength"):
-        assert parsed[key] == recipe[key], key
+    assert parsed.prompt == recipe["prompt"]
+    assert parsed.negative_prompt == recipe["negative_prompt"]
+    assert parsed.guidance == recipe["cfg"]  # an older project's engine-shaped recipe
+    for key in ("seed", "steps", "sampler", "size", "model_hash", "strength"):
+        assert getattr(parsed, key) == recipe[key], key
     assert np.array_equal(pixels, flatten(doc.layers, doc.rect))
 
 
@@ -155,7 +156,7 @@ def test_jpeg_and_webp_carry_the_recipe_in_exif(doc, tmp_path):
         with Image.open(tmp_path / name) as image:
             comment = image.getexif().get_ifd(0x8769)[0x9286]
         assert comment.startswith(b"UNICODE\0")
-        assert parse_parameters(comment[8:].decode("utf-16-be"))["seed"] == 1234567890123
+        assert parse_parameters(comment[8:].decode("utf-16-be")).seed == 1234567890123
 
 
 def test_no_result_means_no_parameters(tmp_path):
@@ -256,7 +257,7 @@ def test_latin1_parameters_use_a_text_chunk_and_parse_back(tmp_path):
     assert b"tEXtparameters" in raw  # tEXt for Latin-1, iTXt otherwise; both read back
     with Image.open(tmp_path / "latin.png") as image:
         parsed = parse_parameters(image.text["parameters"])
-    assert (parsed["prompt"], parsed["seed"], parsed["steps"]) == ("café", 5, 3)
+    assert (parsed.prompt, parsed.seed, parsed.steps) == ("café", 5, 3)
 
 
 def test_project_pixel_limit_from_settings(doc, tmp_path):
@@ -439,7 +440,7 @@ def test_user_comment_is_undefined_with_unicode_prefix_as_a1111_writes_it(doc, t
     comment = tiff[at : at + count]
     assert comment.startswith(b"UNICODE\x00")
     text = comment[8:].decode("utf-16-be")
-    assert parse_parameters(text)["seed"] == 1234567890123
+    assert parse_parameters(text).seed == 1234567890123
 
 
 def test_opening_a_project_removes_its_own_stale_temp_files(tmp_path):

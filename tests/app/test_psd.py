@@ -121,12 +121,14 @@ def test_psd_from_elsewhere_with_group(tmp_path):
     assert bottom.name == "bottom"
     doc = open_psd(path)
     names = [layer.name for layer in doc.layers]
-    assert names == ["bottom", "inner", "Inpaint mask"]
-    inner_layer = doc.layers[1]
+    assert names == ["bottom", "inner", "folder", "Inpaint mask"]
+    inner_layer, folder = doc.layers[1], doc.layers[2]
     assert inner_layer.raster.rect.x == 3 and inner_layer.raster.rect.y == 4
     assert np.array_equal(inner_layer.raster.data, b)
-    assert not inner_layer.visible and inner_layer.opacity == pytest.approx(128 / 255)
-    assert inner_layer.extra["psd_group"] == "folder"
+    assert inner_layer.visible and inner_layer.opacity == 1.0  # the group keeps its own
+    assert folder.kind is LayerKind.GROUP and inner_layer.parent_id == folder.id
+    assert not folder.visible and folder.opacity == pytest.approx(128 / 255)
+    assert not doc.is_shown(inner_layer)
 
 
 def test_psd_without_layers_uses_the_merged_image(tmp_path):

@@ -19,9 +19,9 @@ from app.request_builder import (
     detect_workflow,
     params_from_recipe,
     picture_is_blank,
-    recipe_parameters_text,
 )
 from inference.api import Box, Mode, Sampler
+from inference.parameters import format_parameters
 from tests.documents import paint_mask, random_photo
 
 MODEL = GenerationParams(
@@ -222,7 +222,7 @@ def test_recipe_round_trip_and_parameters_text():
         42,
         "/models/sd15.safetensors",
     )
-    text = recipe_parameters_text(job.recipe)
+    text = format_parameters(job.recipe)
     assert text.splitlines()[0] == "a red barn"
     assert "Negative prompt: blurry" in text and "Seed: 42" in text and "Sampler: DDIM" in text
     assert "Model hash: abcdef1234" in text
@@ -300,7 +300,7 @@ def test_loras_go_into_the_request_and_the_recipe(lora_file):
     ]
     assert plan.recipe["lora_tags"] == "<lora:ink style:0.75>"
     assert plan.recipe["lora_hashes"] == f"ink style: {digest}"
-    text = recipe_parameters_text(plan.recipe)
+    text = format_parameters(plan.recipe)
     assert text.startswith("a red barn <lora:ink style:0.75>\n")
     assert f'Lora hashes: "ink style: {digest}"' in text
     assert "loras" not in build_request(photo(), MODEL).recipe  # none chosen: none recorded

@@ -39,7 +39,7 @@ def test_classic_removes_object_and_keeps_the_rest(model_path):
     far = cropping.feathered_alpha(mask, 2) == 0
     np.testing.assert_array_equal(out[far], image[far])
     assert previews and previews[-1][:2] == (1, 1)
-    assert result.recipe["model"].startswith("classic:")
+    assert result.recipe.model.startswith("classic:")
 
 
 def test_classic_without_crop_box_uses_mask_bbox():

@@ -117,7 +117,7 @@ def test_same_seed_reproduces_and_other_seed_differs(engine, tiny_model_dir):
 def test_batch_uses_consecutive_seeds(engine, tiny_model_dir):
     result = engine.run(_txt2img(tiny_model_dir, batch_size=2, seed=10))
     assert [v.seed for v in result.variants] == [10, 11]
-    assert result.recipe["seeds"] == [10, 11]
+    assert result.recipe.seed == 10  # the first; each variant carries its own
     single = engine.run(_txt2img(tiny_model_dir, seed=11)).variants[0].image
     diff = np.abs(result.variants[1].image.astype(int) - single.astype(int))
     assert diff.max() <= 2  # same seed -> same image (batched matmuls may round differently)
@@ -129,7 +129,7 @@ def test_every_sampler_runs(engine, tiny_model_dir, sampler):
     previews = Recorder()
     result = engine.run(_txt2img(tiny_model_dir, sampler=sampler, steps=2), previews)
     assert len(previews.calls) == 2
-    assert result.recipe["sampler"] == sampler.value
+    assert result.recipe.sampler == sampler.value
 
 
 def test_cancel_after_step_k_stops_without_decode(engine, tiny_model_dir, monkeypatch):
@@ -213,7 +213,7 @@ def test_single_file_gives_the_same_image_as_the_folder(engine, tiny_model_dir, 
     from_folder = engine.run(_txt2img(tiny_model_dir)).variants[0].image
     from_file = engine.run(_txt2img(tiny_single_file))
     np.testing.assert_array_equal(from_file.variants[0].image, from_folder)
-    assert from_file.recipe["model"] == "tiny-sd"
+    assert from_file.recipe.model == "tiny-sd"
 
 
 def test_inpainting_checkpoint_serves_every_mode(engine, tiny_inpaint_single_file):
@@ -240,7 +240,7 @@ def test_recipe_has_what_result_layers_store(engine, tiny_single_file):
         "negative_prompt",
         "steps",
         "sampler",
-        "cfg",
+        "guidance",
         "seed",
         "size",
         "model",
@@ -249,10 +249,11 @@ def test_recipe_has_what_result_layers_store(engine, tiny_single_file):
         "crop_box",
         "mode",
     ):
-        assert key in recipe
-    assert recipe["model_hash"] == file_sha256(tiny_single_file)[:10]
-    assert recipe["mode"] == "inpaint" and recipe["sampler"] == "DDIM"
-    assert recipe["size"][0] % 8 == 0 and recipe["size"][1] % 8 == 0
+        assert getattr(recipe, key) is not None, key
+    assert recipe.guidance == job.guidance
+    assert recipe.model_hash == file_sha256(tiny_single_file)[:10]
+    assert recipe.mode == "inpaint" and recipe.sampler == "DDIM"
+    assert recipe.size[0] % 8 == 0 and recipe.size[1] % 8 == 0
 
 
 def test_pipelines_share_loaded_components(engine, tiny_model_dir):
@@ -327,9 +328,9 @@ def test_loras_from_the_request_are_applied_and_recorded(engine, tiny_model_dir,
     plain = engine.run(_txt2img(tiny_model_dir)).variants[0].image
     with_lora = engine.run(_txt2img(tiny_model_dir, loras=((str(lora), 1.0),)))
     assert not np.array_equal(with_lora.variants[0].image, plain)
-    assert with_lora.recipe["loras"][0]["name"] == "style"
+    assert with_lora.recipe.loras[0].name == "style"
     text = format_parameters(with_lora.recipe)
     assert "<lora:style:1>" in text.splitlines()[0]
-    assert parse_parameters(text)["lora_hashes"].startswith("style: ")
+    assert parse_parameters(text).loras[0].hash == with_lora.recipe.loras[0].hash
     again = engine.run(_txt2img(tiny_model_dir)).variants[0].image  # LoRA switched off again
     np.testing.assert_array_equal(again, plain)

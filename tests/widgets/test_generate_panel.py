@@ -563,8 +563,7 @@ def test_chosen_loras_go_into_the_request_and_the_result_recipe(
     assert layer.recipe["loras"] == [
         {"name": "ink15", "weight": 0.65, "hash": lora_hash(ink), "path": ink}
     ]
-    assert layer.recipe["lora_tags"] == "<lora:ink15:0.65>"
-    text = copy_parameters(layer)
+    text = copy_parameters(layer)  # the tags live in the A1111 text, not in the stored recipe
     assert text.startswith("a lighthouse <lora:ink15:0.65>\n")
     assert f'Lora hashes: "ink15: {lora_hash(ink)}"' in text
     lora_panel.lora_picker.rows[0].enable_check.setChecked(False)  # switched off: not sent
