@@ -138,8 +138,8 @@ MAX_PARAMETERS_CHARS = 65536
 
 
 def _parameters_of(image: Image.Image) -> str | None:
-    """The AUTOMATIC1111 ``parameters`` text: a PNG text chunk, or EXIF UserComment (JPEG/WebP,
-    ``UNICODE\\0`` + UTF-16 or ``ASCII\\0\\0\\0`` + text). None when absent or unreadable."""
+    """The AUTOMATIC1111 ``parameters`` text: a PNG text chunk, or EXIF UserComment (JPEG/WebP).
+    None when absent or unreadable."""
     text = None
     raw = getattr(image, "text", {}) if image.format == "PNG" else {}
     if isinstance(raw.get("parameters"), str):
@@ -160,16 +160,10 @@ def _parameters_of(image: Image.Image) -> str | None:
 
 
 def _decode_user_comment(comment: bytes) -> str | None:
-    prefix, body = comment[:8], comment[8:]
+    from inference.parameters import decode_user_comment  # one decoder for the whole app
+
     try:
-        if prefix == b"UNICODE\0":
-            # A1111 writes UTF-16BE; some writers use the byte order of the EXIF block
-            big = body.decode("utf-16-be", "replace")
-            little = body.decode("utf-16-le", "replace")
-            return big if big.isprintable() or not little.isprintable() else little
-        if prefix == b"ASCII\0\0\0":
-            return body.decode("ascii", "replace")
-        return comment.decode("utf-8", "replace")
+        return decode_user_comment(comment)
     except (UnicodeDecodeError, ValueError):
         return None
 

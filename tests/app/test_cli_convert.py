@@ -106,7 +106,7 @@ def test_png_recipe_is_carried_to_jpeg_webp_png_and_through_ora(tmp_path):
 
         carried = open_document(out).layers[0].extra["parameters"]
         assert carried == A1111_TEXT, suffix
-        assert parse_parameters(carried)["seed"] == 42
+        assert parse_parameters(carried).seed == 42
     assert main([str(source), str(tmp_path / "p.ora")]) == 0
     assert main([str(tmp_path / "p.ora"), str(tmp_path / "again.png")]) == 0
     with Image.open(tmp_path / "again.png") as image:
