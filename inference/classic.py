@@ -64,7 +64,7 @@ def run_classic(
     if request.color_match:
         filled = cropping.match_colors(filled, rgb, cropping.cut(alpha, box))
     if on_preview is not None:
-        on_preview(1, 1, filled)
+        on_preview(1, 1, filled, box, cropping.cut(alpha, box) > 0)
     if cancel is not None and cancel.cancelled:
         raise Cancelled("cancelled")
     result = cropping.paste(image, filled, box, alpha)
@@ -81,4 +81,8 @@ def run_classic(
         mask_blur=request.mask_blur,
         padding=request.padding,
     )
-    return Result(variants=(Variant(image=result, seed=request.seed, box=box),), recipe=recipe)
+    region = cropping.cut(alpha, box) > 0  # where the paste may change pixels
+    return Result(
+        variants=(Variant(image=result, seed=request.seed, box=box, region=region),),
+        recipe=recipe,
+    )

@@ -250,7 +250,7 @@ class _Progress:
         self.quiet, self.previews, self.start = quiet, previews, time.monotonic()
         self.line_open = False
 
-    def __call__(self, step: int, total: int, image: np.ndarray) -> None:
+    def __call__(self, step: int, total: int, image: np.ndarray, box=None, region=None) -> None:
         if self.previews is not None:
             from inference.parameters import write_png
 

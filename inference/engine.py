@@ -33,6 +33,7 @@ from inference.api import (
     Variant,
 )
 from inference.classic import is_classic, run_classic
+from inference.models import LoadedModel  # no torch at import: it loads inside load_model
 from inference.recipe import ControlUnit, Recipe, lora_uses
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ class _Work:
     alpha: np.ndarray | None  # float32 full-size paste weight (inpaint only)
     out_width: int
     out_height: int
+
+    @property
+    def region(self) -> np.ndarray | None:
+        """bool over the crop box: where the result may differ from the input (None: anywhere)."""
+        if self.alpha is None:
+            return None
+        return cropping.cut(self.alpha, self.plan.box) > 0
 
 
 def validate_request(request: Request) -> None:
@@ -150,16 +158,15 @@ class Engine:
     def __init__(self, settings: EngineSettings | None = None, max_models: int = 1) -> None:
         self.settings = settings or EngineSettings()
         self.max_models = max(1, max_models)
-        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._controlnets: OrderedDict[str, Any] = OrderedDict()
         self._previewers: dict[tuple, Any] = {}
         self._lock = threading.RLock()
-        self.current_box: Box | None = None  # where the running job's previews go
 
     # ---- models ------------------------------------------------------------------------------
 
-    def load(self, model_path: str, vae_path: str | None = None) -> Any:
-        """Load (or fetch from the cache) a model; returns an ``inference.models.LoadedModel``."""
+    def load(self, model_path: str, vae_path: str | None = None) -> LoadedModel:
+        """Load (or fetch from the cache) a model with its per-mode pipelines."""
         from inference import models
 
         path = Path(model_path).expanduser().resolve()
@@ -207,17 +214,12 @@ class Engine:
         validate_request(request)
         self._check_cancel(cancel)
         if is_classic(request.model_path):
-            if request.image is not None and request.mask is not None:
-                self.current_box = request.crop_box or cropping.crop_box_for_mask(
-                    request.mask, request.padding
-                )
             return run_classic(request, on_preview, cancel)
         assert request.model_path is not None
         loaded = self.load(request.model_path, request.vae_path)
         self._check_cancel(cancel)
         native = request.model_size or loaded.native_size
         work = prepare_work(request, native)
-        self.current_box = work.plan.box
         controlnet, control_images = self._controls(request, loaded, work)
         pipe = loaded.pipeline(request.mode, controlnet, self._control_key(request))
         from inference.loras import apply_loras
@@ -234,7 +236,7 @@ class Engine:
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled")
 
-    def _previewer(self, loaded: Any) -> Any:
+    def _previewer(self, loaded: LoadedModel) -> Any:
         from inference.previews import make_previewer
 
         key = (loaded.info.family, str(loaded.device), self.settings.preview_method)
@@ -248,7 +250,9 @@ class Engine:
             )
         return self._previewers[key]
 
-    def _pipeline_kwargs(self, request: Request, loaded: Any, work: _Work) -> dict[str, Any]:
+    def _pipeline_kwargs(
+        self, request: Request, loaded: LoadedModel, work: _Work
+    ) -> dict[str, Any]:
         from PIL import Image
 
         plan = work.plan
@@ -290,7 +294,7 @@ class Engine:
     def _generate(
         self,
         request: Request,
-        loaded: Any,
+        loaded: LoadedModel,
         pipe: Any,
         work: _Work,
         control_images: list | None,
@@ -311,6 +315,7 @@ class Engine:
         ]
         previewer = self._previewer(loaded) if on_preview is not None else None
         every = max(1, self.settings.preview_every)
+        box, region = work.plan.box, work.region
 
         def on_step_end(pipeline: Any, index: int, timestep: Any, tensors: dict) -> dict:
             if cancel is not None and cancel.cancelled:
@@ -321,7 +326,7 @@ class Engine:
                 and on_preview is not None
                 and (step % every == 0 or step == total)
             ):
-                on_preview(step, total, previewer(tensors["latents"]))
+                on_preview(step, total, previewer(tensors["latents"]), box, region)
             return tensors
 
         kwargs["callback_on_step_end"] = on_step_end
@@ -354,9 +359,9 @@ class Engine:
                 region, cropping.cut(request.image, plan.box), cropping.cut(work.alpha, plan.box)
             )
         pasted = cropping.paste(request.image, region, plan.box, work.alpha)
-        return Variant(image=pasted, seed=seed, box=plan.box)
+        return Variant(image=pasted, seed=seed, box=plan.box, region=work.region)
 
-    def _recipe(self, request: Request, loaded: Any, work: _Work) -> Recipe:
+    def _recipe(self, request: Request, loaded: LoadedModel, work: _Work) -> Recipe:
         box = work.plan.box
         crop = None if request.mode is Mode.TXT2IMG else (box.x, box.y, box.width, box.height)
         inpaint = request.mode is Mode.INPAINT
@@ -388,7 +393,9 @@ class Engine:
     def _control_key(request: Request) -> str:
         return "|".join(c.model_path for c in request.controls)
 
-    def _controls(self, request: Request, loaded: Any, work: _Work) -> tuple[Any, list | None]:
+    def _controls(
+        self, request: Request, loaded: LoadedModel, work: _Work
+    ) -> tuple[Any, list | None]:
         if not request.controls:
             return None, None
         from inference.controlnets import fit_control_image, load_controlnet

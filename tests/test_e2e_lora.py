@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from app.document import Document
-from app.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.request import Workflow
 from app.layers import Layer, LayerKind
-from app.request_builder import Workflow
 from app.staging import Staging
 from inference.parameters import format_parameters
 
@@ -41,9 +41,9 @@ def controller(qtbot):
 
 @pytest.fixture
 def scanner(qtbot, tmp_path, models):
-    from widgets.model_picker import LibraryScanner
+    from app.library import ModelLibrary
 
-    scanner = LibraryScanner(folders=[models], include_hf_cache=False, cache_path=tmp_path / "c")
+    scanner = ModelLibrary(folders=[models], include_hf_cache=False, cache_path=tmp_path / "c")
     with qtbot.waitSignal(scanner.scan_finished, timeout=30_000):
         scanner.rescan()
     yield scanner

@@ -17,9 +17,9 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from app.jobs import WORKER_THREAD_NAME
+from app.generation.jobs import WORKER_THREAD_NAME
+from app.generation.request import ResolutionPolicy, Workflow
 from app.layers import LayerKind
-from app.request_builder import ResolutionPolicy, Workflow
 from app.settings import SettingsStore
 from tests.widgets.pointer_helpers import drag
 from widgets.layers_panel import ID_ROLE

@@ -53,9 +53,11 @@ from app.compose import Patch, composite, needs_tree, render_tree
 from app.document import Document
 from app.geometry import Rect
 from app.layers import PAINT_KINDS, LayerKind
-from app.tools import Phase, PointerEvent
+from app.tools import BrushTool, LassoSelectTool, Phase, PointerEvent, RectSelectTool
 
 log = logging.getLogger(__name__)
+
+SELECT_TOOLS = (RectSelectTool, LassoSelectTool)  # tools that draw a gesture outline
 
 TILE = 256
 MAX_LEVEL = 6
@@ -199,7 +201,7 @@ class CanvasView(QWidget):
         self.tool = tool
         self._stroking = False
         self._gesture_rect = None
-        brushlike = tool is not None and hasattr(tool, "settings")
+        brushlike = isinstance(tool, BrushTool)
         self.setCursor(
             Qt.CursorShape.CrossCursor if tool is not None else Qt.CursorShape.ArrowCursor
         )
@@ -658,10 +660,9 @@ class CanvasView(QWidget):
         painter.restore()
 
     def _paint_gesture(self, painter: QPainter) -> None:
-        outline = getattr(self.tool, "outline", None)
-        if outline is None:
+        if not isinstance(self.tool, SELECT_TOOLS):
             return
-        points = outline()
+        points = self.tool.outline()
         if len(points) < 2:
             return
         if len(points) == 2:  # a rectangle gesture: its two corners
@@ -671,9 +672,9 @@ class CanvasView(QWidget):
         self._draw_ants(painter, [polygon], closed=True)
 
     def brush_radius(self) -> float | None:
-        settings = getattr(self.tool, "settings", None)
-        size = getattr(settings, "size", None)
-        return None if size is None else float(size) / 2.0
+        if not isinstance(self.tool, BrushTool):
+            return None
+        return float(self.tool.settings.size) / 2.0
 
     def _paint_brush_outline(self, painter: QPainter) -> None:
         radius = self.brush_radius()
@@ -720,9 +721,8 @@ class CanvasView(QWidget):
             return
         before = self._gesture_rect
         rect = self.tool.handle(event)
-        gesture = getattr(self.tool, "outline", None)
         self._gesture_rect = None
-        if gesture is not None and len(gesture()) >= 2:
+        if isinstance(self.tool, SELECT_TOOLS) and len(self.tool.outline()) >= 2:
             self._gesture_rect = self.tool.outline_rect()
         for area in (rect, before, self._gesture_rect):
             if area is not None:

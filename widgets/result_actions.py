@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QWidget
 
 from app.document import Document
 from app.files import recipe_parameters
+from app.generation.request import Workflow, decode_mask
 from app.geometry import Rect
 from app.layers import Layer, LayerKind
-from app.request_builder import Workflow, decode_mask
 from inference.api import Recipe
 from widgets.generate_panel import GeneratePanel
 

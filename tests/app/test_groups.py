@@ -8,10 +8,10 @@ import pytest
 from app import blend
 from app.compose import composite
 from app.document import Document
+from app.generation.request import Workflow, build_request, detect_workflow
 from app.geometry import Rect
 from app.layers import Layer, LayerKind
 from app.raster import Raster
-from app.request_builder import Workflow, build_request, detect_workflow
 from tests.app import blend_reference as ref
 from tests.app.test_request_builder import MODEL
 from tests.documents import paint_mask, random_photo
@@ -244,8 +244,8 @@ def test_roles_stay_on_their_layers_inside_groups():
 
 def test_a_locked_or_hidden_group_reaches_its_layers():
     from app.document import LayerLockedError
+    from app.generation.request import active_control_layers
     from app.layers import ControlSettings
-    from app.request_builder import active_control_layers
 
     doc = flat_doc()
     a = doc.layers[1]

@@ -6,10 +6,7 @@ import numpy as np
 import pytest
 
 from app.document import Document
-from app.geometry import Rect
-from app.layers import ControlSettings, LayerKind
-from app.raster import Raster
-from app.request_builder import (
+from app.generation.request import (
     GenerationParams,
     RequestBuildError,
     ResolutionPolicy,
@@ -20,6 +17,9 @@ from app.request_builder import (
     params_from_recipe,
     picture_is_blank,
 )
+from app.geometry import Rect
+from app.layers import ControlSettings, LayerKind
+from app.raster import Raster
 from inference.api import Box, Mode, Sampler
 from inference.parameters import format_parameters
 from tests.documents import paint_mask, random_photo
@@ -228,7 +228,7 @@ def test_recipe_round_trip_and_parameters_text():
     assert "Model hash: abcdef1234" in text
     mask = np.zeros((5, 7), np.uint8)
     mask[1:3, 2:5] = 255
-    from app.request_builder import encode_mask
+    from app.generation.request import encode_mask
 
     assert np.array_equal(decode_mask(encode_mask(mask)), mask)
 
@@ -262,7 +262,7 @@ def test_any_raster_layer_can_be_used_as_control():
 
 def test_picture_fast_path_equals_the_composite():
     from app.compose import flatten_rgb
-    from app.request_builder import picture_rgb
+    from app.generation.request import picture_rgb
 
     doc = photo(64, 48)
     area = Rect(5, 6, 40, 30)

@@ -55,11 +55,16 @@ def _inpaint(model, **kw) -> Request:
 class Recorder:
     def __init__(self, cancel_at: int | None = None, token: CancelToken | None = None):
         self.calls: list[tuple[int, int, tuple]] = []
+        self.boxes: list[Box] = []
         self.cancel_at, self.token = cancel_at, token
 
-    def __call__(self, step: int, total: int, image: np.ndarray) -> None:
+    def __call__(self, step: int, total: int, image: np.ndarray, box=None, region=None) -> None:
         assert image.dtype == np.uint8
+        assert isinstance(box, Box), "every preview says where it goes"
+        if region is not None:
+            assert region.dtype == bool and region.shape == (box.height, box.width)
         self.calls.append((step, total, image.shape))
+        self.boxes.append(box)
         if self.cancel_at is not None and step == self.cancel_at:
             self.token.cancel()
 
@@ -80,7 +85,7 @@ def test_inpaint_preview_covers_crop_box_and_steps_follow_strength(engine, tiny_
     result = engine.run(request, previews)
     assert [c[:2] for c in previews.calls] == [(1, 2), (2, 2)]  # img2img-style: steps*strength
     plan = cropping.plan_crop(128, 96, request.crop_box, 64)
-    assert engine.current_box == plan.box == result.variants[0].box
+    assert set(previews.boxes) == {plan.box} and plan.box == result.variants[0].box
     assert previews.calls[0][2] == (plan.gen_height // 8, plan.gen_width // 8, 3)
 
 
@@ -171,6 +176,10 @@ def test_inpaint_keeps_unmasked_pixels_byte_identical(engine, request, model_fix
         untouched = (alpha == 0) | ~inside_box
         np.testing.assert_array_equal(out[untouched], job.image[untouched])
         assert (out[job.mask > 0] != job.image[job.mask > 0]).any()
+        # the variant says where it may differ: every changed pixel lies inside its region
+        changed = (out != job.image).any(axis=2)[box.y : box.bottom, box.x : box.right]
+        assert variant.region is not None and variant.region.shape == changed.shape
+        assert not (changed & ~variant.region).any() and variant.region.sum() < changed.size
 
 
 def test_inpaint_with_color_match_still_keeps_unmasked_pixels(engine, tiny_model_dir):

@@ -90,7 +90,7 @@ def test_multi_controlnet_with_img2img_and_inpaint(
         ),
     )
     previews = []
-    result = engine.run(request, lambda s, t, i: previews.append(s))
+    result = engine.run(request, lambda s, t, i, *_: previews.append(s))
     out = result.variants[0].image
     assert out.shape == request.image.shape and previews
     assert len(result.recipe.controls) == 2

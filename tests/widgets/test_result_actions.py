@@ -11,7 +11,7 @@ from PySide6.QtGui import QGuiApplication
 
 from app.document import Document
 from app.files import export_flat_with_recipe
-from app.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.jobs import WORKER_THREAD_NAME, JobController
 from app.layers import LayerKind
 from app.raster import Raster
 from app.staging import Staging
