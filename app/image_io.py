@@ -13,6 +13,7 @@ import logging
 import os
 import stat
 import struct
+import threading
 import warnings
 from pathlib import Path
 
@@ -40,11 +41,22 @@ class ImageSaveError(SaveError):
     pass
 
 
-def set_pillow_limit(pixel_limit: int) -> None:
-    """Make Pillow's own bomb check agree with ours: it warns above ``MAX_IMAGE_PIXELS`` and
-    refuses above twice that. Ours refuses above ``pixel_limit``, so raising the limit in Settings
-    works and an image just under it opens (the warning is ignored where we decode)."""
-    Image.MAX_IMAGE_PIXELS = max(int(pixel_limit), 1)
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def open_with_limit(source, pixel_limit: int) -> Image.Image:
+    """``Image.open`` with Pillow's own bomb check agreeing with ours: it warns above
+    ``MAX_IMAGE_PIXELS`` and refuses above twice that, at open time. Ours refuses above
+    ``pixel_limit``, so for this open Pillow's threshold is our limit (restored afterwards, so
+    other code in the process keeps Pillow's default): raising the limit in Settings works, and an
+    image just under it opens (callers ignore the warning)."""
+    with _PILLOW_LIMIT_LOCK:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max(int(pixel_limit), 1)
+        try:
+            return Image.open(source)
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
 
 
 def too_big_message(name: str, width: int, height: int, pixel_limit: int) -> str:
@@ -96,11 +108,10 @@ def load_rgba(
         check_readable_file(path, "an image")
     except OpenError as err:
         raise ImageLoadError(str(err)) from None
-    set_pillow_limit(pixel_limit)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with open_with_limit(path, pixel_limit) as image:
                 width, height = image.size
                 if width * height > pixel_limit:
                     raise ImageLoadError(too_big_message(path.name, width, height, pixel_limit))
