@@ -212,6 +212,12 @@ class Engine:
                 )
             return run_classic(request, on_preview, cancel)
         assert request.model_path is not None
+        from inference.models import refuse_pickles  # before the base model loads
+
+        refuse_pickles(
+            [c.model_path for c in request.controls] + [p for p, _ in request.loras],
+            self.settings.allow_pickle,
+        )
         loaded = self.load(request.model_path, request.vae_path)
         self._check_cancel(cancel)
         native = request.model_size or loaded.native_size

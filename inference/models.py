@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import logging
 import os
-import threading
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -93,24 +91,67 @@ def read_checkpoint_shapes(path: Path, allow_pickle: bool) -> dict[str, tuple[in
 
 
 def _load_pickle_state(path: Path) -> dict:
+    """A pickle checkpoint's tensors, through ``torch.load(weights_only=True)`` only. Memory-mapped
+    when the file is torch's zip format; old non-zip ``.ckpt`` files are read without mmap."""
+    import zipfile
+
     import torch
 
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        mmap = zipfile.is_zipfile(path)
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:
-        raise ModelLoadError(f"{path.name} could not be read safely ({error})") from None
-    while isinstance(state, dict) and "state_dict" in state:
+        raise ModelLoadError(f"{path.name} was not loaded: {pickle_error_text(error)}") from None
+    while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelLoadError(f"{path.name} holds no tensors")
     return state
+
+
+def pickle_error_text(error: BaseException) -> str:
+    """One line for a failed ``torch.load(weights_only=True)``: what was refused, never torch's
+    advice to retry with ``weights_only=False`` (that is exactly what must not happen)."""
+    text = str(error)
+    if "Weights only load failed" in text or "WeightsUnpickler" in text:
+        details = [
+            line.strip().removeprefix("WeightsUnpickler error:").strip()
+            for line in text.splitlines()
+            if line.strip()
+            and not line.strip().startswith(("Weights only load failed", "Check the documentation"))
+            and "weights_only" not in line
+        ]
+        detail = next((d for d in details if d), "objects other than tensors")
+        detail = detail if len(detail) <= 160 else detail[:157] + "..."
+        return f"it holds more than plain tensors, which could run code ({detail})"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = first or type(error).__name__
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
+def refuse_pickles(paths: list[str], allow_pickle: bool) -> None:
+    """Refuse pickle files among ``paths`` (LoRAs, ControlNets) before anything is loaded."""
+    if allow_pickle:
+        return
+    for text in paths:
+        path = Path(text).expanduser()
+        if path.is_file() and _is_pickle(path):
+            raise _refuse_pickle(path)
 
 
 def detect_family(shapes: dict[str, tuple[int, ...]]) -> tuple[str, bool]:
     """(family, inpaint) of an LDM/A1111 single-file checkpoint."""
-    if _UNET_IN not in shapes:
+    conv_in = shapes.get(_UNET_IN)
+    if conv_in is None:
         raise ModelLoadError(
             "this file holds no Stable Diffusion UNet (is it a LoRA, VAE or ControlNet?)"
         )
-    inpaint = shapes[_UNET_IN][1] == 9
+    if len(conv_in) != 4:
+        raise ModelLoadError(
+            f"this file's UNet input layer has shape {tuple(conv_in)}, not a 4-D convolution: "
+            "not a Stable Diffusion checkpoint"
+        )
+    inpaint = conv_in[1] == 9
     if any(k.startswith("conditioner.embedders.1.") for k in shapes):
         return "sdxl", inpaint
     if any(k.startswith("conditioner.embedders.0.model.") for k in shapes):
@@ -119,7 +160,8 @@ def detect_family(shapes: dict[str, tuple[int, ...]]) -> tuple[str, bool]:
         return "sd2", inpaint
     if any(k.startswith("cond_stage_model.transformer.") for k in shapes):
         return "sd1", inpaint
-    context = shapes.get(_UNET_CONTEXT, (0, 0))[-1]
+    context_shape = shapes.get(_UNET_CONTEXT, ())
+    context = context_shape[-1] if len(context_shape) == 2 else 0
     return {768: "sd1", 1024: "sd2", 2048: "sdxl"}.get(context, "sd1"), inpaint
 
 
@@ -170,26 +212,13 @@ def inspect_model(path: str | os.PathLike, allow_pickle: bool = False) -> ModelI
 
 # ---- hashing -------------------------------------------------------------------------------------
 
-_hash_cache: dict[tuple[str, int, int], str] = {}
-_hash_lock = threading.Lock()
-
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """Full SHA-256 hex of a file, cached by (path, size, mtime)."""
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _hash_lock:
-        if key in _hash_cache:
-            return _hash_cache[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    value = digest.hexdigest()
-    with _hash_lock:
-        _hash_cache[key] = value
-    return value
+    """Full SHA-256 hex of a file, through the library's persistent cache (one per user: a new
+    process does not hash an unchanged checkpoint again)."""
+    from inference.library.hashing import file_sha256 as cached_sha256
+
+    return cached_sha256(path)
 
 
 def model_hash(info: ModelInfo) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+
+# The problem every pickle file (.ckpt/.pt/.pth/.bin) is listed with: unpickling can run code.
+PICKLE_PROBLEM = "pickle: not loaded unless allowed in settings"
 
 
 class ModelKind(StrEnum):
@@ -67,6 +70,17 @@ class ModelEntry:
     @property
     def usable(self) -> bool:
         return self.problem is None and self.kind is not ModelKind.UNKNOWN
+
+    @property
+    def is_pickle(self) -> bool:
+        return self.format is ModelFormat.PICKLE
+
+    def with_pickle_allowed(self) -> ModelEntry:
+        """This entry as it stands when the settings allow pickle files (their only problem
+        gone); other entries are returned unchanged."""
+        if self.problem == PICKLE_PROBLEM:
+            return replace(self, problem=None)
+        return self
 
     def works_with(self, base: Base) -> bool:
         """Whether this component can be used with a checkpoint of ``base``.

@@ -206,7 +206,7 @@ def test_diffusers_folder_without_weights_or_index(tmp_path: Path, tiny_models: 
     found = by_name(scan_folders([tmp_path]).entries)
     assert "no model_index.json" in found["broken"].problem
     assert "incomplete download" in found["no-weights"].problem
-    assert "not valid JSON" in found["garbled"].problem
+    assert "malformed JSON" in found["garbled"].problem
 
 
 # ---- A1111, ComfyUI and Hugging Face layouts ----------------------------------------------
