@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 
 from inference.quiet import quiet_libraries, set_verbose
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if headless:
+        if not verbose:  # a command's failure is its one line; Python warnings are noise here
+            warnings.simplefilter("ignore")
         module = importlib.import_module(SUBCOMMANDS[args[0]])
         return int(module.main(args[1:]) or 0)
     if args and args[0] in {"-h", "--help"}:

@@ -226,6 +226,7 @@ def _controls(args: argparse.Namespace, image: np.ndarray | None, mode: Mode) ->
     ):
         if not Path(model_path).expanduser().exists():
             raise BadInput(f"ControlNet model not found: {model_path}")
+        _refuse_pickles([model_path], args.allow_pickle)
         control = _read_image(image_path, "control image")[..., :3]
         weight = args.control_weight[index] if index < len(args.control_weight) else 1.0
         controls.append(
@@ -281,7 +282,18 @@ def _loras(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
         except ModelLoadError as error:
             raise BadInput(str(error)) from None
         loras.append((str(Path(path).expanduser()), weight))
+    _refuse_pickles([p for p, _ in loras], args.allow_pickle)
     return tuple(loras)
+
+
+def _refuse_pickles(paths: list[str], allow_pickle: bool) -> None:
+    """Pickle LoRAs/ControlNets are refused here, before any model loads."""
+    from inference.models import refuse_pickles
+
+    try:
+        refuse_pickles(paths, allow_pickle)
+    except ModelLoadError as error:
+        raise BadInput(str(error)) from None
 
 
 class _Progress:
@@ -332,13 +344,13 @@ def _reason(error: OSError) -> str:
 
 def _check_outputs(out: Path, previews: Path | None) -> None:
     """Refuse, before any work, outputs that clearly cannot be written."""
-    if out.suffix.lower() != ".png":
-        raise BadInput(f"--out must be a .png file (the recipe is kept in PNG text): {out}")
     try:
         check_writable_target(out)
     except OSError as error:
         where = error.filename or out
         raise BadInput(f"cannot write {where}: {_reason(error)}") from None
+    if out.suffix.lower() != ".png":
+        raise BadInput(f"--out must be a .png file (the recipe is kept in PNG text): {out}")
     if previews is not None:
         if previews.exists() and not previews.is_dir():
             raise BadInput(f"--previews must name a folder, but {previews} is a file")

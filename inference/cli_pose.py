@@ -114,11 +114,11 @@ def _check_size(name: str, value: int | None) -> None:
 def _render(args: argparse.Namespace) -> int:
     _check_size("width", args.width)
     _check_size("height", args.height)
+    check_writable_target(args.out)
     if args.out.suffix.lower() != ".png":
         raise _UsageError(
             f"--out must be a .png file (control images must be lossless): {args.out}"
         )
-    check_writable_target(args.out)
     canvas = (args.width, args.height) if args.width and args.height else None
     pose = load_pose(args.pose, canvas_size=canvas, min_confidence=args.min_confidence)
     width, height = _output_size(pose, args.width, args.height)

@@ -99,7 +99,9 @@ def _load_pickle_state(path: Path) -> dict:
 
     try:
         mmap = zipfile.is_zipfile(path)
-        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes: not the user's concern
+            state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:
         raise ModelLoadError(f"{path.name} was not loaded: {pickle_error_text(error)}") from None
     while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
@@ -405,7 +407,9 @@ def load_model(
 ) -> LoadedModel:
     """Load a model folder or single file onto the configured device (offline only)."""
     from inference import device as devices
+    from inference.quiet import quiet_libraries
 
+    quiet_libraries()  # no library chatter on load, unless --verbose (GUI and CLI alike)
     info = inspect_model(path, settings.allow_pickle)
     device = devices.choose_device(settings)
     dtype = devices.choose_dtype(device, settings.precision)

@@ -16,8 +16,8 @@ import sys
 import warnings
 
 _ENV_DEFAULTS = {
-    "TRANSFORMERS_VERBOSITY": "error",
-    "DIFFUSERS_VERBOSITY": "error",
+    "TRANSFORMERS_VERBOSITY": "critical",  # "error" would still echo errors we report ourselves
+    "DIFFUSERS_VERBOSITY": "critical",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TQDM_DISABLE": "1",
@@ -42,14 +42,14 @@ def quiet_libraries(verbose: bool | None = None) -> None:
     warnings.filterwarnings("ignore", module=_NOISY_MODULES)
     warnings.filterwarnings("ignore", message=r".*(kept in float32|torchvision|deprecat).*")
     for name in ("diffusers", "transformers", "huggingface_hub", "torch", "accelerate", "peft"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     if "diffusers" in sys.modules:
         import diffusers.utils.logging as diffusers_logging
 
-        diffusers_logging.set_verbosity_error()
+        diffusers_logging.set_verbosity(logging.CRITICAL)
         diffusers_logging.disable_progress_bar()
     if "transformers" in sys.modules:
         import transformers.utils.logging as transformers_logging
 
-        transformers_logging.set_verbosity_error()
+        transformers_logging.set_verbosity(logging.CRITICAL)
         transformers_logging.disable_progress_bar()

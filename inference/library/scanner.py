@@ -397,7 +397,8 @@ class _Walker:
         except Exception as exc:  # one hostile file must not hide the rest
             log.debug("listing %s failed", path, exc_info=True)
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            self._bad(path, f"could not be read ({reason})", ModelFormat.SAFETENSORS, name)
+            display = name or path.stem
+            self._bad(path, f"could not be read ({reason})", ModelFormat.SAFETENSORS, display)
 
     def _add_file(self, path: Path, role: ModelKind | None, name: str | None) -> None:
         self._report(path, force=True)  # before reading: a listener may see the file vanish
