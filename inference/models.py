@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.api import EngineSettings, Mode, ModelLoadError, ModelNotFoundError
+from inference.library.entry import Base
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class ModelInfo:
 
     path: Path
     format: str  # "folder" | "single_file"
-    family: str  # "sd1" | "sd2" | "sdxl"
+    family: Base  # SD1, SD2 or SDXL
     inpaint: bool
     config_dir: Path | None = None  # for single files: the diffusers config folder used
     v_prediction: bool = False  # the file carries a ``v_pred`` marker key (v-prediction models)
@@ -141,7 +142,7 @@ def refuse_pickles(paths: list[str], allow_pickle: bool) -> None:
             raise _refuse_pickle(path)
 
 
-def detect_family(shapes: dict[str, tuple[int, ...]]) -> tuple[str, bool]:
+def detect_family(shapes: dict[str, tuple[int, ...]]) -> tuple[Base, bool]:
     """(family, inpaint) of an LDM/A1111 single-file checkpoint."""
     conv_in = shapes.get(_UNET_IN)
     if conv_in is None:
@@ -155,21 +156,26 @@ def detect_family(shapes: dict[str, tuple[int, ...]]) -> tuple[str, bool]:
         )
     inpaint = conv_in[1] == 9
     if any(k.startswith("conditioner.embedders.1.") for k in shapes):
-        return "sdxl", inpaint
+        return Base.SDXL, inpaint
     if any(k.startswith("conditioner.embedders.0.model.") for k in shapes):
         raise ModelLoadError("SDXL refiner checkpoints are not supported; use an SDXL base model")
     if any(k.startswith("cond_stage_model.model.") for k in shapes):
-        return "sd2", inpaint
+        return Base.SD2, inpaint
     if any(k.startswith("cond_stage_model.transformer.") for k in shapes):
-        return "sd1", inpaint
+        return Base.SD1, inpaint
     context_shape = shapes.get(_UNET_CONTEXT, ())
     context = context_shape[-1] if len(context_shape) == 2 else 0
-    return {768: "sd1", 1024: "sd2", 2048: "sdxl"}.get(context, "sd1"), inpaint
+    return {768: Base.SD1, 1024: Base.SD2, 2048: Base.SDXL}.get(context, Base.SD1), inpaint
 
 
-def bundled_config_dir(family: str, inpaint: bool) -> Path:
-    name = {"sd1": "sd15", "sd2": "sd2", "sdxl": "sdxl"}[family] + ("-inpaint" if inpaint else "")
-    return CONFIGS_DIR / name
+_CONFIG_NAMES = {Base.SD1: "sd15", Base.SD2: "sd2", Base.SDXL: "sdxl"}
+
+
+def bundled_config_dir(family: Base | str, inpaint: bool) -> Path:
+    base = Base.parse(family)
+    if base not in _CONFIG_NAMES:
+        raise ModelLoadError(f"no bundled configuration for {base.value} models")
+    return CONFIGS_DIR / (_CONFIG_NAMES[base] + ("-inpaint" if inpaint else ""))
 
 
 def _read_json(path: Path) -> dict:
@@ -179,13 +185,13 @@ def _read_json(path: Path) -> dict:
         raise ModelLoadError(f"cannot read {path}: {error}") from None
 
 
-def _folder_family(folder: Path) -> tuple[str, bool]:
+def _folder_family(folder: Path) -> tuple[Base, bool]:
     index = _read_json(folder / "model_index.json")
     unet = _read_json(folder / "unet" / "config.json") if (folder / "unet").is_dir() else {}
     inpaint = unet.get("in_channels", 4) == 9
     if "text_encoder_2" in index or "XL" in str(index.get("_class_name", "")):
-        return "sdxl", inpaint
-    return ("sd2" if unet.get("cross_attention_dim") == 1024 else "sd1"), inpaint
+        return Base.SDXL, inpaint
+    return (Base.SD2 if unet.get("cross_attention_dim") == 1024 else Base.SD1), inpaint
 
 
 def inspect_model(path: str | os.PathLike, allow_pickle: bool = False) -> ModelInfo:
@@ -326,10 +332,10 @@ _PIPELINES = {
 }
 
 
-def pipeline_class(family: str, mode: Mode, controlnet: bool = False) -> Any:
+def pipeline_class(family: Base | str, mode: Mode, controlnet: bool = False) -> Any:
     import diffusers
 
-    return getattr(diffusers, _PIPELINES[(family == "sdxl", controlnet)][mode])
+    return getattr(diffusers, _PIPELINES[(Base.parse(family) is Base.SDXL, controlnet)][mode])
 
 
 @contextlib.contextmanager
@@ -415,7 +421,7 @@ def load_model(
     dtype = devices.choose_dtype(device, settings.precision)
     digest = model_hash(info)
     kwargs: dict[str, Any] = {"torch_dtype": dtype, "local_files_only": True}
-    if info.family != "sdxl":
+    if info.family is not Base.SDXL:
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     if vae_path:
         kwargs["vae"] = load_vae(vae_path, settings, dtype, info.family)
@@ -467,7 +473,7 @@ def _scheduler_config(pipe: Any, info: ModelInfo) -> dict:
     return config
 
 
-def load_vae(path: str, settings: EngineSettings, dtype: Any, family: str = "sd1") -> Any:
+def load_vae(path: str, settings: EngineSettings, dtype: Any, family: Base | str = Base.SD1) -> Any:
     from diffusers import AutoencoderKL
 
     vae_path = Path(path).expanduser()
@@ -482,7 +488,8 @@ def load_vae(path: str, settings: EngineSettings, dtype: Any, family: str = "sd1
             raise _refuse_pickle(vae_path)
         config = sidecar_config_dir(vae_path)
         if not (config / "config.json").is_file():
-            config = CONFIGS_DIR / ("sdxl" if family == "sdxl" else "sd15") / "vae"
+            sdxl = Base.parse(family) is Base.SDXL
+            config = CONFIGS_DIR / ("sdxl" if sdxl else "sd15") / "vae"
         return AutoencoderKL.from_single_file(
             str(vae_path), config=str(config), torch_dtype=dtype, local_files_only=True
         )

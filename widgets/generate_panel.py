@@ -410,12 +410,11 @@ class GeneratePanel(QWidget):
                     "native": 512,
                     "vae": None,
                 }
-            base = str(getattr(entry, "base", ""))
             return {
                 "path": entry.path,
                 "name": entry.display_name or entry.path.rsplit("/", 1)[-1],
                 "hash": entry.hash,
-                "native": 1024 if "SDXL" in base else (768 if "SD2" in base else 512),
+                "native": entry.base.native_size,
                 "vae": self.model_picker.vae_path(),
             }
         data = self.model_combo.currentData() if self.model_combo is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -19,7 +20,8 @@ class ModelKind(StrEnum):
 
 
 class Base(StrEnum):
-    """The model family a file belongs to (what it can be combined with)."""
+    """The model family a file belongs to (what it can be combined with): the one vocabulary for
+    families across ``inference/`` (library, loading, ControlNets, previews)."""
 
     SD1 = "SD1.x"
     SD2 = "SD2.x"
@@ -34,6 +36,35 @@ class Base(StrEnum):
         """Bases that share a latent space (and so VAEs and TAESD decoders)."""
         return _LATENT_FAMILY.get(self)
 
+    @property
+    def native_size(self) -> int:
+        """The side length the base was trained at (SD1 512, SD2 768, SDXL 1024)."""
+        return _NATIVE_SIZE.get(self, 512)
+
+    @classmethod
+    def parse(cls, text: str | Base) -> Base:
+        """A base from its display value or a loose spelling (``sd1``, ``sd15``, ``sdxl``...)."""
+        if isinstance(text, Base):
+            return text
+        squashed = re.sub(r"[^a-z0-9]", "", str(text).lower())
+        for base in cls:
+            if squashed == re.sub(r"[^a-z0-9]", "", base.value.lower()):
+                return base
+        return _ALIASES.get(squashed, cls.UNKNOWN)
+
+
+_NATIVE_SIZE = {Base.SD1: 512, Base.SD2: 768, Base.SDXL: 1024, Base.SDXL_REFINER: 1024}
+_ALIASES = {
+    "sd1": Base.SD1,
+    "sd15": Base.SD1,
+    "sd14": Base.SD1,
+    "sd2": Base.SD2,
+    "sd21": Base.SD2,
+    "sdxl": Base.SDXL,
+    "sdxlrefiner": Base.SDXL_REFINER,
+    "sd3": Base.SD3,
+    "flux": Base.FLUX,
+}
 
 _LATENT_FAMILY = {
     Base.SD1: "sd",

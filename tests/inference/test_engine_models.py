@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from inference.library.entry import Base
 from inference.models import (
     CONFIGS_DIR,
     bundled_config_dir,
@@ -22,9 +23,9 @@ def test_detect_family_from_ldm_keys():
     sd1 = {UNET_IN: (320, 4, 3, 3), "cond_stage_model.transformer.text_model.x": (1,)}
     sd2 = {UNET_IN: (320, 9, 3, 3), "cond_stage_model.model.token_embedding.weight": (1,)}
     sdxl = {UNET_IN: (320, 4, 3, 3), "conditioner.embedders.1.model.positional_embedding": (1,)}
-    assert detect_family(sd1) == ("sd1", False)
-    assert detect_family(sd2) == ("sd2", True)
-    assert detect_family(sdxl) == ("sdxl", False)
+    assert detect_family(sd1) == (Base.SD1, False)
+    assert detect_family(sd2) == (Base.SD2, True)
+    assert detect_family(sdxl) == (Base.SDXL, False)
 
 
 def test_detect_refuses_files_without_a_unet():
@@ -36,7 +37,7 @@ def test_detect_refuses_files_without_a_unet():
 
 def test_inspect_folder_and_single_file(tiny_model_dir, tiny_inpaint_model_dir, tiny_single_file):
     folder = inspect_model(tiny_model_dir)
-    assert (folder.format, folder.family, folder.inpaint) == ("folder", "sd1", False)
+    assert (folder.format, folder.family, folder.inpaint) == ("folder", Base.SD1, False)
     assert inspect_model(tiny_inpaint_model_dir).inpaint
     single = inspect_model(tiny_single_file)
     assert single.format == "single_file"
@@ -120,7 +121,7 @@ def test_a_rank_0_unet_tensor_is_refused_not_crashed():
     with pytest.raises(ModelLoadError, match="not a 4-D convolution"):
         detect_family({UNET_IN: ()})
     shapes = {UNET_IN: (320, 4, 3, 3), _CONTEXT: ()}
-    assert detect_family(shapes) == ("sd1", False)
+    assert detect_family(shapes) == (Base.SD1, False)
 
 
 _CONTEXT = "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
@@ -159,6 +160,6 @@ def test_old_non_zip_ckpt_loads_when_pickles_are_allowed(tmp_path, tiny_single_f
     sidecar = tiny_single_file.with_name(tiny_single_file.stem + ".config")
     shutil.copytree(sidecar, tmp_path / "old-model.config")
     info = inspect_model(ckpt, allow_pickle=True)
-    assert info.format == "single_file" and info.family == "sd1"
+    assert info.format == "single_file" and info.family is Base.SD1
     loaded = load_model(ckpt, EngineSettings(device="cpu", allow_pickle=True))
     assert loaded.base.unet is not None and len(loaded.hash) == 10
