@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _open_image(path: str, what: str, mode_for: type | None = None):
+def _open_image(path: str, what: str):
     """Decode ``path`` with EXIF orientation applied, refusing files above the pixel limit
     before their pixels are allocated. Returns a loaded PIL image."""
     from PIL import Image, ImageOps, UnidentifiedImageError

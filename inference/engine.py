@@ -33,6 +33,7 @@ from inference.api import (
     Variant,
 )
 from inference.classic import is_classic, run_classic
+from inference.limits import MAX_MASK_BLUR
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ def validate_request(request: Request) -> None:
         raise InvalidRequestError(f"strength must be in (0, 1], not {request.strength}")
     if request.mask_blur < 0 or request.padding < 0:
         raise InvalidRequestError("mask blur and padding cannot be negative")
+    if request.mask_blur > MAX_MASK_BLUR:
+        raise InvalidRequestError(f"mask blur must be at most {MAX_MASK_BLUR} pixels")
     if request.model_size is not None and not 64 <= request.model_size <= 4096:
         raise InvalidRequestError("model size must be between 64 and 4096 pixels")
     if request.mode is Mode.TXT2IMG:
