@@ -37,7 +37,7 @@ from inference.library.header import HeaderError, read_header
 
 log = logging.getLogger(__name__)
 
-CLASSIFIER_VERSION = 1  # bump when classify.py changes so cached classifications are redone
+CLASSIFIER_VERSION = 2  # bump when classify.py changes so cached classifications are redone
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 SKIPPED_DIRS = {"__pycache__", "node_modules", "venv", ".venv", "site-packages"}
