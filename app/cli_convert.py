@@ -9,9 +9,15 @@ on stderr).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
+import os
 import sys
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--force", action="store_true", help="overwrite OUTPUT if it exists (default: refuse)"
     )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show log messages and warnings"
+    )
     return parser
 
 
@@ -50,22 +59,104 @@ def main(argv: list[str]) -> int:
     except _UsageError as err:
         print(f"impasto convert: {err} (usage: impasto convert IN OUT)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from app.files import FileError, open_document, save_any
+    with _quiet(args.verbose):
+        try:
+            return _convert(args.input, args.output, args.force)
+        except _Refused as err:
+            print(f"impasto convert: {_one_line(str(err))}", file=sys.stderr)
+        except MemoryError:
+            print("impasto convert: not enough memory for this file", file=sys.stderr)
+        except Exception as err:  # a bug: still one line, the details in the log with -v
+            log.debug("convert failed", exc_info=True)
+            message = _one_line(f"unexpected error: {type(err).__name__}: {err}")
+            print(f"impasto convert: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
-    if args.output.exists() and not args.force:
-        print(f"impasto convert: {args.output} exists; add --force to overwrite", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.input.resolve() == args.output.resolve():
-        print("impasto convert: input and output are the same file", file=sys.stderr)
-        return EXIT_BAD_INPUT
+
+class _Refused(Exception):
+    """One line for stderr."""
+
+
+def _convert(source: Path, target: Path, force: bool) -> int:
+    from app.files import FileError, chosen_result, export_flat, open_document, save_any
+    from app.image_io import EXPORT_FORMATS
+
     try:
-        doc = open_document(args.input)
-        save_any(doc, args.output)
+        exists = os.path.lexists(target)
+        if exists and not force:
+            raise _Refused(f"{_short(target)} exists; add --force to overwrite")
+        if exists and os.path.lexists(source) and _same_file(source, target):
+            raise _Refused("input and output are the same file")
+        doc = open_document(source)
+        carried = _image_parameters(source)
+        if carried and target.suffix.lower() in EXPORT_FORMATS and chosen_result(doc) is None:
+            export_flat(doc, target, carried)  # a PNG's A1111 text goes on into a JPEG's EXIF
+        else:
+            save_any(doc, target)
     except FileError as err:
-        print(f"impasto convert: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(f"{args.input} -> {args.output} ({doc.width}x{doc.height}, {len(doc.layers)} layers)")
+        raise _Refused(str(err)) from None
+    except OSError as err:
+        raise _Refused(_describe_os_error(err)) from None
+    print(f"{source} -> {target} ({doc.width}x{doc.height}, {len(doc.layers)} layers)")
     return EXIT_OK
+
+
+def _image_parameters(path: Path) -> str | None:
+    """The A1111 ``parameters`` of a flat PNG/JPEG/WebP input (None for projects and plain
+    images, or when it cannot be read: the conversion goes on without it)."""
+    if path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
+        return None
+    from inference.parameters import read_image_parameters
+
+    try:
+        return read_image_parameters(path)
+    except Exception as err:  # optional metadata: it never stops a conversion
+        log.info("no parameters read from %s: %s", path, err)
+        return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _describe_os_error(err: OSError) -> str:
+    name = _short(Path(err.filename)) if err.filename else "the file"
+    if err.errno == errno.ENAMETOOLONG:
+        return f"{name}: the file name is too long"
+    if err.errno == errno.ELOOP:
+        return f"{name} is a symbolic link that loops"
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return f"{name}: permission denied"
+    return f"{name}: {err.strerror or err}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 80 else text[:40] + "…" + text[-20:]
+
+
+@contextlib.contextmanager
+def _quiet(verbose: bool):
+    """One line per failure: log records and library warnings stay off stderr unless -v."""
+    if verbose:
+        yield
+        return
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
 
 
 if __name__ == "__main__":

@@ -3,21 +3,26 @@ control image, and a sketch layer used as scribble control. Each is one undoable
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from app import pose_edit
+from app.background import Background, Task
 from app.compose import composite
 from app.document import Document
 from app.geometry import Rect
 from app.image_io import DEFAULT_PIXEL_LIMIT, ImageLoadError, load_rgba
 from app.layers import ControlSettings, Layer, LayerKind
 from app.raster import Raster
-from inference.control_images import canny_edges
+from inference.control_images import as_rgb, canny_edges
 from inference.openpose import Person, Pose
+
+log = logging.getLogger(__name__)
 
 CONTROL_TYPES = ("canny", "scribble", "lineart", "openpose", "depth", "normal", "softedge", "seg")
 
@@ -96,3 +101,169 @@ def set_layer_as_control(doc: Document, layer_id: int, control_type: str | None)
         base = layer.control or ControlSettings(control_type)
         settings = replace(base, control_type=control_type, enabled=True)
     doc.set_layer_property(layer_id, "control", settings, "Use as control")
+
+
+# ---- Canny thresholds as an interactive command -----------------------------------------------
+
+
+def preview_edges(rgb: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Canny edges for a preview (run on the preview's worker thread)."""
+    return canny_edges(rgb, low, high)
+
+
+class PictureRgb:
+    """The flattened picture as RGB, converted once per preview (a drag sends the same picture
+    every time). Used on the worker thread only."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[np.ndarray, np.ndarray] | None = None
+
+    def rgb_of(self, picture: np.ndarray) -> np.ndarray:
+        cached = self._cached
+        if cached is not None and cached[0] is picture:
+            return cached[1]
+        if picture.ndim == 3 and picture.shape[2] == 4 and picture[..., 3].min() == 255:
+            rgb = np.ascontiguousarray(picture[..., :3])  # opaque: what as_rgb gives, faster
+        else:
+            rgb = as_rgb(picture, what="image for Canny edges")
+        self._cached = (picture, rgb)
+        return rgb
+
+    def forget(self) -> None:
+        self._cached = None
+
+
+class CannyPreview:
+    """Changing a Canny layer's thresholds, interactively: an undo command in four verbs.
+
+    ``begin`` (the constructor) flattens the picture once; :meth:`update` finds the edges for new
+    thresholds off the UI thread (through ``background``: the newest thresholds win, results of
+    older ones are dropped) and shows them in the layer, outside the history, as a pose drag is
+    shown; :meth:`commit` records the thresholds shown as ONE undo step (the layer's old pixels
+    are its "before"); :meth:`revert` puts the old pixels back byte for byte and leaves the
+    history as it was. ``on_problem`` hears one-line messages (a locked layer, bad thresholds).
+    """
+
+    def __init__(
+        self,
+        doc: Document,
+        layer_id: int,
+        background: Background,
+        on_problem: Callable[[str], None] | None = None,
+    ) -> None:
+        layer = doc.layer(layer_id)
+        if layer.control is None or layer.raster is None:
+            raise ValueError(f"layer {layer.name!r} is not a Canny control layer")
+        self.doc, self.layer_id = doc, layer_id
+        self._background = background
+        self._on_problem = on_problem or (lambda _text: None)
+        self._picture = composite(doc.layers, doc.rect)  # the picture does not change meanwhile
+        self._rgb = PictureRgb()
+        self._before: np.ndarray | None = None  # the layer's pixels, taken at the first show
+        self.shown: np.ndarray | None = None
+        self.shown_thresholds: tuple[float, float] | None = None
+        self.active = True
+
+    @property
+    def showing(self) -> bool:
+        """Edges of this preview are in the layer now."""
+        return self._before is not None
+
+    def update(self, low: float, high: float) -> None:
+        """Find and show the edges for (low, high); an older request still running is dropped."""
+        if not self.active:
+            return
+        picture, rgb = self._picture, self._rgb
+
+        def edges(_task: Task[np.ndarray]) -> np.ndarray:
+            return _opaque(preview_edges(rgb.rgb_of(picture), low, high))
+
+        self._background.submit(
+            edges,
+            on_done=lambda pixels: self._show(pixels, (low, high)),
+            on_error=lambda error: self._on_problem(
+                str(error) or f"Canny edges failed ({type(error).__name__})"
+            ),
+        )
+
+    def commit(self, low: float, high: float) -> bool:
+        """Record (low, high) and their edges as one undo step; False when nothing changed.
+        Raises what ``update_canny`` raises (the document is then as before the preview)."""
+        self._stop()
+        layer = self._layer()
+        if layer is None:
+            return False
+        if self._before is not None:
+            # the old pixels go back silently so the undo step records them as "before";
+            # update_canny (or the emit below) repaints the layer
+            layer.raster.write(self.doc.rect, self._before)  # type: ignore[union-attr]
+        ready = self.shown if self.shown_thresholds == (low, high) else None
+        params = layer.control.params if layer.control is not None else {}
+        committed = False
+        try:
+            if (params.get("low"), params.get("high")) != (low, high) and not layer.locked:
+                update_canny(self.doc, self.layer_id, low, high, pixels=ready)
+                committed = True
+        finally:
+            if self._before is not None and not committed:
+                self.doc.pixels_changed.emit(self.layer_id, self.doc.rect)
+            self._before = None
+        return committed
+
+    def revert(self) -> None:
+        """Cancel: the layer gets its old pixels back; the history is untouched."""
+        self._stop()
+        before, self._before = self._before, None
+        if before is not None and self._layer() is not None:
+            self._write(before)
+
+    def history_moved(self) -> None:
+        """Undo / redo / another edit during the preview: it ends. Its pixels are put back
+        unless that step already replaced them (or removed the layer)."""
+        self._stop()
+        before, self._before = self._before, None
+        layer = self._layer()
+        if before is None or layer is None or layer.raster is None:
+            return
+        if self.shown is not None and np.array_equal(layer.raster.read(self.doc.rect), self.shown):
+            self._write(before)
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _stop(self) -> None:
+        self.active = False
+        self._background.cancel()  # a result still on its way is dropped
+        self._rgb.forget()
+
+    def _layer(self) -> Layer | None:
+        try:
+            return self.doc.layer(self.layer_id)
+        except KeyError:
+            return None
+
+    def _show(self, pixels: np.ndarray, thresholds: tuple[float, float]) -> None:
+        layer = self._layer()
+        if not self.active or layer is None or layer.raster is None or layer.control is None:
+            return
+        if "low" not in layer.control.params:
+            return
+        if layer.locked:
+            self._on_problem(locked_message(layer))
+            return
+        if self._before is None:
+            self._before = layer.raster.read(self.doc.rect)
+        self.shown, self.shown_thresholds = pixels, thresholds
+        self._write(pixels)
+
+    def _write(self, pixels: np.ndarray) -> None:
+        layer = self.doc.layer(self.layer_id)
+        assert layer.raster is not None
+        layer.raster.write(self.doc.rect, pixels)
+        try:
+            self.doc.pixels_changed.emit(self.layer_id, self.doc.rect)
+        except RuntimeError:  # the document's Qt side is gone (its window closed)
+            log.debug("document deleted during a Canny preview")
+
+
+def locked_message(layer: Layer) -> str:
+    return f"Layer “{layer.name}” is locked; unlock it to change its edges."

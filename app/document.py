@@ -14,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
+from app import blend, groups
 from app.geometry import Rect
 from app.history import (
     InsertLayer,
@@ -57,6 +58,7 @@ class Document(QObject):
         self.history = QUndoStack(self)
         self.path: Path | None = None
         self.generation_state: dict[str, Any] = {}  # prompt panel state saved with the project
+        self._told_modes: set[str] = set()  # unknown blend modes the user was told about
 
     # ---- construction -------------------------------------------------------------------
 
@@ -122,6 +124,23 @@ class Document(QObject):
             mask = self.add_layer(LayerKind.MASK, activate=False)
         return mask
 
+    def leaf_layers(self) -> list[Layer]:
+        """Every layer that is not a group, bottom first, wherever it sits in the groups."""
+        return list(groups.leaves(self.layers))
+
+    def is_shown(self, layer: Layer) -> bool:
+        """Visible, and inside visible groups only."""
+        return groups.is_shown(self.layers, layer)
+
+    def parent_of(self, layer: Layer) -> Layer | None:
+        return self.layer(layer.parent_id) if layer.parent_id is not None else None
+
+    def depth_of(self, layer: Layer) -> int:
+        return groups.depth(self.layers, layer)
+
+    def children_of(self, group_id: int | None) -> list[Layer]:
+        return [layer for layer in self.layers if layer.parent_id == group_id]
+
     @property
     def is_modified(self) -> bool:
         return not self.history.isClean()
@@ -152,14 +171,21 @@ class Document(QObject):
     ) -> None:
         if index is None:
             index = self._default_insert_index(layer)
+            self._adopt_active_parent(layer, index)
         self.history.push(InsertLayer(self, layer, index, text))
         if activate:
             self.set_active(layer.id)
 
     def remove_layer(self, layer_id: int) -> None:
-        self.history.push(RemoveLayer(self, self.layer(layer_id)))
+        layer = self.layer(layer_id)
+        if layer.kind is LayerKind.GROUP:
+            self._remove_group(layer)
+            return
+        self.history.push(RemoveLayer(self, layer))
 
     def duplicate_layer(self, layer_id: int) -> Layer:
+        if self.layer(layer_id).kind is LayerKind.GROUP:
+            return self._duplicate_group(self.layer(layer_id))
         twin = self.layer(layer_id).clone()
         twin.name = self._unique_name(f"{twin.name} copy")
         self.history.beginMacro(f"Duplicate {twin.name}")
@@ -192,6 +218,154 @@ class Document(QObject):
     def set_locked(self, layer_id: int, locked: bool) -> None:
         self.set_layer_property(layer_id, "locked", bool(locked), "Lock layer")
 
+    def set_blend_mode(self, layer_id: int, mode: str) -> None:
+        self.set_layer_property(layer_id, "blend_mode", str(mode), "Blend mode")
+
+    def set_collapsed(self, group_id: int, collapsed: bool) -> None:
+        """Fold a group in the layers panel (view state: not an undo step)."""
+        layer = self.layer(group_id)
+        if layer.collapsed != bool(collapsed):
+            layer.collapsed = bool(collapsed)
+            self.layers_changed.emit()
+
+    def unknown_blend_modes(self) -> set[str]:
+        return {layer.blend_mode for layer in self.layers if not blend.is_known(layer.blend_mode)}
+
+    def report_unknown_modes(self) -> str | None:
+        """Tell the user once per document about modes drawn as Normal; returns the message."""
+        new = self.unknown_blend_modes() - self._told_modes
+        if not new:
+            return None
+        self._told_modes |= new
+        names = ", ".join(sorted(new))
+        message = (
+            f"Blend mode {names} is not supported: drawn as Normal, kept when saved."
+            if len(new) == 1
+            else f"Blend modes {names} are not supported: drawn as Normal, kept when saved."
+        )
+        self.notice.emit(message)
+        return message
+
+    # ---- groups (see app/groups.py) ------------------------------------------------------
+
+    def group_layers(self, layer_ids: list[int], name: str | None = None) -> Layer:
+        """Put the layers (with their groups' contents) in a new group where the topmost was."""
+        chosen = {self.layer(i).id for i in layer_ids}
+        chosen = {
+            i
+            for i in chosen
+            if not any(g.id in chosen for g in groups.ancestors(self.layers, self.layer(i)))
+        }
+        if not chosen:
+            raise ValueError("nothing to group")
+        top = max(chosen, key=self.index_of)
+        group = Layer(LayerKind.GROUP, name or self._unique_name("Group"))
+        group.parent_id = self.layer(top).parent_id
+        self.history.beginMacro(f"Group into {group.name}")
+        try:
+            self.history.push(InsertLayer(self, group, self.index_of(top) + 1))
+            roots = groups.build_tree(self.layers)
+            where = groups.locate(roots)
+            group_node = where[group.id][0]
+            for layer_id in sorted(chosen, key=self.index_of):
+                node, siblings, _ = where[layer_id]
+                siblings.remove(node)
+                group_node.children.append(node)
+            order, parents = groups.flatten_tree(roots)
+            self.history.push(groups.RestackLayers(self, order, parents, "Group layers"))
+        finally:
+            self.history.endMacro()
+        self.set_active(group.id)
+        return group
+
+    def ungroup(self, group_id: int) -> None:
+        """Move a group's children to where the group is, and remove the group."""
+        group = self.layer(group_id)
+        if group.kind is not LayerKind.GROUP:
+            return
+        roots = groups.build_tree(self.layers)
+        node, siblings, _ = groups.locate(roots)[group_id]
+        at = siblings.index(node)
+        siblings[at : at + 1] = [*node.children, groups.Node(group)]
+        order, parents = groups.flatten_tree(roots)
+        self.history.beginMacro(f"Ungroup {group.name}")
+        try:
+            self.history.push(groups.RestackLayers(self, order, parents, "Ungroup"))
+            self.history.push(RemoveLayer(self, group))
+        finally:
+            self.history.endMacro()
+
+    def move_into(self, layer_id: int, parent_id: int | None, position: int) -> None:
+        """Put a layer (a group with its contents) in ``parent_id`` (None: the root stack) at
+        ``position`` among its children, bottom first."""
+        layer = self.layer(layer_id)
+        if parent_id is not None:
+            parent = self.layer(parent_id)
+            if parent.kind is not LayerKind.GROUP or parent_id == layer_id:
+                raise ValueError(f"“{parent.name}” is not a group this layer can go into")
+            if layer in groups.ancestors(self.layers, parent):
+                raise ValueError("a group cannot go inside itself")
+        roots = groups.build_tree(self.layers)
+        where = groups.locate(roots)
+        node, siblings, _ = where[layer_id]
+        siblings.remove(node)
+        target = roots if parent_id is None else where[parent_id][0].children
+        target.insert(max(0, min(position, len(target))), node)
+        order, parents = groups.flatten_tree(roots)
+        if order != [item.id for item in self.layers] or parents != groups.parent_map(self.layers):
+            self.history.push(groups.RestackLayers(self, order, parents, "Move layer"))
+
+    def step_layer(self, layer_id: int, delta: int) -> None:
+        """Move one step up (+1) or down (-1) as Krita does: past a sibling, into a group it
+        meets, and out of its group at the group's edge."""
+        if not any(layer.kind is LayerKind.GROUP for layer in self.layers):
+            self.move_layer(layer_id, self.index_of(layer_id) + delta)
+            return
+        where = groups.locate(groups.build_tree(self.layers))
+        node, siblings, parent = where[layer_id]
+        at = siblings.index(node)
+        up = delta > 0
+        edge = at == len(siblings) - 1 if up else at == 0
+        if edge:
+            if parent is None:
+                return
+            _, outer, grand = where[parent]
+            outer_at = outer.index(where[parent][0])
+            self.move_into(layer_id, grand, outer_at + 1 if up else outer_at)
+            return
+        neighbour = siblings[at + 1 if up else at - 1]
+        if neighbour.layer.kind is LayerKind.GROUP:
+            self.move_into(layer_id, neighbour.layer.id, 0 if up else len(neighbour.children))
+            return
+        self.move_into(layer_id, parent, at + 1 if up else at - 1)
+
+    def _remove_group(self, group: Layer) -> None:
+        inside = groups.descendants(self.layers, group.id)
+        self.history.beginMacro(f"Delete {group.name}")
+        try:
+            for layer in [group, *reversed(inside)]:
+                self.history.push(RemoveLayer(self, layer))
+        finally:
+            self.history.endMacro()
+
+    def _duplicate_group(self, group: Layer) -> Layer:
+        inside = groups.descendants(self.layers, group.id)
+        twins = {layer.id: layer.clone() for layer in [*inside, group]}
+        for twin in twins.values():
+            if twin.parent_id in twins:
+                twin.parent_id = twins[twin.parent_id].id
+        top = twins[group.id]
+        top.name = self._unique_name(f"{group.name} copy")
+        index = self.index_of(group.id) + 1
+        self.history.beginMacro(f"Duplicate {top.name}")
+        try:
+            for offset, layer in enumerate([*inside, group]):
+                self.history.push(InsertLayer(self, twins[layer.id], index + offset))
+        finally:
+            self.history.endMacro()
+        self.set_active(top.id)
+        return top
+
     def set_active(self, layer_id: int | None) -> None:
         if layer_id != self.active_layer_id:
             self.active_layer_id = layer_id
@@ -220,6 +394,11 @@ class Document(QObject):
     def check_editable(self, layer: Layer) -> None:
         if layer.locked:
             raise LayerLockedError(f"Layer “{layer.name}” is locked; unlock it to paint on it.")
+        for group in groups.ancestors(self.layers, layer):
+            if group.locked:
+                raise LayerLockedError(
+                    f"Group “{group.name}” is locked; unlock it to paint on “{layer.name}”."
+                )
 
     # ---- transient preview (never in history, never saved) ------------------------------
 
@@ -268,8 +447,18 @@ class Document(QObject):
         setattr(layer, prop, value)
         if prop != "pose":  # a pose drag changes only pixels; don't rebuild the layers panel
             self.layers_changed.emit()
-        if prop in {"visible", "opacity", "pose", "control"}:
+        if prop in {"visible", "opacity", "pose", "control", "blend_mode"}:
             self._emit_layer_area(layer)
+
+    def _restack(self, order: list[int], parents: dict[int, int | None]) -> None:
+        by_id = {layer.id: layer for layer in self.layers}
+        if sorted(order) != sorted(by_id):
+            raise ValueError("a restack must keep the same layers")
+        self.layers[:] = [by_id[layer_id] for layer_id in order]
+        for layer_id, parent in parents.items():
+            by_id[layer_id].parent_id = parent
+        self.layers_changed.emit()
+        self.pixels_changed.emit(-1, self.rect)
 
     def _write_pixels(self, layer_id: int, rect: Rect, pixels: np.ndarray) -> None:
         self.layer(layer_id).raster.write(rect, pixels)
@@ -293,6 +482,18 @@ class Document(QObject):
         while index > 0 and self.layers[index - 1].kind is LayerKind.MASK:
             index -= 1
         return index
+
+    def _adopt_active_parent(self, layer: Layer, index: int) -> None:
+        """A new layer placed right above the active one joins the active one's group."""
+        active = self.active_layer
+        if (
+            layer.parent_id is None
+            and active is not None
+            and active.parent_id is not None
+            and active in self.layers
+            and index == self.index_of(active.id) + 1
+        ):
+            layer.parent_id = active.parent_id
 
     def _unique_name(self, base: str) -> str:
         names = {layer.name for layer in self.layers}

@@ -7,6 +7,7 @@ and leaves the open document and any existing file untouched when it fails.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from app.image_io import (
     OPEN_FORMATS,
     ImageLoadError,
     ImageSaveError,
+    check_readable_file,
     load_rgba,
     save_flat,
 )
@@ -67,18 +69,18 @@ __all__ = [
     "save_project",
 ]
 
+log = logging.getLogger(__name__)
+
 PROJECT_SUFFIX = ".ora"
 PSD_SUFFIXES = {".psd", ".psb"}
 OPENABLE_SUFFIXES = OPEN_FORMATS | PSD_SUFFIXES | {PROJECT_SUFFIX}
 
 
 def _limits(pixel_limit: int):
-    """Project limits; a pixel limit changed in Settings becomes the per-layer limit."""
-    from app.io.safety import DEFAULT_LIMITS, Limits
+    """Project limits: the pixel limit of Settings bounds the canvas and each layer."""
+    from app.io.safety import limits_for
 
-    if pixel_limit == DEFAULT_PIXEL_LIMIT:
-        return DEFAULT_LIMITS
-    return Limits(max_layer_pixels=pixel_limit)
+    return limits_for(pixel_limit)
 
 
 def open_document(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> Document:
@@ -89,10 +91,15 @@ def open_document(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMI
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in OPENABLE_SUFFIXES:
+        check_readable_file(path)  # before any reader: a FIFO would block it forever
     if suffix == PROJECT_SUFFIX:
+        from app.io.atomic import remove_stale_parts
         from app.io.ora import open_ora
 
-        return open_ora(path, _limits(pixel_limit))
+        doc = open_ora(path, _limits(pixel_limit))
+        remove_stale_parts(path.parent, of=path.name)  # left by a save killed last session
+        return doc
     if suffix in PSD_SUFFIXES:
         from app.io.psd import open_psd
 
@@ -165,7 +172,8 @@ def chosen_result(doc: Document, layer_id: int | None = None) -> Layer | None:
 
 
 def recipe_parameters(recipe: dict[str, Any]) -> str:
-    """The AUTOMATIC1111 ``parameters`` text of a result's recipe."""
+    """The AUTOMATIC1111 ``parameters`` text of a result's recipe (what exports carry and
+    "Copy parameters" copies)."""
     from inference.parameters import format_parameters
 
     return format_parameters(recipe)
@@ -177,7 +185,14 @@ def export_flat_with_recipe(
     """Flattened export carrying the chosen result's recipe (see :func:`chosen_result`) as the
     PNG ``parameters`` chunk or JPEG/WebP EXIF UserComment; no text when there is no result."""
     result = chosen_result(doc, layer_id)
-    export_flat(doc, path, recipe_parameters(result.recipe) if result is not None else None)
+    parameters = None
+    if result is not None:
+        try:
+            parameters = recipe_parameters(result.recipe)
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            # a recipe read from a file may hold anything: the picture still exports
+            log.warning("the recipe of %r cannot be written as text (%s)", result.name, err)
+    export_flat(doc, path, parameters)
 
 
 def export_mask_png(doc: Document, path: str | os.PathLike) -> None:

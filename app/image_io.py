@@ -6,8 +6,13 @@ can act on; callers show it and keep the open document untouched.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import logging
 import os
+import stat
+import struct
 import warnings
 from pathlib import Path
 
@@ -24,6 +29,9 @@ OPEN_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 EXPORT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
+MAX_SIDE = 32768  # the Document's own limit (app.document.MAX_SIDE)
+
+
 class ImageLoadError(OpenError):
     pass
 
@@ -32,37 +40,204 @@ class ImageSaveError(SaveError):
     pass
 
 
+def set_pillow_limit(pixel_limit: int) -> None:
+    """Make Pillow's own bomb check agree with ours: it warns above ``MAX_IMAGE_PIXELS`` and
+    refuses above twice that. Ours refuses above ``pixel_limit``, so raising the limit in Settings
+    works and an image just under it opens (the warning is ignored where we decode)."""
+    Image.MAX_IMAGE_PIXELS = max(int(pixel_limit), 1)
+
+
+def too_big_message(name: str, width: int, height: int, pixel_limit: int) -> str:
+    return (
+        f"{name} is {width}x{height} ({width * height / 1e6:.0f} MP), above the "
+        f"{pixel_limit / 1e6:.0f} MP limit; raise the limit in Settings if you trust this file"
+    )
+
+
+def check_readable_file(path: Path, what: str = "a file") -> None:
+    """Refuse, in one sentence, what cannot be opened as a file before any reader touches it:
+    missing, a folder, a FIFO/device/socket (reading one could block forever), a symbolic link
+    loop, a name the system refuses, or a file we may not read."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise OpenError(f"{path.name}: file not found ({path})") from None
+    except PermissionError:
+        raise OpenError(f"{path.name}: permission denied") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OpenError(f"{path.name} is a symbolic link that loops") from None
+        if err.errno == errno.ENAMETOOLONG:
+            raise OpenError(f"{path.name[:40]}…: the file name is too long") from None
+        raise OpenError(f"{path.name}: {err.strerror or err}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise OpenError(f"{path.name} is a folder, not {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise OpenError(f"{path.name} is not a regular file (a pipe, device or socket); refused")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise OpenError(f"{path.name}: permission denied") from None
+    except OSError as err:
+        raise OpenError(f"{path.name}: {err.strerror or err}") from None
+
+
 def load_rgba(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> np.ndarray:
-    """Decode an image file into straight RGBA uint8 (h, w, 4), honouring EXIF orientation."""
+    """Decode an image file into straight 8-bit sRGB RGBA (h, w, 4), honouring EXIF orientation
+    and converting embedded colour profiles, CMYK, Lab, grey and 16/32-bit data to sRGB."""
     path = Path(path)
-    if not path.exists():
-        raise ImageLoadError(f"{path.name}: file not found ({path})")
-    if path.is_dir():
-        raise ImageLoadError(f"{path.name} is a folder, not an image")
+    try:
+        check_readable_file(path, "an image")
+    except OpenError as err:
+        raise ImageLoadError(str(err)) from None
+    set_pillow_limit(pixel_limit)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
                 if width * height > pixel_limit:
+                    raise ImageLoadError(too_big_message(path.name, width, height, pixel_limit))
+                if width > MAX_SIDE or height > MAX_SIDE:
                     raise ImageLoadError(
-                        f"{path.name} is {width}x{height} ({width * height / 1e6:.0f} MP), above "
-                        f"the {pixel_limit / 1e6:.0f} MP limit; raise the limit in Settings "
-                        "if you trust this file"
+                        f"{path.name} is {width}x{height} pixels; Impasto's canvas is at most "
+                        f"{MAX_SIDE} pixels a side"
                     )
+                check_memory(width * height * 12, path.name)  # decoded + converted + RGBA
                 image.load()
                 image = ImageOps.exif_transpose(image)
-                return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()
+                return to_srgb_rgba(image, path.name)
     except ImageLoadError:
         raise
     except UnidentifiedImageError as err:
         raise ImageLoadError(f"{path.name} is not an image format Impasto can read") from err
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageLoadError(f"{path.name} looks like a decompression bomb: {err}") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ImageLoadError(f"{path.name} is damaged or truncated ({err})") from err
+    except Image.DecompressionBombError as err:
+        raise ImageLoadError(
+            f"{path.name} is above the {pixel_limit / 1e6:.0f} MP limit; raise the limit in "
+            "Settings if you trust this file"
+        ) from err
     except PermissionError as err:
         raise ImageLoadError(f"{path.name}: permission denied") from err
+    except MemoryError as err:
+        raise ImageLoadError(f"{path.name} needs more memory than is available") from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageLoadError(f"{path.name} is damaged or truncated ({err})") from err
+
+
+def check_memory(needed_bytes: int, name: str) -> None:
+    """Refuse before allocating when the machine (or this process's address-space limit) clearly
+    cannot hold ``needed_bytes``."""
+    available = available_memory()
+    if available is not None and needed_bytes > available:
+        raise ImageLoadError(
+            f"{name} needs about {needed_bytes / 2**30:.1f} GB of memory to open; "
+            f"{available / 2**30:.1f} GB is available"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate, as far as can be told cheaply; None if unknown."""
+    candidates = []
+    try:
+        import psutil
+
+        candidates.append(psutil.virtual_memory().available)
+    except Exception:  # not installed, or no /proc
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            candidates.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            candidates.append(max(0, soft - _address_space_used()))
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(candidates) if candidates else None
+
+
+def _address_space_used() -> int:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# ---- colour ----------------------------------------------------------------------------------
+
+_SRGB_PROFILE = None
+
+
+def srgb_profile():
+    global _SRGB_PROFILE
+    if _SRGB_PROFILE is None:
+        from PIL import ImageCms
+
+        _SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    return _SRGB_PROFILE
+
+
+def srgb_icc_bytes() -> bytes:
+    """The sRGB ICC profile exports carry."""
+    return srgb_profile().tobytes()
+
+
+_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+
+def to_srgb_rgba(image: Image.Image, name: str, icc: bytes | None = None) -> np.ndarray:
+    """Any image Pillow (or psd-tools) produces as straight 8-bit sRGB RGBA. High bit depths are
+    scaled, not clipped; an embedded ICC profile (``icc`` or ``image.info``) is converted to sRGB
+    with littleCMS; Lab goes through littleCMS's Lab profile. What cannot be converted is refused
+    by naming the colour mode."""
+    icc = icc if icc is not None else image.info.get("icc_profile")
+    alpha: Image.Image | None = None
+    mode = image.mode
+    if mode in _SIXTEEN_BIT:
+        values = np.asarray(image).astype(np.int64).clip(0, 65535)
+        image = Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L")
+    elif mode == "F":
+        values = np.nan_to_num(np.asarray(image, np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        image = Image.fromarray((values.clip(0.0, 1.0) * 255 + 0.5).astype(np.uint8), "L")
+    elif mode in ("1", "P", "PA", "La", "RGBa", "HSV", "YCbCr", "RGBX", "LA"):
+        target = {"1": "L", "HSV": "RGB", "YCbCr": "RGB", "RGBX": "RGB", "La": "LA"}.get(mode)
+        target = target or ("RGBA" if mode != "LA" else "LA")
+        image = image.convert(target)
+    if image.mode in ("RGBA", "LA"):
+        alpha = image.getchannel("A")
+        image = image.convert("RGB" if image.mode == "RGBA" else "L")
+    if image.mode not in ("L", "RGB", "CMYK", "LAB"):
+        raise ImageLoadError(f"{name}: its colour mode {image.mode} is not supported")
+    rgb = _profile_to_srgb(image, icc, name)
+    out = np.empty((rgb.height, rgb.width, 4), np.uint8)
+    out[..., :3] = np.asarray(rgb, np.uint8)
+    out[..., 3] = 255 if alpha is None else np.asarray(alpha, np.uint8)
+    return out
+
+
+def _profile_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> Image.Image:
+    from PIL import ImageCms
+
+    if icc and icc == srgb_icc_bytes():
+        icc = None  # our own exports: already sRGB, keep the pixels bit-exact
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(
+                image, source, srgb_profile(), outputMode="RGB", renderingIntent=0
+            )
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as err:
+            log.warning("%s: ignoring its colour profile, which cannot be used (%s)", name, err)
+    if image.mode == "LAB":
+        try:
+            lab = ImageCms.createProfile("LAB")
+            transform = ImageCms.buildTransform(lab, srgb_profile(), "LAB", "RGB")
+            return ImageCms.applyTransform(image, transform)
+        except (ImageCms.PyCMSError, OSError, ValueError) as err:
+            raise ImageLoadError(f"{name}: Lab colour is not supported ({err})") from err
+    return image.convert("RGB")
 
 
 def save_flat(path: str | os.PathLike, rgba: np.ndarray, parameters: str | None = None) -> None:
@@ -75,7 +250,7 @@ def save_flat(path: str | os.PathLike, rgba: np.ndarray, parameters: str | None 
             f"cannot export to {path.suffix or 'a file without extension'}; use .png, .jpg or .webp"
         )
     image = Image.fromarray(rgba, "RGBA")
-    kwargs: dict = {}
+    kwargs: dict = {"icc_profile": srgb_icc_bytes()}
     if fmt == "PNG":
         from PIL.PngImagePlugin import PngInfo
 
@@ -98,7 +273,16 @@ def _flatten_on_white(image: Image.Image) -> Image.Image:
 
 
 def _exif_user_comment(text: str) -> bytes:
-    exif = Image.Exif()
-    exif_ifd = exif.get_ifd(0x8769)
-    exif_ifd[0x9286] = b"UNICODE\0" + text.encode("utf-16-be")  # UserComment
-    return exif.tobytes()
+    """EXIF holding only UserComment as AUTOMATIC1111 writes it (piexif's ``UserComment.dump``
+    with ``encoding="unicode"``): type UNDEFINED, ``UNICODE\\0`` then UTF-16BE. Written by hand
+    because Pillow would type a bytes value as BYTE, which piexif cannot load."""
+    comment = b"UNICODE\0" + text.encode("utf-16-be")
+    exif_ifd = 8 + 2 + 12 + 4  # after the header and IFD0's one entry
+    data_at = exif_ifd + 2 + 12 + 4
+    tiff = (
+        b"MM\x00\x2a" + struct.pack(">I", 8)
+        + struct.pack(">HHHII", 1, 0x8769, 4, 1, exif_ifd) + struct.pack(">I", 0)
+        + struct.pack(">HHHII", 1, 0x9286, 7, len(comment), data_at) + struct.pack(">I", 0)
+        + comment
+    )  # fmt: skip
+    return b"Exif\x00\x00" + tiff

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from app.blend import NORMAL
 from app.raster import Raster
 
 
@@ -24,6 +25,7 @@ class LayerKind(StrEnum):
     CONTROL = "control"  # derived or imported control image (canny, depth, line art)
     RESULT = "result"  # RGBA generated pixels + the recipe that made them
     PREVIEW = "preview"  # transient step preview: never saved, never undone, never an input
+    GROUP = "group"  # holds the layers whose parent_id is its id; no pixels of its own
 
     @property
     def channels(self) -> int:
@@ -31,7 +33,7 @@ class LayerKind(StrEnum):
 
     @property
     def is_raster(self) -> bool:
-        return self is not LayerKind.POSE
+        return self not in (LayerKind.POSE, LayerKind.GROUP)
 
     @property
     def default_name(self) -> str:
@@ -43,6 +45,7 @@ class LayerKind(StrEnum):
             LayerKind.CONTROL: "Control",
             LayerKind.RESULT: "Result",
             LayerKind.PREVIEW: "Preview",
+            LayerKind.GROUP: "Group",
         }[self]
 
 
@@ -80,6 +83,11 @@ class Layer:
     opacity: float = 1.0
     locked: bool = False
     id: int = field(default_factory=next_layer_id)
+    # compositing: an ``svg:`` blend mode name kept as a string (see app/blend.py), and the group
+    # the layer sits in (None: the root stack). Groups are layers of kind GROUP.
+    blend_mode: str = NORMAL
+    parent_id: int | None = None
+    collapsed: bool = False  # GROUP: children hidden in the layers panel
     # kind-specific data
     recipe: dict[str, Any] | None = None  # RESULT: prompt, seed, model hash, ...
     control: ControlSettings | None = None  # CONTROL / POSE / SKETCH used as control
@@ -91,6 +99,10 @@ class Layer:
             self.raster = Raster(self.kind.channels)
         if self.raster is not None and self.raster.channels != self.kind.channels:
             raise ValueError(f"a {self.kind} layer needs {self.kind.channels}-channel pixels")
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind is LayerKind.GROUP
 
     def clone(self) -> Layer:
         """A deep copy with a new id (for duplicate)."""

@@ -12,7 +12,7 @@ import logging
 from PySide6.QtCore import QObject, Signal
 
 from app.document import Document
-from app.jobs import land_layers
+from app.generation.results import land_layers
 from app.layers import Layer
 
 log = logging.getLogger(__name__)

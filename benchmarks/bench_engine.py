@@ -55,7 +55,7 @@ def main() -> int:
         pipe = loaded.pipeline(Mode.TXT2IMG)
         previews: list[float] = []
 
-        def on_preview(step, total, image):
+        def on_preview(step, total, image, box=None, region=None):
             previews.append(time.perf_counter())
 
         def raw_call() -> None:
@@ -110,7 +110,7 @@ def main() -> int:
         token = CancelToken()
         cancel_step = args.steps // 2
 
-        def cancel_preview(step, total, image):
+        def cancel_preview(step, total, image, *_):
             if step == cancel_step:
                 token.cancel()
                 calls["at_cancel"] = calls["n"]

@@ -8,6 +8,12 @@
 3. Memory of an 8192x8192 document with an image layer and 10 painted 768x768 layers vs the raw
    pixel bytes; undo memory of 100 small strokes.
 4. Time from `impasto` to a shown window vs a bare PySide6 window (offscreen, separate processes).
+5. Blend modes and groups in play (issue 13): the sketch layer inside a Multiply group at 80%
+   over a Screen layer, the stroke crossing both; per-dab cost vs the plain sketch stroke in the
+   same process, and the first fitted paint of such an 8192² document.
+
+``--modes`` runs only the blend-mode/group parts (1 and 5 with groups, and the plain sketch
+stroke they are compared with).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from app.document import Document  # noqa: E402
 from app.geometry import Rect  # noqa: E402
 from app.layers import LayerKind  # noqa: E402
+from app.raster import Raster  # noqa: E402
 from app.tools import BrushSettings, BrushTarget, BrushTool, Phase, PointerEvent  # noqa: E402
 from widgets.canvas import CanvasView  # noqa: E402
 
@@ -64,13 +71,39 @@ def stroke(tool: BrushTool, points, app: QApplication | None = None) -> None:
         app.processEvents()
 
 
+def add_modes_and_groups(doc: Document) -> None:
+    """A 1024² Screen layer at the centre, and the active sketch layer inside a Multiply group at
+    80% (an isolated group: every re-render composites the group, then blends it)."""
+    side = doc.width
+    rng = np.random.default_rng(1)
+    patch = rng.integers(0, 256, (1024, 1024, 4), dtype=np.uint8)
+    patch[..., 3] = 200
+    x = y = side // 2 - 512
+    doc.add_layer(LayerKind.IMAGE, "screen", Raster(4, patch, x, y), blend_mode="svg:screen")
+    sketch = doc.add_layer(LayerKind.SKETCH)
+    group = doc.group_layers([sketch.id])
+    doc.set_blend_mode(group.id, "svg:multiply")
+    doc.set_opacity(group.id, 0.8)
+    doc.set_active(sketch.id)
+    doc.history.clear()
+
+
 class DabBench:
     """One canvas + document + brush; ``run_once`` paints the stroke, times it, undoes it."""
 
-    def __init__(self, app: QApplication, side: int, target: BrushTarget, zoom: float | None):
+    def __init__(
+        self,
+        app: QApplication,
+        side: int,
+        target: BrushTarget,
+        zoom: float | None,
+        modes: bool = False,
+    ):
         self.app, self.side = app, side
         self.doc = Document.blank(side, side, fill=(120, 130, 140, 255))
-        if target is BrushTarget.SKETCH:
+        if modes:
+            add_modes_and_groups(self.doc)
+        elif target is BrushTarget.SKETCH:
             self.doc.add_layer(LayerKind.SKETCH)
         self.view = CanvasView()
         self.view.resize(1200, 800)
@@ -113,20 +146,33 @@ class DabBench:
         self.app.processEvents()
 
 
-def report_dabs(app: QApplication) -> None:
+def report_dabs(app: QApplication, modes_only: bool = False) -> None:
     print(f"## Cost per dab: {DABS}-dab stroke, size {SIZE}, best of {RUNS} interleaved strokes")
-    for target in (BrushTarget.MASK, BrushTarget.SKETCH):
+    cases = [(BrushTarget.MASK, False), (BrushTarget.SKETCH, False), (BrushTarget.SKETCH, True)]
+    if modes_only:
+        cases = cases[1:]
+    plain: dict[tuple[int, str], float] = {}
+    for target, modes in cases:
         for zoom, label in ((1.0, "100%"), (None, "fit")):
-            small = DabBench(app, 1024, target, zoom)
-            large = DabBench(app, 8192, target, zoom)
+            small = DabBench(app, 1024, target, zoom, modes)
+            large = DabBench(app, 8192, target, zoom, modes)
             for _ in range(RUNS):  # interleaved, so load spikes hit both sizes alike
                 small.run_once()
                 large.run_once()
             ratio = large.per_dab_ms / small.per_dab_ms
+            name = "groups" if modes else target.value
+            versus = ""
+            if modes:
+                versus = (
+                    f"; vs plain sketch {small.per_dab_ms / plain[(1024, label)]:.2f}x (1024²), "
+                    f"{large.per_dab_ms / plain[(8192, label)]:.2f}x (8192²)"
+                )
+            elif target is BrushTarget.SKETCH:
+                plain[(1024, label)], plain[(8192, label)] = small.per_dab_ms, large.per_dab_ms
             print(
-                f"{target.value:6s} view {label:4s}: 1024² {small.per_dab_ms:.3f} ms/dab, "
+                f"{name:6s} view {label:4s}: 1024² {small.per_dab_ms:.3f} ms/dab, "
                 f"8192² {large.per_dab_ms:.3f} ms/dab (zoom {large.view.zoom:.3f}) "
-                f"-> ratio {ratio:.2f}"
+                f"-> ratio {ratio:.2f}{versus}"
             )
             for bench in (small, large):
                 rendered, painted, events = bench.stats
@@ -142,10 +188,14 @@ def report_dabs(app: QApplication) -> None:
             large.close()
 
 
-def report_first_paint(app: QApplication) -> None:
-    print("## First paint of a fitted 8192² document (image + empty sketch layer), 1200x800 view")
+def report_first_paint(app: QApplication, modes: bool = False) -> None:
+    what = "modes and a group" if modes else "image + empty sketch layer"
+    print(f"## First paint of a fitted 8192² document ({what}), 1200x800 view")
     doc = Document.blank(8192, 8192, fill=(100, 120, 140, 255))
-    doc.add_layer(LayerKind.SKETCH)
+    if modes:
+        add_modes_and_groups(doc)
+    else:
+        doc.add_layer(LayerKind.SKETCH)
     view = CanvasView()
     view.resize(1200, 800)
     view.set_document(doc)
@@ -249,10 +299,14 @@ def report_startup() -> None:
 
 def main() -> None:
     app = QApplication.instance() or QApplication([])
-    report_dabs(app)
-    report_first_paint(app)
-    report_memory()
-    report_startup()
+    modes_only = "--modes" in sys.argv[1:]
+    report_dabs(app, modes_only)
+    if not modes_only:
+        report_first_paint(app)
+    report_first_paint(app, modes=True)
+    if not modes_only:
+        report_memory()
+        report_startup()
 
 
 if __name__ == "__main__":

@@ -51,9 +51,9 @@ def make_canvas(doc):
 
 def heartbeat_run(app: QApplication, model: Path, jobs_count: int, steps: int, size: int) -> dict:
     from app.document import Document
+    from app.generation.jobs import JobController
+    from app.generation.request import GenerationParams, ResolutionPolicy, Workflow
     from app.geometry import Rect
-    from app.jobs import JobController
-    from app.request_builder import GenerationParams, ResolutionPolicy, Workflow
     from app.tools import BrushSettings, BrushTarget, BrushTool, Phase, PointerEvent
 
     rng = np.random.default_rng(0)
@@ -153,9 +153,10 @@ def heartbeat_run(app: QApplication, model: Path, jobs_count: int, steps: int, s
 
 def preview_cost(app: QApplication, repeats: int = 40) -> dict:
     from app.document import Document
+    from app.generation.jobs import Job, JobController
+    from app.generation.request import GenerationParams, Workflow, build_request
+    from app.generation.results import PreviewFrame, scale_preview
     from app.geometry import Rect
-    from app.jobs import Job, JobController, PreviewFrame, scale_preview
-    from app.request_builder import GenerationParams, Workflow, build_request
 
     doc = Document.blank(2048, 2048)
     controller = JobController(engine_factory=lambda: None)
@@ -170,9 +171,8 @@ def preview_cost(app: QApplication, repeats: int = 40) -> dict:
 
     def show(index: int) -> float:
         frame = PreviewFrame(1, index + 1, repeats, rect, frames[index % 2], time.monotonic())
-        controller._frame = frame
         start = time.perf_counter()
-        controller._on_preview()
+        controller._show_frame(frame)
         return (time.perf_counter() - start) * 1000
 
     handler = [show(i) for i in range(repeats)]

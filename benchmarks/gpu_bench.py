@@ -99,7 +99,7 @@ def bench(family: str, steps: int, repeats: int, tmp: Path) -> dict:
         )
 
     def ours() -> None:
-        engine.run(request, lambda step, total, image: None)
+        engine.run(request, lambda step, total, image, *_: None)
 
     def timed(fn) -> float:
         torch.cuda.synchronize()

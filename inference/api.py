@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from inference.recipe import ControlUnit, LoraUse, Recipe  # noqa: F401 (part of the contract)
+
 
 class Mode(StrEnum):
     TXT2IMG = "txt2img"
@@ -126,14 +128,15 @@ class Variant:
     image: np.ndarray  # RGB(A) uint8, same size as the request image (or width x height)
     seed: int
     box: Box  # area of ``image`` that may differ from the input (crop box, or the whole image)
+    # bool (box.height, box.width): where inside ``box`` the image may differ from the input
+    # (an inpaint's feathered mask); None = anywhere in the box
+    region: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class Result:
     variants: tuple[Variant, ...]
-    recipe: (
-        dict  # A1111-like parameters: prompt, negative, steps, sampler, cfg, seed, size, model...
-    )
+    recipe: Recipe  # what the engine did (see inference.recipe); the app completes it
 
 
 # ---- events a worker emits (all carry the job id) -------------------------------------------
@@ -156,6 +159,7 @@ class JobPreview:
     total: int
     image: np.ndarray  # small RGB uint8 preview of the crop box area
     box: Box  # where the preview goes in request-image coordinates
+    region: np.ndarray | None = None  # bool over ``box``: where the result may change (inpaint)
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,7 +200,18 @@ class CancelToken:
 
 
 class PreviewCallback(Protocol):
-    def __call__(self, step: int, total: int, image: np.ndarray) -> None: ...
+    """Called after a step with a small RGB preview of ``box`` (request-image coordinates) and,
+    for an inpaint, ``region``: bool over ``box``, where the result may change. An engine that
+    passes no box previews the request's crop box (or the whole image)."""
+
+    def __call__(
+        self,
+        step: int,
+        total: int,
+        image: np.ndarray,
+        box: Box | None = None,
+        region: np.ndarray | None = None,
+    ) -> None: ...
 
 
 class EngineProtocol(Protocol):

@@ -22,6 +22,7 @@ from inference.api import (
     Result,
     Variant,
 )
+from inference.recipe import Recipe
 
 CLASSIC_NAMES = {"classic": "telea", "classic:telea": "telea", "classic:ns": "ns"}
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -63,22 +64,25 @@ def run_classic(
     if request.color_match:
         filled = cropping.match_colors(filled, rgb, cropping.cut(alpha, box))
     if on_preview is not None:
-        on_preview(1, 1, filled)
+        on_preview(1, 1, filled, box, cropping.cut(alpha, box) > 0)
     if cancel is not None and cancel.cancelled:
         raise Cancelled("cancelled")
     result = cropping.paste(image, filled, box, alpha)
-    recipe = {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
-        "mode": request.mode.value,
-        "model": f"classic:{method}",
-        "model_hash": None,
-        "sampler": f"OpenCV {method}",
-        "steps": 1,
-        "seed": request.seed,
-        "size": (width, height),
-        "crop_box": (box.x, box.y, box.width, box.height),
-        "mask_blur": request.mask_blur,
-        "padding": request.padding,
-    }
-    return Result(variants=(Variant(image=result, seed=request.seed, box=box),), recipe=recipe)
+    recipe = Recipe(
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        mode=request.mode.value,
+        model=f"classic:{method}",
+        sampler=f"OpenCV {method}",
+        steps=1,
+        seed=request.seed,
+        size=(width, height),
+        crop_box=(box.x, box.y, box.width, box.height),
+        mask_blur=request.mask_blur,
+        padding=request.padding,
+    )
+    region = cropping.cut(alpha, box) > 0  # where the paste may change pixels
+    return Result(
+        variants=(Variant(image=result, seed=request.seed, box=box, region=region),),
+        recipe=recipe,
+    )

@@ -304,7 +304,7 @@ class _Progress:
         self.line_open = False
         self.preview_error: str | None = None
 
-    def __call__(self, step: int, total: int, image: np.ndarray) -> None:
+    def __call__(self, step: int, total: int, image: np.ndarray, box=None, region=None) -> None:
         if self.previews is not None:
             from inference.parameters import write_png
 
@@ -414,8 +414,7 @@ def _generate(args: argparse.Namespace, request: Request, out: Path, previews: P
             engine.close()  # frees device memory; the classic engine holds none
     outputs = []
     for variant in result.variants:
-        recipe = dict(result.recipe, seed=variant.seed)
-        recipe.pop("seeds", None)
+        recipe = result.recipe.completed(seed=variant.seed)
         outputs.append((variant.image, format_parameters(recipe), variant.seed))
     code = write_outputs(out, outputs)
     if progress.preview_error is not None:

@@ -34,6 +34,8 @@ from inference.api import (
 )
 from inference.classic import is_classic, run_classic
 from inference.limits import MAX_MASK_BLUR
+from inference.models import LoadedModel  # no torch at import: it loads inside load_model
+from inference.recipe import ControlUnit, Recipe, lora_uses
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,13 @@ class _Work:
     alpha: np.ndarray | None  # float32 full-size paste weight (inpaint only)
     out_width: int
     out_height: int
+
+    @property
+    def region(self) -> np.ndarray | None:
+        """bool over the crop box: where the result may differ from the input (None: anywhere)."""
+        if self.alpha is None:
+            return None
+        return cropping.cut(self.alpha, self.plan.box) > 0
 
 
 def validate_request(request: Request) -> None:
@@ -152,16 +161,15 @@ class Engine:
     def __init__(self, settings: EngineSettings | None = None, max_models: int = 1) -> None:
         self.settings = settings or EngineSettings()
         self.max_models = max(1, max_models)
-        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._controlnets: OrderedDict[str, Any] = OrderedDict()
         self._previewers: dict[tuple, Any] = {}
         self._lock = threading.RLock()
-        self.current_box: Box | None = None  # where the running job's previews go
 
     # ---- models ------------------------------------------------------------------------------
 
-    def load(self, model_path: str, vae_path: str | None = None) -> Any:
-        """Load (or fetch from the cache) a model; returns an ``inference.models.LoadedModel``."""
+    def load(self, model_path: str, vae_path: str | None = None) -> LoadedModel:
+        """Load (or fetch from the cache) a model with its per-mode pipelines."""
         from inference import models
 
         path = Path(model_path).expanduser().resolve()
@@ -209,10 +217,6 @@ class Engine:
         validate_request(request)
         self._check_cancel(cancel)
         if is_classic(request.model_path):
-            if request.image is not None and request.mask is not None:
-                self.current_box = request.crop_box or cropping.crop_box_for_mask(
-                    request.mask, request.padding
-                )
             return run_classic(request, on_preview, cancel)
         assert request.model_path is not None
         from inference.models import refuse_pickles  # before the base model loads
@@ -225,7 +229,6 @@ class Engine:
         self._check_cancel(cancel)
         native = request.model_size or loaded.native_size
         work = prepare_work(request, native)
-        self.current_box = work.plan.box
         controlnet, control_images = self._controls(request, loaded, work)
         pipe = loaded.pipeline(request.mode, controlnet, self._control_key(request))
         from inference.loras import apply_loras
@@ -242,7 +245,7 @@ class Engine:
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled")
 
-    def _previewer(self, loaded: Any) -> Any:
+    def _previewer(self, loaded: LoadedModel) -> Any:
         from inference.previews import make_previewer
 
         key = (loaded.info.family, str(loaded.device), self.settings.preview_method)
@@ -256,7 +259,9 @@ class Engine:
             )
         return self._previewers[key]
 
-    def _pipeline_kwargs(self, request: Request, loaded: Any, work: _Work) -> dict[str, Any]:
+    def _pipeline_kwargs(
+        self, request: Request, loaded: LoadedModel, work: _Work
+    ) -> dict[str, Any]:
         from PIL import Image
 
         plan = work.plan
@@ -298,7 +303,7 @@ class Engine:
     def _generate(
         self,
         request: Request,
-        loaded: Any,
+        loaded: LoadedModel,
         pipe: Any,
         work: _Work,
         control_images: list | None,
@@ -319,6 +324,7 @@ class Engine:
         ]
         previewer = self._previewer(loaded) if on_preview is not None else None
         every = max(1, self.settings.preview_every)
+        box, region = work.plan.box, work.region
 
         def on_step_end(pipeline: Any, index: int, timestep: Any, tensors: dict) -> dict:
             if cancel is not None and cancel.cancelled:
@@ -329,7 +335,7 @@ class Engine:
                 and on_preview is not None
                 and (step % every == 0 or step == total)
             ):
-                on_preview(step, total, previewer(tensors["latents"]))
+                on_preview(step, total, previewer(tensors["latents"]), box, region)
             return tensors
 
         kwargs["callback_on_step_end"] = on_step_end
@@ -362,40 +368,33 @@ class Engine:
                 region, cropping.cut(request.image, plan.box), cropping.cut(work.alpha, plan.box)
             )
         pasted = cropping.paste(request.image, region, plan.box, work.alpha)
-        return Variant(image=pasted, seed=seed, box=plan.box)
+        return Variant(image=pasted, seed=seed, box=plan.box, region=work.region)
 
-    def _recipe(self, request: Request, loaded: Any, work: _Work) -> dict:
+    def _recipe(self, request: Request, loaded: LoadedModel, work: _Work) -> Recipe:
         box = work.plan.box
         crop = None if request.mode is Mode.TXT2IMG else (box.x, box.y, box.width, box.height)
-        recipe: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt,
-            "steps": request.steps,
-            "sampler": request.sampler.value,
-            "cfg": request.guidance,
-            "seed": request.seed,
-            "size": (work.plan.gen_width, work.plan.gen_height),
-            "model": loaded.info.name,
-            "model_hash": loaded.hash,
-            "strength": None if request.mode is Mode.TXT2IMG else request.strength,
-            "crop_box": crop,
-            "mode": request.mode.value,
-            "batch_size": request.batch_size,
-            "seeds": [request.seed + i for i in range(request.batch_size)],
-            "output_size": (work.out_width, work.out_height),
-        }
-        if request.mode is Mode.INPAINT:
-            recipe.update(mask_blur=request.mask_blur, padding=request.padding)
-            recipe["color_match"] = request.color_match
-        if request.vae_path:
-            recipe["vae"] = Path(request.vae_path).name
-        if request.controls:
-            recipe["controls"] = [_control_recipe(c) for c in request.controls]
-        if request.loras:
-            from inference.loras import lora_recipe
-
-            recipe.update(lora_recipe(request.loras))
-        return recipe
+        inpaint = request.mode is Mode.INPAINT
+        return Recipe(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            steps=request.steps,
+            sampler=request.sampler.value,
+            guidance=float(request.guidance),
+            seed=request.seed,
+            size=(work.plan.gen_width, work.plan.gen_height),
+            model=loaded.info.name,
+            model_hash=loaded.hash,
+            vae=Path(request.vae_path).name if request.vae_path else None,
+            strength=None if request.mode is Mode.TXT2IMG else float(request.strength),
+            mode=request.mode.value,
+            mask_blur=request.mask_blur if inpaint else None,
+            padding=request.padding if inpaint else None,
+            loras=lora_uses(request.loras),
+            controls=tuple(_control_recipe(c) for c in request.controls),
+            crop_box=crop,
+            model_path=str(request.model_path) if request.model_path else None,
+            vae_path=str(request.vae_path) if request.vae_path else None,
+        )
 
     # ---- ControlNet ----------------------------------------------------------------------------
 
@@ -403,7 +402,9 @@ class Engine:
     def _control_key(request: Request) -> str:
         return "|".join(c.model_path for c in request.controls)
 
-    def _controls(self, request: Request, loaded: Any, work: _Work) -> tuple[Any, list | None]:
+    def _controls(
+        self, request: Request, loaded: LoadedModel, work: _Work
+    ) -> tuple[Any, list | None]:
         if not request.controls:
             return None, None
         from inference.controlnets import fit_control_image, load_controlnet
@@ -447,12 +448,13 @@ def _call_parameters(pipe: Any) -> set[str]:
     return set(inspect.signature(type(pipe).__call__).parameters)
 
 
-def _control_recipe(control: ControlInput) -> dict[str, Any]:
-    return {
-        "model": Path(control.model_path).stem,
-        "type": control.control_type,
-        "weight": control.weight,
-        "start": control.start,
-        "end": control.end,
-        "resize_mode": control.resize_mode.value,
-    }
+def _control_recipe(control: ControlInput) -> ControlUnit:
+    return ControlUnit(
+        control_type=control.control_type,
+        model=Path(control.model_path).stem,
+        weight=float(control.weight),
+        start=float(control.start),
+        end=float(control.end),
+        resize_mode=control.resize_mode,
+        model_path=str(control.model_path),
+    )

@@ -1,203 +1,337 @@
-"""AUTOMATIC1111-style ``parameters`` text: format, parse, and read/write it in PNG files.
+"""AUTOMATIC1111-style ``parameters`` text: the one formatter and the one parser of a
+:class:`~inference.recipe.Recipe`, and reading/writing that text in PNG, JPEG and WebP files.
 
 Format (what A1111, ComfyUI importers and Civitai read)::
 
-    a cat on a sofa
+    a cat on a sofa <lora:ink:0.8>
     Negative prompt: blurry
     Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 0123456789,
-    Model: sd15          (all on one line)
+    Model: sd15, Lora hashes: "ink: 0123456789ab", ControlNet 0: "Module: openpose, ..."
+    (the settings are all on one line)
 
-Values containing ``,``, ``:`` or ``"`` are written JSON-quoted, as A1111 does. LoRAs follow
-A1111 too: ``<lora:name:weight>`` tags after the prompt and a ``Lora hashes`` field; parsing takes
-the tags back out of the prompt into ``lora_tags`` and ``loras``.
+- Values that contain ``,``, ``:`` or ``"``, or are empty, padded or unprintable, are written
+  JSON-quoted, as A1111 does.
+- LoRAs follow A1111: ``<lora:name:weight>`` tags after the prompt (one space before them) and a
+  ``Lora hashes`` field; the parser takes them back out of the prompt.
+- ControlNet units are written as sd-webui-controlnet writes them (``ControlNet 0: "Module: ...,
+  Model: ..., Weight: 1, Resize Mode: Crop and Resize, Low Vram: False, Guidance Start: 0,
+  Guidance End: 1, Pixel Perfect: False, Control Mode: Balanced"``).
+- Labels Impasto does not model (``Clip skip``, ``Version``, ``ENSD``...) are kept in
+  ``Recipe.extra`` and written back in their order.
+- The settings line is always written (empty when there is nothing to say), so a prompt's last
+  line is never mistaken for settings.
+
+``parse_parameters(format_parameters(r)) == r.portable()`` for every recipe whose prompt has no
+line starting with ``Negative prompt:`` and no ``<lora:`` text of its own (the format cannot tell
+those from the real thing; A1111 cannot either).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from inference.api import ResizeMode
 from inference.loras import split_lora_tags
+from inference.recipe import (
+    ControlUnit,
+    LoraUse,
+    Recipe,
+    read_bool,
+    read_float,
+    read_int,
+    read_ints,
+    read_resize_mode,
+)
 
 PNG_KEY = "parameters"
+_NEGATIVE = "Negative prompt:"
+_PAIR = re.compile(r'\s*([\w ./+\-()\[\]]+?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+_TRAILING_TAGS = re.compile(r"<lora:[^<>\n]*>(?: <lora:[^<>\n]*>)*\Z", re.IGNORECASE)
+_CONTROLNET = re.compile(r"ControlNet (\d+)")
 
-# recipe key -> A1111 label, in A1111's order
+# Recipe field -> A1111 label, in A1111's order (Impasto's own labels where A1111 has none)
 _LABELS: tuple[tuple[str, str], ...] = (
     ("steps", "Steps"),
     ("sampler", "Sampler"),
-    ("cfg", "CFG scale"),
+    ("guidance", "CFG scale"),
     ("seed", "Seed"),
     ("size", "Size"),
     ("model_hash", "Model hash"),
     ("model", "Model"),
+    ("vae", "VAE"),
     ("strength", "Denoising strength"),
     ("mask_blur", "Mask blur"),
     ("padding", "Masked area padding"),
     ("mode", "Mode"),
     ("crop_box", "Crop box"),
-    ("vae", "VAE"),
-    ("lora_hashes", "Lora hashes"),
+    ("batch_index", "Batch index"),
 )
-_INT_KEYS = {"steps", "seed", "mask_blur", "padding"}
-_FLOAT_KEYS = {"cfg", "strength"}
-_PARAM_RE = re.compile(r'\s*([\w ./+\-()]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
-_NEGATIVE = "Negative prompt:"
-_TRAILING_TAGS = re.compile(r"(?:\s*<lora:[^<>]*>)+\s*$", re.IGNORECASE)
+_FIELD_OF = {label: name for name, label in _LABELS}
+_LORA_HASHES = "Lora hashes"
+_READ = {
+    "steps": read_int,
+    "seed": read_int,
+    "mask_blur": read_int,
+    "padding": read_int,
+    "batch_index": read_int,
+    "guidance": read_float,
+    "strength": read_float,
+    "size": lambda v: read_ints(v, 2),
+    "crop_box": lambda v: read_ints(v, 4),
+}
+_RESIZE_TEXT = {
+    ResizeMode.JUST_RESIZE: "Just Resize",
+    ResizeMode.CROP_AND_RESIZE: "Crop and Resize",
+    ResizeMode.RESIZE_AND_FILL: "Resize and Fill",
+}
+# sd-webui-controlnet's labels (its field names, capitalised word by word)
+_UNIT_LABELS = (
+    ("control_type", "Module"),
+    ("model", "Model"),
+    ("weight", "Weight"),
+    ("resize_mode", "Resize Mode"),
+    ("low_vram", "Low Vram"),
+    ("start", "Guidance Start"),
+    ("end", "Guidance End"),
+    ("pixel_perfect", "Pixel Perfect"),
+    ("control_mode", "Control Mode"),
+)
+_UNIT_FIELD_OF = {label: name for name, label in _UNIT_LABELS}
+_UNIT_READ = {
+    "weight": read_float,
+    "start": read_float,
+    "end": read_float,
+    "resize_mode": read_resize_mode,
+    "low_vram": read_bool,
+    "pixel_perfect": read_bool,
+}
+
+
+# ---- formatting -------------------------------------------------------------------------------
+
+
+def format_parameters(recipe: Recipe | Mapping[str, Any]) -> str:
+    """A recipe (or a stored recipe dict, read by ``Recipe.from_json``) -> the A1111 text."""
+    recipe = Recipe.from_json(recipe)
+    prompt = recipe.prompt
+    tags = " ".join(f"<lora:{_alias(lora.name)}:{_number(lora.weight)}>" for lora in recipe.loras)
+    if tags:
+        prompt = f"{prompt} {tags}" if prompt else tags
+    lines = [prompt]
+    if recipe.negative_prompt:
+        lines.append(f"{_NEGATIVE} {recipe.negative_prompt}")
+    pairs = []
+    for name, label in _LABELS:
+        value = getattr(recipe, name)
+        if value is not None:
+            pairs.append((label, _value_text(value)))
+    hashes = ", ".join(f"{_alias(lora.name)}: {lora.hash}" for lora in recipe.loras if lora.hash)
+    if hashes:
+        pairs.append((_LORA_HASHES, hashes))
+    for index, unit in enumerate(recipe.controls):
+        pairs.append((f"ControlNet {index}", _unit_text(unit)))
+    pairs.extend(recipe.extra)
+    lines.append(_pairs_text(pairs))
+    return "\n".join(lines)
+
+
+def _pairs_text(pairs: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"{label}: {_quote(value)}" for label, value in pairs)
+
+
+def _unit_text(unit: ControlUnit) -> str:
+    pairs = []
+    for name, label in _UNIT_LABELS:
+        value = getattr(unit, name)
+        text = _RESIZE_TEXT.get(value, value) if name == "resize_mode" else _value_text(value)
+        pairs.append((label, text))
+    pairs.extend(unit.extra)
+    return _pairs_text(pairs)
 
 
 def _quote(value: str) -> str:
-    if any(ch in value for ch in ',:"\n'):
+    """JSON-quoted when the bare value would not read back the same (A1111 quotes the same way
+    for ``,`` ``:`` and newlines)."""
+    if (
+        not value
+        or value != value.strip()
+        or any(ch in value for ch in ',:"')
+        or not value.isprintable()
+    ):
         return json.dumps(value, ensure_ascii=False)
     return value
 
 
-def _number(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _format_value(key: str, value: Any) -> str:
-    if key == "size" and isinstance(value, (tuple, list)):
-        return f"{value[0]}x{value[1]}"
-    if key == "crop_box" and isinstance(value, (tuple, list)):
+def _value_text(value: Any) -> str:
+    if isinstance(value, tuple):
         return "x".join(str(int(v)) for v in value)
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
-        return _number(round(value, 4))
+        return _number(value)
     return str(value)
 
 
-def format_parameters(recipe: dict[str, Any]) -> str:
-    """A recipe (see ``inference.engine``) -> the A1111 text (keys without an A1111 label are left
-    out: batch size, seeds and control images live in the recipe, not in this text; ControlNet
-    units are written as the sd-webui-controlnet extension does)."""
-    prompt = str(recipe.get("prompt", ""))
-    tags = recipe.get("lora_tags")
-    if tags and tags not in prompt:  # A1111 records LoRAs as <lora:name:weight> in the prompt
-        prompt = f"{prompt} {tags}".strip()
-    lines = [prompt]
-    negative = recipe.get("negative_prompt", "")
-    if negative:
-        lines.append(f"{_NEGATIVE} {negative}")
-    pairs = []
-    for key, label in _LABELS:
-        value = recipe.get(key)
-        if value is None or value == "":
-            continue
-        pairs.append(f"{label}: {_quote(_format_value(key, value))}")
-    for index, control in enumerate(recipe.get("controls") or ()):
-        pairs.append(f"ControlNet {index}: {_quote(_control_text(control))}")
-    lines.append(", ".join(pairs))
-    return "\n".join(lines)
+def _number(value: float) -> str:
+    """Whole numbers without ``.0`` (A1111 writes ``CFG scale: 7``); others exactly (repr)."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
 
 
-def _control_text(control: dict[str, Any]) -> str:
-    """One ControlNet unit the way the sd-webui-controlnet extension writes it."""
-    return ", ".join(
-        f"{label}: {control[key]}"
-        for key, label in (
-            ("type", "Module"),
-            ("model", "Model"),
-            ("weight", "Weight"),
-            ("resize_mode", "Resize Mode"),
-            ("start", "Guidance Start"),
-            ("end", "Guidance End"),
-        )
-        if control.get(key) is not None
-    )
+def _alias(name: str) -> str:
+    return name.replace(":", "").replace(",", "").replace(">", "")  # A1111 strips these too
 
 
-def parse_parameters(text: str) -> dict[str, Any]:
-    """The A1111 text -> a recipe dict (typed where the key is known; unknown labels kept as text).
+# ---- parsing ----------------------------------------------------------------------------------
 
-    Always has ``prompt`` and ``negative_prompt``; ``size`` becomes ``(width, height)``.
-    """
-    lines = text.strip("\n").split("\n")
-    settings_line = ""
-    if lines and _PARAM_RE.findall(lines[-1]) and len(_PARAM_RE.findall(lines[-1])) >= 3:
-        settings_line = lines.pop()
+
+def parse_parameters(text: str) -> Recipe:
+    """The A1111 text (ours or another tool's) -> a Recipe. Known labels are typed (a value that
+    does not read as its type is kept in ``extra`` under its label); unknown labels are kept in
+    ``extra``; a text without a settings line is all prompt."""
+    lines = text.split("\n")
+    settings: list[tuple[str, str]] = []
+    last = _settings_pairs(lines[-1])
+    if (len(lines) >= 2 and (lines[-1] == "" or last is not None)) or len(last or ()) >= 3:
+        lines.pop()  # a lone line of three or more pairs is settings (A1111 strips an empty prompt)
+        settings = last or []
     prompt_lines: list[str] = []
     negative_lines: list[str] = []
     target = prompt_lines
     for line in lines:
-        if line.startswith(_NEGATIVE):
+        if target is prompt_lines and line.startswith(_NEGATIVE):
             target = negative_lines
-            line = line[len(_NEGATIVE) :].lstrip()
+            line = line[len(_NEGATIVE) :]
+            line = line[1:] if line.startswith(" ") else line
         target.append(line)
-    prompt, loras = _split_prompt("\n".join(prompt_lines).strip())
-    recipe: dict[str, Any] = {
-        "prompt": prompt,
-        "negative_prompt": "\n".join(negative_lines).strip(),
-    }
-    by_label = {label: key for key, label in _LABELS}
-    for label, raw in _PARAM_RE.findall(settings_line):
-        label = label.strip()
-        value = raw.strip()
-        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                value = value[1:-1]
-        key = by_label.get(label, label)
-        recipe[key] = _typed(key, value)
-    if loras:
-        recipe.update(_lora_entries(loras, recipe.get("lora_hashes")))
-    return recipe
+    prompt, tags = _split_prompt("\n".join(prompt_lines))
+    values: dict[str, Any] = {"prompt": prompt, "negative_prompt": "\n".join(negative_lines)}
+    extra: list[tuple[str, str]] = []
+    units: dict[int, ControlUnit] = {}
+    hashes: dict[str, str] = {}
+    for label, value in settings:
+        name = _FIELD_OF.get(label)
+        unit_match = _CONTROLNET.fullmatch(label)
+        if name is not None and name not in values:
+            typed = _READ.get(name, str)(value)
+            if typed is not None:
+                values[name] = typed
+                continue
+        elif label == _LORA_HASHES and not hashes:
+            hashes = _lora_hashes(value)
+            if hashes:
+                continue
+        elif unit_match and int(unit_match.group(1)) not in units:
+            unit = _parse_unit(value)
+            if unit is not None:
+                units[int(unit_match.group(1))] = unit
+                continue
+        extra.append((label, value))
+    values["loras"] = tuple(
+        LoraUse(name=name, weight=weight, hash=hashes.get(name)) for name, weight in tags
+    )
+    values["controls"] = tuple(units[index] for index in sorted(units))
+    values["extra"] = tuple(extra)
+    return Recipe(**values)
+
+
+def _settings_pairs(line: str) -> list[tuple[str, str]] | None:
+    """The (label, value) pairs of a settings line, or None when the line is not one (some text
+    between the pairs, or no known label and fewer than three pairs)."""
+    matches = []
+    position = 0
+    while position < len(line):
+        match = _PAIR.match(line, position)
+        if match is None or match.end() == position:
+            matches = []
+            break
+        matches.append(match)
+        position = match.end()
+    if not matches:  # not all pairs: A1111 still reads a line with three pairs in it as settings
+        matches = list(_PAIR.finditer(line))
+        if len(matches) < 3:
+            return None
+    pairs = [(m.group(1).strip(), _unquote(m.group(2).strip())) for m in matches]
+    if len(pairs) < 3 and not any(label in _FIELD_OF for label, _ in pairs):
+        return None
+    return pairs
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
+        try:
+            return str(json.loads(value))
+        except json.JSONDecodeError:
+            return value[1:-1]
+    return value
+
+
+def _parse_unit(text: str) -> ControlUnit | None:
+    pairs = _settings_pairs(text)
+    if pairs is None and ":" in text:
+        pairs = _loose_pairs(text)
+    if not pairs:
+        return None
+    values: dict[str, Any] = {}
+    extra = []
+    for label, value in pairs:
+        name = _UNIT_FIELD_OF.get(label)
+        if name is not None and name not in values:
+            typed = _UNIT_READ.get(name, str)(value)
+            if typed is not None:
+                values[name] = typed
+                continue
+        extra.append((label, value))
+    return replace(ControlUnit(**values), extra=tuple(extra))
+
+
+def _loose_pairs(text: str) -> list[tuple[str, str]]:
+    """sd-webui-controlnet's own reading of a unit: split at ``,``, then at ``: ``."""
+    pairs = []
+    for item in text.split(","):
+        label, sep, value = item.strip().partition(": ")
+        if sep:
+            pairs.append((label, value))
+    return pairs
 
 
 def _split_prompt(prompt: str) -> tuple[str, list[tuple[str, float]]]:
     """The prompt without its ``<lora:...>`` tags, and the tags' (name, weight) pairs.
 
-    Tags trailing the prompt (where ``format_parameters`` puts them) are cut off exactly, so the
-    user's own spacing survives; tags inside the text (typed there in A1111) go through
-    ``split_lora_tags``, which also tidies the spaces they leave."""
-    without_tags, loras = split_lora_tags(prompt)
-    if not loras:
+    Tags trailing the prompt after one space (where ``format_parameters`` puts them) are cut off
+    exactly, so the user's own text survives byte for byte; tags inside the text (typed there in
+    A1111) go through ``split_lora_tags``, which also tidies the spaces they leave."""
+    if "<lora:" not in prompt.lower():
         return prompt, []
     trailing = _TRAILING_TAGS.search(prompt)
-    head = prompt[: trailing.start()] if trailing else prompt
-    if trailing and not split_lora_tags(head)[1] and "<lora:" not in head.lower():
-        return head.rstrip(), loras
-    return without_tags, loras
+    if trailing is not None:
+        head = prompt[: trailing.start()]
+        if "<lora:" not in head.lower() and (head == "" or head.endswith(" ")):
+            _, tags = split_lora_tags(trailing.group(0))
+            return head[:-1] if head else head, tags
+    return split_lora_tags(prompt)
 
 
-def _lora_entries(loras: list[tuple[str, float]], hashes: Any) -> dict[str, Any]:
-    """``lora_tags`` and ``loras`` ([{name, weight, hash?}]) from the prompt's tags, with each
-    hash taken from the ``Lora hashes`` text (``"name: hash, name2: hash2"``) when present."""
-    by_name: dict[str, str] = {}
-    if isinstance(hashes, str):
-        for item in hashes.split(","):
-            name, sep, digest = item.rpartition(":")
-            if sep and name.strip() and digest.strip():
-                by_name[name.strip()] = digest.strip()
-    entries = []
-    for name, weight in loras:
-        entry: dict[str, Any] = {"name": name, "weight": weight}
-        if name in by_name:
-            entry["hash"] = by_name[name]
-        entries.append(entry)
-    tags = " ".join(f"<lora:{name}:{_number(round(weight, 4))}>" for name, weight in loras)
-    return {"lora_tags": tags, "loras": entries}
+def _lora_hashes(text: str) -> dict[str, str]:
+    """``"name: hash, name2: hash2"`` -> {name: hash}."""
+    found: dict[str, str] = {}
+    for item in text.split(","):
+        name, sep, digest = item.rpartition(":")
+        if sep and name.strip() and digest.strip():
+            found[name.strip()] = digest.strip()
+    return found
 
 
-def _typed(key: str, value: str) -> Any:
-    try:
-        if key in _INT_KEYS:
-            return int(value)
-        if key in _FLOAT_KEYS:
-            return float(value)
-        if key == "size":
-            width, height = value.lower().split("x")
-            return (int(width), int(height))
-        if key == "crop_box":
-            return tuple(int(v) for v in value.lower().split("x"))
-    except ValueError:
-        return value
-    return value
+# ---- files --------------------------------------------------------------------------------------
 
 
 def write_png(path: str | Path, image: np.ndarray, parameters: str | None = None) -> Path:
@@ -227,3 +361,37 @@ def read_png_parameters(path: str | Path) -> str | None:
         text = getattr(image, "text", None) or {}
         value = text.get(PNG_KEY) or image.info.get(PNG_KEY)
     return str(value) if value is not None else None
+
+
+# ---- JPEG / WebP: EXIF UserComment (A1111 writes it with piexif; app.image_io writes ours) ------
+
+_EXIF_IFD = 0x8769
+_USER_COMMENT = 0x9286
+_UNICODE = b"UNICODE\0"
+_ASCII = b"ASCII\0\0\0"
+
+
+def decode_user_comment(comment: bytes) -> str:
+    """An EXIF UserComment's text (``UNICODE\\0`` + UTF-16BE, ``ASCII`` or bare UTF-8)."""
+    if comment.startswith(_UNICODE):  # big-endian, as piexif reads and writes it
+        return comment[len(_UNICODE) :].decode("utf-16-be", errors="replace")
+    if comment.startswith(_ASCII):
+        return comment[len(_ASCII) :].decode("ascii", errors="replace")
+    return comment.rstrip(b"\0").decode("utf-8", errors="replace")
+
+
+def read_image_parameters(path: str | Path) -> str | None:
+    """The ``parameters`` text of a PNG (text chunk) or JPEG/WebP (EXIF UserComment), or None."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        text = getattr(image, "text", None) or {}
+        value = text.get(PNG_KEY) or image.info.get(PNG_KEY)
+        if value is not None:
+            return str(value)
+        comment = image.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT)
+    if isinstance(comment, bytes) and comment.strip(b"\0"):
+        return decode_user_comment(comment)
+    if isinstance(comment, str) and comment:
+        return comment
+    return None

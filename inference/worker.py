@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference.api import (
+    Box,
     Cancelled,
     CancelToken,
     EngineError,
@@ -47,9 +48,9 @@ class _Job:
 class InferenceWorker:
     """Runs jobs one at a time on its own thread.
 
-    ``engine`` is anything with ``run(request, on_preview, cancel)`` (the real ``Engine`` or a fake
-    for tests); when it has a ``current_box`` attribute, previews carry that box, else the
-    request's crop box (or the whole image).
+    ``engine`` is anything with ``run(request, on_preview, cancel)`` (the real ``Engine``, a
+    remote client, or a fake for tests); previews carry the box the engine passes with them, else
+    the request's crop box (or the whole image).
     """
 
     def __init__(self, engine: EngineProtocol, on_event: EventCallback, name: str = "inference"):
@@ -151,19 +152,16 @@ class InferenceWorker:
         self._emit(JobStarted(job.job_id))
         request = job.request
 
-        def on_preview(step: int, total: int, image: np.ndarray) -> None:
-            box = getattr(self._engine, "current_box", None) or request.crop_box
-            if box is None:
-                from inference.api import Box
-
-                source = request.image
-                width, height = (
-                    (source.shape[1], source.shape[0])
-                    if source is not None
-                    else (request.width, request.height)
-                )
-                box = Box(0, 0, width, height)
-            self._emit(JobPreview(job.job_id, step, total, image, box))
+        def on_preview(
+            step: int,
+            total: int,
+            image: np.ndarray,
+            box: Box | None = None,
+            region: np.ndarray | None = None,
+        ) -> None:
+            self._emit(
+                JobPreview(job.job_id, step, total, image, box or _whole_box(request), region)
+            )
 
         try:
             result = self._engine.run(request, on_preview, job.token)
@@ -179,3 +177,12 @@ class InferenceWorker:
                 self._emit(JobCancelled(job.job_id))
             else:
                 self._emit(JobFinished(job.job_id, result))
+
+
+def _whole_box(request: Request) -> Box:
+    """Where previews go when the engine does not say: the crop box, else the whole image."""
+    if request.crop_box is not None:
+        return request.crop_box
+    if request.image is not None:
+        return Box(0, 0, request.image.shape[1], request.image.shape[0])
+    return Box(0, 0, request.width, request.height)

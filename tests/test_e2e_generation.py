@@ -13,10 +13,10 @@ import pytest
 
 from app.compose import composite
 from app.document import Document
+from app.generation.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.request import GenerationParams, Workflow, decode_mask
 from app.geometry import Rect
-from app.jobs import WORKER_THREAD_NAME, JobController
 from app.layers import LayerKind
-from app.request_builder import GenerationParams, Workflow, decode_mask
 from app.staging import Staging
 from tests.documents import random_photo
 

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from app.document import Document
-from app.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.request import Workflow
 from app.layers import Layer, LayerKind
-from app.request_builder import Workflow
 from app.staging import Staging
+from inference.parameters import format_parameters
 
 STEPS = 3
 
@@ -40,9 +41,9 @@ def controller(qtbot):
 
 @pytest.fixture
 def scanner(qtbot, tmp_path, models):
-    from widgets.model_picker import LibraryScanner
+    from app.library import ModelLibrary
 
-    scanner = LibraryScanner(folders=[models], include_hf_cache=False, cache_path=tmp_path / "c")
+    scanner = ModelLibrary(folders=[models], include_hf_cache=False, cache_path=tmp_path / "c")
     with qtbot.waitSignal(scanner.scan_finished, timeout=30_000):
         scanner.rescan()
     yield scanner
@@ -85,7 +86,7 @@ def test_a_lora_picked_in_the_panel_changes_the_real_generation(qtbot, controlle
     assert with_lora.recipe["loras"] == [
         {"name": "tinyink", "weight": 1.0, "hash": lora_hash(lora_file), "path": lora_file}
     ]
-    assert with_lora.recipe["lora_tags"] == "<lora:tinyink:1>"
+    assert format_parameters(with_lora.recipe).split("\n")[0].endswith(" <lora:tinyink:1>")
     assert with_lora.recipe["seed"] == 5
 
     row.enable_check.setChecked(False)

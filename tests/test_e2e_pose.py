@@ -11,10 +11,10 @@ import pytest
 
 from app import control_layers
 from app.document import Document
+from app.generation.jobs import JobController
+from app.generation.request import GenerationParams, Workflow, decode_image
 from app.geometry import Rect
-from app.jobs import JobController
 from app.layers import LayerKind
-from app.request_builder import GenerationParams, Workflow, decode_image
 from app.staging import Staging
 from inference.openpose_render import render_pose
 

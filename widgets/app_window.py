@@ -169,10 +169,21 @@ def run_gui(args: list[str]) -> int:
     hook = install_error_hook(window.show_error)
     workspace = Workspace(window)
     window.show()
-    if options.image:
+    if not os.environ.get(QUIT_WHEN_SHOWN_ENV):
+        # crash recovery comes first, also when a file was named: work is not lost to an argument
+        QTimer.singleShot(0, lambda: startup_open(workspace, window, options.image))
+    elif options.image:
         window.open_path(options.image)
-    elif not os.environ.get(QUIT_WHEN_SHOWN_ENV):
-        QTimer.singleShot(0, workspace.offer_recovery)
     if os.environ.get(QUIT_WHEN_SHOWN_ENV):
         QTimer.singleShot(0, app.quit)
     return run_event_loop(app, hook)
+
+
+def startup_open(workspace, window, image) -> None:
+    """Offer recovery of a crashed session's work; open ``image`` unless work was recovered."""
+    if workspace.offer_recovery():
+        if image:
+            message = f"Recovered unsaved work; {image} was not opened."
+            window.statusBar().showMessage(message, 10000)
+    elif image:
+        window.open_path(image)

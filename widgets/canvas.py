@@ -49,13 +49,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compose import composite
+from app.compose import Patch, composite, needs_tree, render_tree
 from app.document import Document
 from app.geometry import Rect
 from app.layers import PAINT_KINDS, LayerKind
-from app.tools import Phase, PointerEvent
+from app.tools import BrushTool, LassoSelectTool, Phase, PointerEvent, RectSelectTool
 
 log = logging.getLogger(__name__)
+
+SELECT_TOOLS = (RectSelectTool, LassoSelectTool)  # tools that draw a gesture outline
 
 TILE = 256
 MAX_LEVEL = 6
@@ -199,7 +201,7 @@ class CanvasView(QWidget):
         self.tool = tool
         self._stroking = False
         self._gesture_rect = None
-        brushlike = tool is not None and hasattr(tool, "settings")
+        brushlike = isinstance(tool, BrushTool)
         self.setCursor(
             Qt.CursorShape.CrossCursor if tool is not None else Qt.CursorShape.ArrowCursor
         )
@@ -335,6 +337,8 @@ class CanvasView(QWidget):
         return Rect(tx * span, ty * span, span, span).intersected(self.doc.rect)
 
     def _display_layers(self) -> list:
+        if needs_tree(self.doc.layers):  # groups and modes: the compositor walks the tree
+            return list(self.doc.layers)
         layers = [
             layer
             for layer in self.doc.layers
@@ -386,6 +390,8 @@ class CanvasView(QWidget):
         """Zoomed out: box-downsample each layer first (premultiplied, OpenCV), then blend the
         small images, so a fitted 8k document costs a resize per layer, not an 8k composite."""
         h, w = -(-rect.h // step), -(-rect.w // step)
+        if needs_tree(self.doc.layers):
+            return self._render_coarse_tree(rect, step, (h, w))
         premul = np.zeros((h, w, 4), np.float32)  # BGRA, 0..255 premultiplied
         for layer in self._display_layers():
             common = rect.intersected(layer.raster.rect)
@@ -399,6 +405,30 @@ class CanvasView(QWidget):
             dst = premul[rows, cols]
             premul[rows, cols] = src + dst * (1.0 - src[..., 3:] * (1.0 / 255.0))
         return premul
+
+    def _render_coarse_tree(self, rect: Rect, step: int, shape: tuple[int, int]) -> np.ndarray:
+        """Groups and blend modes zoomed out: the same downsampled layers, composited by
+        app.compose (blending needs straight colour, so each is un-premultiplied)."""
+
+        def fetch(layer) -> Patch | None:
+            common = rect.intersected(layer.raster.rect)
+            if common.is_empty:
+                return None
+            area = common.aligned(step).intersected(rect)
+            small = _downsample_premultiplied(_pixels_of(layer.raster, area), step)
+            top, left = (area.y - rect.y) // step, (area.x - rect.x) // step
+            where = (
+                slice(top, top + small.shape[0]),
+                slice(left, left + small.shape[1]),
+            )
+            planes = np.stack(cv2.split(small))  # planar, as app.compose works
+            alpha = planes[3:4] * np.float32(1.0 / 255.0)
+            rgb = planes[:3] / np.maximum(planes[3:4], np.float32(1e-9))  # 0 where alpha is 0
+            return where, rgb, alpha
+
+        rgb, alpha = render_tree(self.doc.layers, shape, fetch, DISPLAY_KINDS)
+        rgb *= np.float32(255.0)
+        return cv2.merge([rgb[2], rgb[1], rgb[0], alpha[0] * np.float32(255.0)])  # BGRA
 
     def _mask_coverage(self, rect: Rect, step: int) -> np.ndarray | None:
         """Tint strength 0..1 (h, w, 1) at the given downsampling, or None without a mask."""
@@ -630,10 +660,9 @@ class CanvasView(QWidget):
         painter.restore()
 
     def _paint_gesture(self, painter: QPainter) -> None:
-        outline = getattr(self.tool, "outline", None)
-        if outline is None:
+        if not isinstance(self.tool, SELECT_TOOLS):
             return
-        points = outline()
+        points = self.tool.outline()
         if len(points) < 2:
             return
         if len(points) == 2:  # a rectangle gesture: its two corners
@@ -643,9 +672,9 @@ class CanvasView(QWidget):
         self._draw_ants(painter, [polygon], closed=True)
 
     def brush_radius(self) -> float | None:
-        settings = getattr(self.tool, "settings", None)
-        size = getattr(settings, "size", None)
-        return None if size is None else float(size) / 2.0
+        if not isinstance(self.tool, BrushTool):
+            return None
+        return float(self.tool.settings.size) / 2.0
 
     def _paint_brush_outline(self, painter: QPainter) -> None:
         radius = self.brush_radius()
@@ -692,9 +721,8 @@ class CanvasView(QWidget):
             return
         before = self._gesture_rect
         rect = self.tool.handle(event)
-        gesture = getattr(self.tool, "outline", None)
         self._gesture_rect = None
-        if gesture is not None and len(gesture()) >= 2:
+        if isinstance(self.tool, SELECT_TOOLS) and len(self.tool.outline()) >= 2:
             self._gesture_rect = self.tool.outline_rect()
         for area in (rect, before, self._gesture_rect):
             if area is not None:

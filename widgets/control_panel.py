@@ -6,12 +6,10 @@ made from the picture, the two thresholds. Every change is one ``doc.set_layer_p
 "control", …)`` (or an ``app.control_layers`` call), so Ctrl+Z undoes it. Slider drags commit
 once, on release.
 
-Canny thresholds preview live: while a threshold slider moves, the edges are recomputed after a
-short pause and written straight into the layer (outside the history, as a pose drag is shown);
-on release the layer gets its old pixels back silently and ``update_canny`` records the change
-as one undo step. The picture is flattened once per drag on the UI thread; the edges are found
-on a background thread (the newest thresholds win, results of older ones are dropped) and come
-back through a queued signal, so the slider stays smooth on big pictures.
+Canny thresholds preview live through :class:`app.control_layers.CannyPreview`, an interactive
+command: a drag begins it, every pause in the drag updates it (edges found off the UI thread, the
+newest thresholds win), the release commits it as one undo step, and switching documents
+reverts it. The panel itself writes no pixels and starts no thread.
 
 Actions (also in ``panel.control_actions`` for menus): add a pose figure, Canny from the
 picture, import a control image, use the active sketch as scribble control. Errors appear in a
@@ -25,13 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -53,21 +49,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compose import composite
+from app.background import Background
 from app.control_layers import (
     CONTROL_TYPES,
+    CannyPreview,
     add_canny_layer,
     add_control_image_layer,
     add_figure_layer,
+    locked_message,
     set_layer_as_control,
-    update_canny,
 )
 from app.document import Document, LayerLockedError
 from app.image_io import OPEN_FORMATS
 from app.io.errors import OpenError
 from app.layers import ControlSettings, Layer, LayerKind
 from inference.api import InvalidRequestError, ResizeMode
-from inference.control_images import as_rgb, canny_edges
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +82,7 @@ MAX_WEIGHT = 2.0
 THRESHOLD_RANGE = (1, 255)  # as sd-webui-controlnet's Canny sliders
 PREVIEW_DELAY_MS = 120  # pause in a threshold drag before the edges are recomputed
 COMMIT_DELAY_MS = 500  # keyboard / wheel threshold changes: commit after this pause
+CANNY_THREAD_NAME = "canny-preview"
 EXPECTED_ERRORS = (
     OpenError,
     InvalidRequestError,
@@ -153,101 +150,16 @@ def has_canny_thresholds(layer: Layer) -> bool:
     )
 
 
-@dataclass
-class _CannyPreview:
-    """A threshold change in progress: the layer's pixels before it (put back on commit)."""
-
-    doc: Document
-    layer_id: int
-    before: np.ndarray
-    shown: np.ndarray  # what the preview last wrote
-    shown_thresholds: tuple[int, int] | None = None  # the (low, high) that made ``shown``
-
-
-@dataclass(frozen=True)
-class _EdgeRequest:
-    serial: int  # results of any but the newest request are dropped
-    picture: np.ndarray  # the flattened picture, a copy no one else writes
-    low: int
-    high: int
-
-
-class _EdgeWorker:
-    """Finds Canny edges on a background thread. Only the newest request waiting is kept; the
-    thread ends when nothing waits, so it never idles. ``deliver(request, result)`` is called on
-    that thread with RGBA edge pixels or an error message; it must only emit a signal."""
-
-    def __init__(self, deliver: Callable[[_EdgeRequest, object], None]):
-        self._deliver = deliver
-        self._lock = threading.Lock()
-        self._waiting: _EdgeRequest | None = None
-        self._thread: threading.Thread | None = None
-        # (picture, its RGB): a drag sends the same picture every time; convert it once
-        self._rgb: tuple[np.ndarray, np.ndarray] | None = None
-
-    def submit(self, request: _EdgeRequest) -> None:
-        with self._lock:
-            self._waiting = request
-            if self._thread is not None:
-                return  # the running thread picks it up next
-            thread = self._thread = threading.Thread(
-                target=self._run, name="canny-preview", daemon=True
-            )
-        thread.start()
-
-    def forget_picture(self) -> None:
-        """The drag is over: let the picture's memory go."""
-        self._rgb = None
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Let the thread finish what it has (used when the panel goes away)."""
-        with self._lock:
-            self._waiting = None
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                request, self._waiting = self._waiting, None
-                if request is None:
-                    self._thread = None
-                    return
-            try:
-                rgb = self._rgb_of(request.picture)
-                result: object = _opaque(canny_edges(rgb, request.low, request.high))
-            except Exception as err:  # shown as the panel's message, never a traceback
-                log.info("Canny preview failed: %s", err)
-                result = str(err) or f"Canny edges failed ({type(err).__name__})"
-            try:
-                self._deliver(request, result)
-            except RuntimeError:  # the panel is gone
-                log.debug("Canny preview result dropped: the panel was deleted")
-
-    def _rgb_of(self, picture: np.ndarray) -> np.ndarray:
-        cached = self._rgb
-        if cached is not None and cached[0] is picture:
-            return cached[1]
-        if picture.ndim == 3 and picture.shape[2] == 4 and picture[..., 3].min() == 255:
-            rgb = np.ascontiguousarray(picture[..., :3])  # opaque: what as_rgb gives, faster
-        else:
-            rgb = as_rgb(picture, what="image for Canny edges")
-        self._rgb = (picture, rgb)
-        return rgb
-
-
 class ControlPanel(QWidget):
     """ControlNet settings of the active layer plus control-layer actions.
 
     ``document`` returns the current Document (or None). ``scanner`` (a
-    ``widgets.model_picker.LibraryScanner``) adds a library combo of ControlNet models next to
+    ``app.library.ModelLibrary``) adds a library combo of ControlNet models next to
     the path field. ``tool_requested`` asks the window to switch tools ("pose" after a figure
     was added).
     """
 
     tool_requested = Signal(str)
-    _edges_found = Signal(object, object)  # _EdgeRequest, pixels or message (worker -> UI)
 
     def __init__(
         self,
@@ -264,14 +176,10 @@ class ControlPanel(QWidget):
         self._doc: Document | None = None
         self._layer_id: int | None = None  # the layer the fields show
         self._updating = False  # filling fields from the model: their signals are not edits
-        self._canny: _CannyPreview | None = None
-        # (doc, layer id, flattened picture) of the threshold drag going on: flattened once
-        self._picture: tuple[Document, int, np.ndarray] | None = None
-        self._edge_serial = 0  # the newest edge request; older results are stale
-        self._edges_found.connect(self._on_edges_found, Qt.ConnectionType.QueuedConnection)
-        self._edge_worker = _EdgeWorker(self._edges_found.emit)
-        worker = self._edge_worker
-        self.destroyed.connect(lambda *_: worker.wait(5))
+        self._canny: CannyPreview | None = None  # the threshold change going on
+        self._edges = Background(CANNY_THREAD_NAME, parent=self)  # finds edges off the UI thread
+        edges = self._edges
+        self.destroyed.connect(lambda *_: edges.shutdown(5))
         self._preview_timer = QTimer(self, singleShot=True, interval=preview_delay_ms)
         self._preview_timer.timeout.connect(self._preview_canny)
         self._commit_timer = QTimer(self, singleShot=True, interval=commit_delay_ms)
@@ -530,7 +438,7 @@ class ControlPanel(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         self.model_combo = None
         if scanner is not None:
-            from inference.library import ModelKind
+            from app.library import ModelKind
             from widgets.model_picker import ModelCombo
 
             self.model_combo = ModelCombo(scanner, ModelKind.CONTROLNET, "None / custom path", box)
@@ -734,120 +642,59 @@ class ControlPanel(QWidget):
             self._commit_timer.start()
 
     def _preview_canny(self) -> None:
-        """Ask the worker for edges at the thresholds shown (the drag is still going on)."""
+        """Show the edges for the thresholds shown (the drag is still going on)."""
         target = self._target()
         if target is None or not has_canny_thresholds(target[1]):
             return
         doc, layer = target
         if layer.locked:
-            self.show_message(_locked_message(layer))
-            return
-        # The picture does not change during a drag: flatten it once, not on every tick.
-        if self._picture is None or self._picture[:2] != (doc, layer.id):
-            self._picture = (doc, layer.id, composite_picture(doc))
-        self._edge_serial += 1
-        low, high = self._thresholds()
-        # No QObject goes to the worker: it must not hold the last reference to a document.
-        self._edge_worker.submit(_EdgeRequest(self._edge_serial, self._picture[2], low, high))
-
-    def _on_edges_found(self, request: _EdgeRequest, result: object) -> None:
-        """Write the newest edges into the layer without history. UI thread."""
-        if request.serial != self._edge_serial or self._picture is None:
-            return  # a newer request is on its way, or the preview ended meanwhile
-        if isinstance(result, str):
-            self.show_message(result)
-            return
-        doc, layer_id = self._picture[:2]
-        pixels = result
-        if doc is not self._doc or not shiboken6.isValid(doc):
-            return
-        try:
-            layer = doc.layer(layer_id)
-        except KeyError:
-            return
-        if not has_canny_thresholds(layer):
-            return
-        if layer.locked:
-            self.show_message(_locked_message(layer))
+            self.show_message(locked_message(layer))
             return
         preview = self._canny
-        if preview is None:
-            before = layer.raster.read(doc.rect)
-            preview = self._canny = _CannyPreview(doc, layer.id, before, pixels)
-        preview.shown = pixels
-        preview.shown_thresholds = (request.low, request.high)
-        doc._write_pixels(layer.id, doc.rect, pixels)
-
-    def _end_edge_requests(self) -> None:
-        """Results still on their way are stale, and the next drag flattens afresh."""
-        self._edge_serial += 1
-        self._picture = None
-        self._edge_worker.forget_picture()
+        if preview is None or (preview.doc, preview.layer_id) != (doc, layer.id):
+            if preview is not None:
+                self._commit_canny()
+            preview = self._canny = CannyPreview(doc, layer.id, self._edges, self.show_message)
+        preview.update(*self._thresholds())
 
     def _commit_canny(self) -> None:
         """One undo step for the thresholds now shown (on slider release or after a pause)."""
         self._preview_timer.stop()
         self._commit_timer.stop()
-        self._end_edge_requests()
         preview, self._canny = self._canny, None
-        if preview is not None:
-            if not shiboken6.isValid(preview.doc):
-                return
-            doc, layer_id = preview.doc, preview.layer_id
-            try:
-                layer = doc.layer(layer_id)
-            except KeyError:
-                return
-            # Put the old pixels back silently so the undo step records them as "before";
-            # update_canny (or the emit below) repaints the layer.
-            layer.raster.write(doc.rect, preview.before)
-        else:
+        if preview is None:
             target = self._target()
-            if target is None:
+            if target is None or not has_canny_thresholds(target[1]):
                 return
-            doc, layer = target
-            layer_id = layer.id
+            preview = CannyPreview(target[0], target[1].id, self._edges, self.show_message)
+        if not shiboken6.isValid(preview.doc):
+            return
+        layer = next((x for x in preview.doc.layers if x.id == preview.layer_id), None)
+        if layer is not None and layer.locked and has_canny_thresholds(layer):
+            preview.revert()
+            self.show_message(locked_message(layer))
+            return
         low, high = self._thresholds()
-        # the edges on screen are already those of (low, high): record them, don't recompute
-        ready = preview.shown if preview and preview.shown_thresholds == (low, high) else None
-        committed = False
-        if layer.locked:
-            self.show_message(_locked_message(layer))
-        elif has_canny_thresholds(layer):
-            params = layer.control.params  # type: ignore[union-attr]
-            if (params["low"], params["high"]) != (low, high):
-                committed, _ = self._attempt(
-                    "Canny thresholds", lambda: update_canny(doc, layer_id, low, high, pixels=ready)
-                )
-        if preview is not None and not committed:
-            doc.pixels_changed.emit(layer_id, doc.rect)
+        self._attempt("Canny thresholds", lambda: preview.commit(low, high))
 
     def _drop_canny_preview(self) -> None:
         """Forget a threshold change in progress, putting its layer's pixels back."""
         self._preview_timer.stop()
         self._commit_timer.stop()
-        self._end_edge_requests()
         preview, self._canny = self._canny, None
         if preview is not None and shiboken6.isValid(preview.doc):
-            with contextlib.suppress(KeyError):  # the layer was removed meanwhile
-                preview.doc._write_pixels(preview.layer_id, preview.doc.rect, preview.before)
+            preview.revert()
 
     def _on_history_changed(self, _index: int) -> None:
-        """Undo / redo / another edit while edges are previewed: the preview ends. Its pixels
-        are put back unless that step already replaced them (or removed the layer)."""
-        self._end_edge_requests()  # the picture may have changed
+        """Undo / redo / another edit while edges are previewed: the preview ends (see
+        :meth:`app.control_layers.CannyPreview.history_moved`)."""
         preview = self._canny
         if preview is None:
             return
         self._preview_timer.stop()
         self._commit_timer.stop()
         self._canny = None
-        try:
-            layer = preview.doc.layer(preview.layer_id)
-        except KeyError:
-            return
-        if np.array_equal(layer.raster.read(preview.doc.rect), preview.shown):
-            preview.doc._write_pixels(preview.layer_id, preview.doc.rect, preview.before)
+        preview.history_moved()
         self._refresh()  # the sliders show the layer's thresholds again
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -880,21 +727,6 @@ class ControlPanel(QWidget):
             self._scanner.add_file(path)
         except Exception as err:  # the path field still works without the library
             log.info("could not add %s to the model library: %s", path, err)
-
-
-def composite_picture(doc: Document) -> np.ndarray:
-    """What ``app.control_layers.canny_pixels`` finds edges in: the visible picture layers."""
-    return composite(doc.layers, doc.rect)
-
-
-def _opaque(rgb: np.ndarray) -> np.ndarray:
-    rgba = np.empty((*rgb.shape[:2], 4), np.uint8)
-    rgba[..., :3], rgba[..., 3] = rgb, 255
-    return rgba
-
-
-def _locked_message(layer: Layer) -> str:
-    return f"Layer “{layer.name}” is locked; unlock it to change its edges."
 
 
 def _title(layer: Layer | None) -> str:

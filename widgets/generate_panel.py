@@ -1,17 +1,18 @@
-"""The generate panel: prompt, model and sampling settings, Generate / Cancel, progress, queue.
+"""The generate panel: a view of the current document's generation session.
 
-It holds no document state: the mode it shows is recomputed from the current document (through
-the document-provider callable) whenever that document changes, and Generate hands a snapshot
-request to the :class:`~app.jobs.JobController`. Nothing here waits on the engine.
+Every field is bound to :class:`app.generation.session.GenerationSession` (one per document,
+handed out by :class:`~app.generation.session.GenerationSessions`): an edit sets the session's
+value, a change of the session (a recipe applied, a seed drawn, another document shown, new
+defaults in the settings) shows in the fields. The panel keeps no parameters of its own and saves
+nothing: the session writes its state into the document. The mode it shows is recomputed from
+the current document; Generate is ``session.generate()``. Nothing here waits on the engine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import random
 from collections.abc import Callable
-from dataclasses import asdict, replace
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -38,31 +39,34 @@ from PySide6.QtWidgets import (
 )
 
 from app.document import Document
-from app.jobs import JobController, JobState
-from app.request_builder import (
+from app.generation.jobs import JobController, JobState
+from app.generation.request import (
     GenerationParams,
     RequestBuildError,
     ResolutionPolicy,
     Workflow,
     active_control_layers,
     detect_workflow,
-    params_from_recipe,
-    recipe_loras,
 )
-from app.settings import Settings, SettingsError, SettingsStore
+from app.generation.session import (
+    MAX_SEED,
+    STATE_KEY,
+    GenerationSession,
+    GenerationSessions,
+    ModelChoice,
+    PromptPair,
+    model_choice,
+)
+from app.library import Base, ModelLibrary
+from app.settings import SettingsStore
 from inference.api import Sampler
 from widgets.lora_picker import LoraPicker
-from widgets.model_picker import LibraryScanner
 
 log = logging.getLogger(__name__)
 
 CLASSIC_LABEL = "Built-in classic (no model)"
 CLASSIC_IGNORES_LORAS = "The built-in classic engine ignores LoRAs: choose a model to use them."
-MAX_SEED = 2**31 - 1  # QSpinBox holds a signed 32-bit int
-MAX_RECENT_PROMPTS = 20  # kept per panel and in the user's settings
-DEFAULT_SETTINGS = ("default_sampler", "default_steps", "default_guidance")
 QUEUE_TEXT_PX = 230
-STATE_KEY = "panel"  # inside Document.generation_state
 MODE_HINTS = {
     Workflow.INPAINT: "the inpaint mask has pixels",
     Workflow.SKETCH: "the active layer is a sketch",
@@ -72,7 +76,6 @@ MODE_HINTS = {
 }
 
 DocumentProvider = Callable[[], Document | None]
-PromptPair = tuple[str, str]  # (prompt, negative prompt)
 
 
 class GeneratePanel(QWidget):
@@ -86,36 +89,44 @@ class GeneratePanel(QWidget):
         parent: QWidget | None = None,
         *,
         store: SettingsStore | None = None,
-        scanner: LibraryScanner | None = None,
+        scanner: ModelLibrary | None = None,
+        sessions: GenerationSessions | None = None,
     ) -> None:
         """``store``: the user's settings; when given, the panel starts from its default sampler,
         steps and guidance, follows changes to them, and keeps its recent prompts there so they
         survive restarts. Without it the recent prompts live only in the documents.
 
         ``scanner``: the model library whose LoRAs the LoRA list offers; by default the model
-        picker's own. Without a library there is no LoRA list and requests carry no LoRAs."""
+        picker's own. Without a library there is no LoRA list and requests carry no LoRAs.
+
+        ``sessions``: where the documents' sessions come from (the workspace shares one with
+        everything else that generates); by default the panel makes its own."""
         super().__init__(parent)
         self.setObjectName("generatePanel")
         self._documents = documents
         self.jobs = jobs
         self._doc: Document | None = None
-        self.recent_prompts: list[PromptPair] = []  # newest first
         self._detected: Workflow | None = None
-        self._build(model_picker, scanner or _picker_scanner(model_picker))
-        self._store = store
-        if store is not None:
-            self._apply_settings(store.settings, frozenset(DEFAULT_SETTINGS) | {"recent_prompts"})
-            unsubscribe = store.subscribe(self._apply_settings)
-            # the store outlives the panel: stop hearing it when the widget goes
-            self.destroyed.connect(lambda *_: unsubscribe())
+        self._syncing = False  # showing the session's values: the fields' signals are not edits
+        self._shown_once = False
+        library = scanner or _picker_library(model_picker)
+        self.sessions = sessions or GenerationSessions(
+            jobs, library=library, store=store, parent=self
+        )
+        self.session: GenerationSession = self.sessions.activate(documents())
+        self.session.changed.connect(self._show_values)
+        self._build(model_picker, library)
         self._mode_timer = QTimer(self, singleShot=True, interval=120)
         self._mode_timer.timeout.connect(self._refresh_mode)
         self._connect_jobs()
+        self._bind_fields()
+        if self.model_picker is not None or self.model_combo is not None:
+            self._take_picked_model()  # the picker shows the app's model: the session takes it
         self.refresh_document()
 
     # ---- construction -------------------------------------------------------------------
 
-    def _build(self, model_picker: QWidget | None, scanner: LibraryScanner | None) -> None:
+    def _build(self, model_picker: QWidget | None, scanner: ModelLibrary | None) -> None:
         self.mode_label = QLabel(self)
         self.mode_label.setObjectName("modeLabel")
         self.mode_label.setWordWrap(True)
@@ -256,9 +267,7 @@ class GeneratePanel(QWidget):
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
         self.reuse_seed_button.clicked.connect(self.reuse_last_seed)
-        self.random_seed_check.toggled.connect(lambda on: self.seed_spin.setEnabled(not on))
         self.seed_spin.setEnabled(False)
-        self.mode_combo.currentIndexChanged.connect(lambda _i: self._show_mode())
         for sequence in ("Ctrl+Return", "Ctrl+Enter"):
             shortcut = QShortcut(QKeySequence(sequence), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
@@ -267,21 +276,142 @@ class GeneratePanel(QWidget):
         self.cancel_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
         self.cancel_shortcut.activated.connect(self.cancel)
         self.cancel_shortcut.setEnabled(False)  # Esc stays with the canvas unless a job runs
-        checkpoint_changed = getattr(self.model_picker, "checkpoint_changed", None)
-        if checkpoint_changed is not None:
-            checkpoint_changed.connect(lambda _entry: self._follow_checkpoint())
+
+    # ---- binding to the session ------------------------------------------------------------
+
+    def _bind_fields(self) -> None:
+        """Each field's edit sets its session value (the reverse is :meth:`_show_values`)."""
+        edit = self._edit
+        self.prompt_edit.textChanged.connect(lambda: edit(prompt=self.prompt_edit.toPlainText()))
+        self.negative_edit.textChanged.connect(
+            lambda: edit(negative_prompt=self.negative_edit.toPlainText())
+        )
+        self.sampler_combo.currentIndexChanged.connect(
+            lambda _i: edit(sampler=Sampler(self.sampler_combo.currentData()))
+        )
+        self.steps_spin.valueChanged.connect(lambda value: edit(steps=value))
+        self.guidance_spin.valueChanged.connect(lambda value: edit(guidance=value))
+        self.strength_spin.valueChanged.connect(lambda value: edit(strength=value))
+        self.seed_spin.valueChanged.connect(lambda value: edit(seed=value))
+        self.random_seed_check.toggled.connect(lambda on: edit(random_seed=on))
+        self.batch_spin.valueChanged.connect(lambda value: edit(batch_size=value))
+        self.resolution_combo.currentIndexChanged.connect(
+            lambda _i: edit(resolution=ResolutionPolicy(self.resolution_combo.currentData()))
+        )
+        self.padding_spin.valueChanged.connect(lambda value: edit(padding=value))
+        self.mask_blur_spin.valueChanged.connect(lambda value: edit(mask_blur=value))
+        self.mode_combo.currentIndexChanged.connect(lambda _i: edit(workflow=self._override()))
+        for name in ("checkpoint_changed", "vae_changed"):
+            signal = getattr(self.model_picker, name, None)
+            if signal is not None:
+                signal.connect(lambda _entry: self._take_picked_model())
         if self.model_combo is not None:
-            self.model_combo.currentIndexChanged.connect(lambda _i: self._follow_checkpoint())
-        self._follow_checkpoint()
+            self.model_combo.currentIndexChanged.connect(lambda _i: self._take_picked_model())
+        if self.lora_picker is not None:
+            self.lora_picker.changed.connect(
+                lambda: edit(loras=tuple(tuple(row) for row in self.lora_picker.rows_state()))
+            )
+
+    def _edit(self, **changes: Any) -> None:
+        if not self._syncing:
+            self.session.update(**changes)
+
+    def _take_picked_model(self) -> None:
+        if not self._syncing:
+            self.session.update(model=self._picked_model())
+
+    def _picked_model(self) -> ModelChoice:
+        """The model the picker (or the fallback combobox) shows."""
+        if self.model_picker is not None:
+            entry = self.model_picker.checkpoint()
+            if entry is None:
+                return ModelChoice()
+            return model_choice(entry, self.model_picker.vae_path())
+        data = self.model_combo.currentData() if self.model_combo is not None else None
+        if not data:
+            return ModelChoice()
+        return ModelChoice(data["path"], data["name"], data["hash"], int(data["native"]))
+
+    def _bind_session(self, session: GenerationSession) -> None:
+        if session is self.session:
+            return
+        with contextlib.suppress(RuntimeError, TypeError):
+            self.session.changed.disconnect(self._show_values)
+        self.session = session
+        session.changed.connect(self._show_values)
+
+    def _show_values(self, names: frozenset[str] | None = None) -> None:
+        """Show the session's values (``names``: only those) in the fields."""
+        v = self.session.values
+        show = (lambda name: True) if names is None else names.__contains__
+        self._syncing = True
+        try:
+            if show("prompt") and self.prompt_edit.toPlainText() != v.prompt:
+                self.prompt_edit.setPlainText(v.prompt)
+            if show("negative_prompt") and self.negative_edit.toPlainText() != v.negative_prompt:
+                self.negative_edit.setPlainText(v.negative_prompt)
+            if show("sampler"):
+                _select_data(self.sampler_combo, v.sampler)
+            if show("steps"):
+                self.steps_spin.setValue(v.steps)
+            if show("guidance"):
+                self.guidance_spin.setValue(v.guidance)
+            if show("strength"):
+                self.strength_spin.setValue(v.strength)
+            if show("seed"):
+                self.seed_spin.setValue(min(v.seed, MAX_SEED))
+            if show("random_seed"):
+                self.random_seed_check.setChecked(v.random_seed)
+                self.seed_spin.setEnabled(not v.random_seed)
+            if show("batch_size"):
+                self.batch_spin.setValue(v.batch_size)
+            if show("resolution"):
+                _select_data(self.resolution_combo, v.resolution)
+            if show("padding"):
+                self.padding_spin.setValue(v.padding)
+            if show("mask_blur"):
+                self.mask_blur_spin.setValue(v.mask_blur)
+            if show("workflow"):
+                _select_data(self.mode_combo, v.workflow)
+            if show("loras") and self.lora_picker is not None:
+                self.lora_picker.set_loras(v.loras)
+            model_refused = show("model") and not self._show_model(v.model)
+        finally:
+            self._syncing = False
+        if model_refused:  # the picker cannot show that model: the session follows the picker
+            self.session.update(model=self._picked_model())
+        if show("workflow"):
+            self._show_mode()
+        if show("model") or show("loras"):
+            self._follow_checkpoint()
+
+    def _show_model(self, model: ModelChoice) -> bool:
+        """Select ``model`` in the picker; False when the picker has no such model."""
+        if self.model_picker is not None:
+            if self.model_picker.checkpoint_path() == model.path:
+                return True
+            return bool(self.model_picker.set_checkpoint_path(model.path))
+        if self.model_combo is None:
+            return True
+        for row in range(self.model_combo.count()):
+            data = self.model_combo.itemData(row)
+            if (data["path"] if data else None) == model.path:
+                self.model_combo.setCurrentIndex(row)
+                return True
+        return model.path is None
 
     def _follow_checkpoint(self) -> None:
         """Offer the LoRAs of the chosen checkpoint's base; say when the classic engine will
         ignore them."""
         if self.lora_picker is None:
             return
-        entry = self.model_picker.checkpoint() if self.model_picker is not None else None
-        self.lora_picker.set_base(getattr(entry, "base", None))
-        classic = self._model_choice()["path"] is None
+        model = self.session.values.model
+        base = None
+        if model.base is not None:
+            with contextlib.suppress(ValueError):
+                base = Base(model.base)
+        self.lora_picker.set_base(base)
+        classic = model.path is None
         self.lora_picker.set_ignored_reason(CLASSIC_IGNORES_LORAS if classic else None)
 
     def _connect_jobs(self) -> None:
@@ -314,7 +444,11 @@ class GeneratePanel(QWidget):
                 doc.pixels_changed.connect(self._schedule_mode)
                 doc.active_layer_changed.connect(self._schedule_mode)
                 doc.selection_changed.connect(self._schedule_mode)
-                self.restore_state(doc.generation_state.get(STATE_KEY))
+        session = self.sessions.activate(doc)
+        if session is not self.session or not self._shown_once:
+            self._bind_session(session)
+            self._shown_once = True
+            self._show_values()
         self._refresh_mode()
 
     def _disconnect_document(self, doc: Document) -> None:
@@ -399,165 +533,71 @@ class GeneratePanel(QWidget):
         self.model_combo.addItem(data["name"], data)
         self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
 
-    def _model_choice(self) -> dict[str, Any]:
-        if self.model_picker is not None:
-            entry = self.model_picker.checkpoint()
-            if entry is None:
-                return {
-                    "path": None,
-                    "name": "Built-in classic",
-                    "hash": None,
-                    "native": 512,
-                    "vae": None,
-                }
-            return {
-                "path": entry.path,
-                "name": entry.display_name or entry.path.rsplit("/", 1)[-1],
-                "hash": entry.hash,
-                "native": entry.base.native_size,
-                "vae": self.model_picker.vae_path(),
-            }
-        data = self.model_combo.currentData() if self.model_combo is not None else None
-        if not data:
-            return {
-                "path": None,
-                "name": "Built-in classic",
-                "hash": None,
-                "native": 512,
-                "vae": None,
-            }
-        return {**data, "vae": None}
-
     def params(self, resolve_seed: bool = False) -> GenerationParams:
-        """The panel's settings; with ``resolve_seed`` a random seed is drawn now."""
-        model = self._model_choice()
-        seed = self.seed_spin.value()
-        if resolve_seed and self.random_seed_check.isChecked():
-            seed = random.randint(0, MAX_SEED)
-        return GenerationParams(
-            prompt=self.prompt_edit.toPlainText(),
-            negative_prompt=self.negative_edit.toPlainText(),
-            model_path=model["path"],
-            model_name=model["name"],
-            model_hash=model["hash"],
-            vae_path=model.get("vae"),
-            native_size=int(model["native"]),
-            sampler=Sampler(self.sampler_combo.currentData()),
-            steps=self.steps_spin.value(),
-            guidance=self.guidance_spin.value(),
-            strength=self.strength_spin.value(),
-            seed=seed,
-            batch_size=self.batch_spin.value(),
-            resolution=ResolutionPolicy(self.resolution_combo.currentData()),
-            padding=self.padding_spin.value(),
-            mask_blur=self.mask_blur_spin.value(),
-            workflow=self._override(),
-            loras=self._loras(model["path"]),
-        )
-
-    def _loras(self, model_path: str | None) -> tuple[tuple[str, float], ...]:
-        if self.lora_picker is None or model_path is None:
-            return ()  # the classic engine has no LoRAs
-        return self.lora_picker.loras()
+        """The session's settings; with ``resolve_seed`` a random seed is drawn now."""
+        return self.session.params(resolve_seed)
 
     def set_params(
         self, params: GenerationParams, keep_model: bool = False, keep_loras: bool = False
     ) -> None:
-        self.prompt_edit.setPlainText(params.prompt)
-        self.negative_edit.setPlainText(params.negative_prompt)
-        _select_data(self.sampler_combo, params.sampler)
-        self.steps_spin.setValue(params.steps)
-        self.guidance_spin.setValue(params.guidance)
-        self.strength_spin.setValue(params.strength)
-        self.seed_spin.setValue(min(params.seed, MAX_SEED))
-        self.batch_spin.setValue(params.batch_size)
-        _select_data(self.resolution_combo, params.resolution)
-        self.padding_spin.setValue(params.padding)
-        self.mask_blur_spin.setValue(params.mask_blur)
-        _select_data(self.mode_combo, params.workflow)
+        """Set the session from a plain parameter value (scripts and tests)."""
+        changes: dict[str, Any] = {
+            "prompt": params.prompt,
+            "negative_prompt": params.negative_prompt,
+            "sampler": params.sampler,
+            "steps": params.steps,
+            "guidance": params.guidance,
+            "strength": params.strength,
+            "seed": min(params.seed, MAX_SEED),
+            "batch_size": params.batch_size,
+            "resolution": params.resolution,
+            "padding": params.padding,
+            "mask_blur": params.mask_blur,
+            "workflow": params.workflow,
+        }
+        if not keep_loras:
+            changes["loras"] = tuple((path, weight, True) for path, weight in params.loras)
         if not keep_model:
-            self._select_model(params.model_path)
-        if not keep_loras and self.lora_picker is not None:
-            self.lora_picker.set_loras(params.loras)
-
-    def _select_model(self, path: str | None) -> None:
-        if self.model_picker is not None:
-            self.model_picker.set_checkpoint_path(path)
-            return
-        assert self.model_combo is not None
-        for row in range(self.model_combo.count()):
-            data = self.model_combo.itemData(row)
-            if (data["path"] if data else None) == path:
-                self.model_combo.setCurrentIndex(row)
-                return
+            current = self.session.values.model
+            changes["model"] = (
+                current
+                if current.path == params.model_path
+                else ModelChoice(
+                    params.model_path,
+                    params.model_name,
+                    params.model_hash,
+                    params.native_size,
+                    params.vae_path,
+                )
+            )
+        self.session.update(**changes)
 
     def apply_recipe(self, recipe: dict[str, Any]) -> None:
-        """Load a result's recipe into the panel (fixed seed, its mode as the override).
+        """Load a result's recipe into the session (fixed seed, its mode as the override).
 
         Its LoRAs replace the list; one whose file moved is looked up by name in the library."""
-        params = params_from_recipe(recipe, self.params())
-        if self.lora_picker is not None:
-            loras, missing = self.lora_picker.resolve(recipe.get("loras"))
-            params = replace(params, loras=tuple(loras))
-        self.set_params(params)
+        missing = self.session.apply_recipe(recipe)
         if self.lora_picker is not None:
             self.lora_picker.show_missing(missing)
-        self.random_seed_check.setChecked(False)
 
     def use_seed(self, seed: int) -> None:
-        self.random_seed_check.setChecked(False)
-        self.seed_spin.setValue(min(int(seed), MAX_SEED))
+        self.session.use_seed(seed)
 
     def reuse_last_seed(self) -> None:
-        if self.jobs.last_seed is not None:
-            self.use_seed(self.jobs.last_seed)
+        self.session.reuse_last_seed()
+
+    @property
+    def recent_prompts(self) -> list[PromptPair]:
+        """The session's prompt history, newest first."""
+        return self.session.recent_prompts
 
     def state(self) -> dict[str, Any]:
-        """The current document's ``generation_state`` with this panel's settings in it (what a
-        project file saves; ``refresh_document`` restores it when the document comes back)."""
+        """The current document's ``generation_state`` with the session's state in it (what a
+        project file saves; the session keeps it up to date in the document itself)."""
         doc = self._documents()
         base = dict(doc.generation_state) if doc is not None else {}
-        base[STATE_KEY] = self.save_state()
+        base[STATE_KEY] = self.sessions.for_document(doc).to_state()
         return base
-
-    def save_state(self) -> dict[str, Any]:
-        params = self.params()
-        state = {k: (v.value if hasattr(v, "value") else v) for k, v in asdict(params).items()}
-        state["random_seed"] = self.random_seed_check.isChecked()
-        state["loras"] = [list(pair) for pair in params.loras]
-        if self.lora_picker is not None:
-            state["lora_rows"] = self.lora_picker.rows_state()  # disabled rows too
-        state["recent_prompts"] = [list(pair) for pair in self.recent_prompts]
-        return state
-
-    def restore_state(self, state: dict[str, Any] | None) -> None:
-        if not state:
-            return
-        try:
-            base = self.params()
-            params = replace(
-                params_from_recipe(state, base),
-                batch_size=int(state.get("batch_size", base.batch_size)),
-                resolution=ResolutionPolicy(state.get("resolution", base.resolution.value)),
-                workflow=Workflow(state["workflow"]) if state.get("workflow") else None,
-            )
-        except (ValueError, TypeError, KeyError) as error:
-            log.warning("ignoring a saved generate-panel state: %s", error)
-            return
-        self.set_params(params, keep_model=True, keep_loras=True)
-        self._restore_loras(state)
-        self.random_seed_check.setChecked(bool(state.get("random_seed", True)))
-        self._merge_recent(state.get("recent_prompts"))
-
-    def _restore_loras(self, state: dict[str, Any]) -> None:
-        """The LoRA rows of a saved state (a state saved before LoRAs keeps the current list)."""
-        if self.lora_picker is None:
-            return
-        rows = state.get("lora_rows")
-        if isinstance(rows, list):
-            self.lora_picker.set_loras(r for r in rows if isinstance(r, list | tuple))
-        elif "loras" in state:
-            self.lora_picker.set_loras(recipe_loras(state["loras"]))
 
     # ---- generate / cancel --------------------------------------------------------------
 
@@ -569,17 +609,12 @@ class GeneratePanel(QWidget):
         if doc is None:
             self.show_message("Open or create a picture first.")
             return None
-        params = self.params(resolve_seed=True)
         try:
-            job_id = self.jobs.generate(doc, params)
+            job_id = self.session.generate()
         except RequestBuildError as error:
             self.show_message(str(error))
             return None
-        self.seed_spin.setValue(params.seed)
         self.show_message(None)
-        self._remember_prompt(params.prompt, params.negative_prompt)
-        doc.generation_state[STATE_KEY] = self.save_state()
-        self._save_recent()
         return job_id
 
     def cancel(self) -> None:
@@ -591,53 +626,7 @@ class GeneratePanel(QWidget):
         if text:
             self.status_message.emit(text)
 
-    # ---- recent prompts and settings ---------------------------------------------------
-
-    def _remember_prompt(self, prompt: str, negative: str = "") -> None:
-        pair = (prompt.strip(), negative.strip())
-        if not pair[0]:
-            return
-        if pair in self.recent_prompts:
-            self.recent_prompts.remove(pair)
-        self.recent_prompts.insert(0, pair)
-        del self.recent_prompts[MAX_RECENT_PROMPTS:]
-
-    def _merge_recent(self, saved: object) -> None:
-        """Add a document's saved history after ours (older entries: plain prompt strings)."""
-        if not isinstance(saved, list):
-            return
-        for item in saved:
-            if isinstance(item, str):
-                pair = (item.strip(), "")
-            elif isinstance(item, list | tuple) and len(item) == 2:
-                pair = (str(item[0]).strip(), str(item[1]).strip())
-            else:
-                continue
-            if pair[0] and pair not in self.recent_prompts:
-                self.recent_prompts.append(pair)
-        del self.recent_prompts[MAX_RECENT_PROMPTS:]
-
-    def _save_recent(self) -> None:
-        """Keep the history in the user's settings (a failed write costs only the history)."""
-        if self._store is None:
-            return
-        try:
-            self._store.update(recent_prompts=tuple(self.recent_prompts))
-        except (OSError, SettingsError) as error:
-            log.warning("could not save the recent prompts: %s", error)
-
-    def _apply_settings(self, settings: Settings, changed: frozenset[str]) -> None:
-        """Take new defaults (sampler, steps, guidance) and another panel's history."""
-        if "default_sampler" in changed:
-            _select_data(self.sampler_combo, settings.default_sampler)
-        if "default_steps" in changed:
-            self.steps_spin.setValue(settings.default_steps)
-        if "default_guidance" in changed:
-            self.guidance_spin.setValue(settings.default_guidance)
-        if "recent_prompts" in changed:
-            ours = self.recent_prompts
-            self.recent_prompts = [tuple(pair) for pair in settings.recent_prompts]
-            self._merge_recent([list(pair) for pair in ours])
+    # ---- recent prompts ------------------------------------------------------------------
 
     def _fill_history_menu(self) -> None:
         self.history_menu.clear()
@@ -655,8 +644,7 @@ class GeneratePanel(QWidget):
 
     def use_recent_prompt(self, prompt: str, negative: str) -> None:
         """Put a remembered prompt pair back into the prompt fields."""
-        self.prompt_edit.setPlainText(prompt)
-        self.negative_edit.setPlainText(negative)
+        self.session.use_recent_prompt(prompt, negative)
 
     # ---- job events ---------------------------------------------------------------------
 
@@ -729,11 +717,11 @@ class GeneratePanel(QWidget):
         self.status_message.emit(text)
 
 
-def _picker_scanner(model_picker: QWidget | None) -> LibraryScanner | None:
+def _picker_library(model_picker: QWidget | None) -> ModelLibrary | None:
     """The model library behind a ``ModelPicker`` (it keeps it as ``_scanner``)."""
     for name in ("scanner", "_scanner"):
         scanner = getattr(model_picker, name, None)
-        if isinstance(scanner, LibraryScanner):
+        if isinstance(scanner, ModelLibrary):
             return scanner
     return None
 

@@ -1,10 +1,9 @@
 """The "Download a model from Hugging Face" dialog: optional, for users who are online.
 
-The download itself is ``inference.hub.download_model`` on a Python worker thread; the thread
-only posts to a relay ``QObject`` that lives on the UI thread, so every widget change happens
-there (queued signals). Progress is coalesced: the worker keeps only the latest figures and
-emits again only after the UI took the previous ones, so a fast link cannot flood the event loop
-and nothing is lost. Offline, or when the hub refuses, the dialog shows the one-line reason
+The download itself is ``inference.hub.download_model``, run off the UI thread by
+:class:`app.background.Background`; its outcome and progress come back on the UI thread, so every
+widget change happens there. Progress is coalesced (newest figures win), so a fast link cannot
+flood the event loop. Offline, or when the hub refuses, the dialog shows the one-line reason
 in its status line (no traceback, no message box). A cancelled or failed download leaves nothing
 on disk (``download_model`` stages and cleans up). On success the destination root joins
 ``Settings.model_folders`` when the library does not already look there, and the library
@@ -14,15 +13,11 @@ rescans.
 from __future__ import annotations
 
 import logging
-import re
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -39,131 +34,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.settings import SettingsError, SettingsStore
-from inference.api import Cancelled, CancelToken
-from inference.hub import (
+from app.background import Background, Task
+from app.hub import (
     DEFAULT_IGNORE_PATTERNS,
+    REPO_HINT,
+    SINGLE_FILE_ALLOW,
+    SINGLE_FILE_IGNORE,
     HubError,
-    HubOfflineError,
+    HubJob,
     HubTransport,
+    RepoIdError,
+    default_models_root,
     dest_for,
-    download_model,
+    format_progress,
+    is_covered,
+    one_line,
+    parse_repo_id,
+    run_download,
 )
-from inference.library.entry import format_size
-from inference.library.folders import APP_NAME
-from widgets.model_picker import LibraryScanner
+from app.library import ModelLibrary
+from app.settings import SettingsError, SettingsStore
+from inference.api import CancelToken
 
 log = logging.getLogger(__name__)
 
 TITLE = "Download a model from Hugging Face"
-REPO_HINT = "owner/name, e.g. stabilityai/sd-turbo"
-# The hub's own naming rules (letters, digits, "-", "_", "."; no "--" or ".."; no leading or
-# trailing "-" / "."), so a bad id is refused here, before any thread or network.
-_PART = r"[A-Za-z0-9](?:[\w.\-]{0,94}[A-Za-z0-9_])?"
-_REPO_ID = re.compile(rf"^{_PART}/{_PART}$")
-_URL_PREFIX = re.compile(r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/", re.IGNORECASE)
-# Top-level single-file checkpoints only: a diffusers repository also holds component weights in
-# sub-folders (unet/, vae/...), useless without their configs, so those are left out.
-SINGLE_FILE_ALLOW = ("*.safetensors",)
-SINGLE_FILE_IGNORE = (*DEFAULT_IGNORE_PATTERNS, "*/*")
 SPEED_WINDOW_S = 3.0
 JOIN_TIMEOUT_S = 5.0
-
-
-class RepoIdError(ValueError):
-    """The text is not a Hugging Face repository id; the message says what is expected."""
-
-
-def parse_repo_id(text: str) -> str:
-    """``owner/name`` from what the user typed or pasted (a hub URL is accepted too)."""
-    value = text.strip()
-    if _URL_PREFIX.match(value):
-        value = "/".join(_URL_PREFIX.sub("", value).split("/")[:2])
-    value = value.rstrip("/")
-    if not value:
-        raise RepoIdError(f"Enter a repository id: {REPO_HINT}")
-    if not _REPO_ID.match(value) or ".." in value or "--" in value:
-        raise RepoIdError(f"{value!r} is not a repository id; expected {REPO_HINT}")
-    return value
-
-
-def default_models_root(store: SettingsStore) -> Path:
-    """The first configured model folder, or Impasto's own models folder when there is none."""
-    folders = store.settings.model_folders
-    if folders:
-        return Path(folders[0]).expanduser()
-    return Path(platformdirs.user_data_dir(APP_NAME)) / "models"
-
-
-def is_covered(root: Path, folders: tuple[str, ...]) -> bool:
-    """Whether the library already scans ``root`` (it is, or is inside, a configured folder)."""
-    target = root.expanduser().resolve()
-    for folder in folders:
-        base = Path(folder).expanduser().resolve()
-        if target == base or base in target.parents:
-            return True
-    return False
-
-
-def format_progress(done: int, total: int | None, speed: float | None) -> str:
-    text = format_size(done) if total is None else f"{format_size(done)} of {format_size(total)}"
-    if speed is not None:
-        text += f" · {format_size(int(speed))}/s"
-    return text
-
-
-@dataclass(frozen=True)
-class _Job:
-    repo_id: str
-    root: Path
-    dest: Path
-    allow_patterns: tuple[str, ...] | None
-    ignore_patterns: tuple[str, ...]
-
-
-class _Relay(QObject):
-    """Lives on the UI thread; the worker emits through it, so delivery is queued there.
-
-    ``object`` rather than ``int``: byte counts pass 2**31 on real checkpoints."""
-
-    progress = Signal()  # the latest figures are in the mailbox
-    succeeded = Signal(object)  # Path
-    failed = Signal(str, bool)  # one-line message, offline
-    cancelled = Signal()
-
-
-class _ProgressMailbox:
-    """The worker's latest (done, total); one pending notification at a time."""
-
-    def __init__(self, relay: _Relay) -> None:
-        self._relay = relay
-        self._lock = threading.Lock()
-        self._latest: tuple[int, int | None] | None = None
-        self._pending = False
-
-    def post(self, done: int, total: int | None) -> None:  # worker thread
-        with self._lock:
-            self._latest = (done, total)
-            if self._pending:
-                return
-            self._pending = True
-        _emit(self._relay.progress)
-
-    def take(self) -> tuple[int, int | None] | None:  # UI thread
-        with self._lock:
-            self._pending = False
-            return self._latest
-
-
-def _emit(signal, *args) -> None:
-    try:
-        signal.emit(*args)
-    except RuntimeError:  # the dialog was deleted under a running worker: nobody to tell
-        log.debug("hub dialog gone; dropped a signal")
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split()) or "the download failed"
 
 
 class HubDialog(QDialog):
@@ -178,7 +75,7 @@ class HubDialog(QDialog):
     def __init__(
         self,
         store: SettingsStore,
-        scanner: LibraryScanner | None = None,
+        scanner: ModelLibrary | None = None,
         parent: QWidget | None = None,
         transport: HubTransport | None = None,
     ) -> None:
@@ -188,17 +85,12 @@ class HubDialog(QDialog):
         self._store = store
         self._scanner = scanner
         self._transport = transport
-        self._thread: threading.Thread | None = None
-        self._job: _Job | None = None
+        self._background = Background("hub-download", parent=self)
+        self._task: Task[tuple] | None = None
+        self._job: HubJob | None = None
         self._cancel: CancelToken | None = None
         self._close_when_done = False
         self._samples: deque[tuple[float, int]] = deque()
-        self._relay = _Relay(self)
-        self._mailbox = _ProgressMailbox(self._relay)
-        self._relay.progress.connect(self._on_progress)
-        self._relay.succeeded.connect(self._on_succeeded)
-        self._relay.failed.connect(self._on_failed)
-        self._relay.cancelled.connect(self._on_cancelled)
         self._build()
         self._refresh()
 
@@ -274,7 +166,7 @@ class HubDialog(QDialog):
     # ---- public ------------------------------------------------------------------------------
 
     def is_downloading(self) -> bool:
-        return self._thread is not None
+        return self._task is not None
 
     def repo_id(self) -> str:
         """The normalised repository id; raises ``RepoIdError`` when the text is not one."""
@@ -308,10 +200,12 @@ class HubDialog(QDialog):
         self.progress_bar.setValue(0)
         self.progress_label.setText(format_progress(0, None, None))
         self._show_status(f"Downloading {job.repo_id}…")
-        self._thread = threading.Thread(
-            target=self._work, args=(job, self._cancel), name="hub-download", daemon=True
+        cancel = self._cancel
+        self._task = self._background.submit(
+            lambda task: run_download(task, job, cancel, self._transport),
+            on_done=self._on_outcome,
+            on_progress=self._on_progress,
         )
-        self._thread.start()
         self._refresh()
         self.download_started.emit(job.repo_id, job.dest)
         return True
@@ -325,11 +219,7 @@ class HubDialog(QDialog):
 
     def wait(self, timeout_s: float = JOIN_TIMEOUT_S) -> bool:
         """Block until the worker thread ended (tests, shutdown). True when no thread is left."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout_s)
-            return not thread.is_alive()
-        return True
+        return self._background.wait(timeout_s)
 
     def shutdown(self, timeout_s: float = JOIN_TIMEOUT_S) -> bool:
         """Cancel any download and wait for its thread (call before the application quits)."""
@@ -347,32 +237,9 @@ class HubDialog(QDialog):
 
     # ---- worker thread -----------------------------------------------------------------------
 
-    def _work(self, job: _Job, cancel: CancelToken) -> None:
-        try:
-            dest = download_model(
-                job.repo_id,
-                job.dest,
-                progress=self._mailbox.post,
-                cancel=cancel,
-                allow_patterns=job.allow_patterns,
-                ignore_patterns=job.ignore_patterns,
-                transport=self._transport,
-            )
-        except Cancelled:
-            _emit(self._relay.cancelled)
-        except HubOfflineError as error:
-            _emit(self._relay.failed, _one_line(str(error)), True)
-        except HubError as error:
-            _emit(self._relay.failed, _one_line(str(error)), False)
-        except Exception as error:  # a bug or an odd OS error: say it in one line, log the rest
-            log.exception("hub download of %s failed", job.repo_id)
-            _emit(self._relay.failed, _one_line(f"download failed: {error}"), False)
-        else:
-            _emit(self._relay.succeeded, dest)
-
     # ---- UI thread ---------------------------------------------------------------------------
 
-    def _make_job(self) -> _Job:
+    def _make_job(self) -> HubJob:
         repo_id = self.repo_id()
         root = self.models_root()
         if root is None:
@@ -381,12 +248,20 @@ class HubDialog(QDialog):
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise HubError(f"{dest} already exists and is not empty; choose another folder")
         if self.single_file_radio.isChecked():
-            return _Job(repo_id, root, dest, SINGLE_FILE_ALLOW, SINGLE_FILE_IGNORE)
-        return _Job(repo_id, root, dest, None, DEFAULT_IGNORE_PATTERNS)
+            return HubJob(repo_id, root, dest, SINGLE_FILE_ALLOW, SINGLE_FILE_IGNORE)
+        return HubJob(repo_id, root, dest, None, DEFAULT_IGNORE_PATTERNS)
 
-    def _on_progress(self) -> None:
-        latest = self._mailbox.take()
-        if latest is None or not self.is_downloading():
+    def _on_outcome(self, outcome: tuple) -> None:
+        kind, *details = outcome
+        if kind == "succeeded":
+            self._on_succeeded(*details)
+        elif kind == "failed":
+            self._on_failed(*details)
+        else:
+            self._on_cancelled()
+
+    def _on_progress(self, latest: tuple[int, int | None]) -> None:
+        if not self.is_downloading():
             return
         done, total = latest
         now = time.monotonic()
@@ -427,15 +302,14 @@ class HubDialog(QDialog):
         self.download_cancelled.emit()
         self._close_if_asked()
 
-    def _finish(self) -> _Job:
+    def _finish(self) -> HubJob:
         """The worker sent its last signal: join it (it is returning) and unlock the inputs."""
         job = self._job
         assert job is not None, "a download ended that was never started"
         self.wait()
-        self._thread = None
+        self._task = None
         self._job = None
         self._cancel = None
-        self._mailbox.take()
         self._refresh()
         return job
 
@@ -447,7 +321,7 @@ class HubDialog(QDialog):
                 self._store.update(model_folders=[*folders, str(root)])
             except (SettingsError, OSError) as error:
                 log.warning("cannot add %s to the model folders: %s", root, error)
-                return _one_line(f"could not add {root} to the model folders: {error}")
+                return one_line(f"could not add {root} to the model folders: {error}")
         if self._scanner is not None:
             # A store-driven scanner already rescans on a folder change; rescan() cancels that
             # one and starts afresh, and covers scanners built on a fixed folder list.

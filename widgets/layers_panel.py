@@ -1,4 +1,5 @@
-"""Layers panel: thumbnails, visibility, opacity, lock, reorder by drag, rename, add/delete/copy.
+"""Layers panel: thumbnails, visibility, opacity, blend mode, lock, groups (Ctrl+G, fold
+arrows, drag in and out), reorder by drag, rename, add/delete/copy.
 
 The list shows the stack top first (as every editor does); the document keeps it bottom first.
 Every change is a call on the Document, so it lands on the one undo history; the list is rebuilt
@@ -10,10 +11,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap
+from PySide6.QtCore import QPoint, QSignalBlocker, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QMouseEvent, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -21,17 +23,23 @@ from PySide6.QtWidgets import (
     QMenu,
     QSlider,
     QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app import blend
 from app.document import Document
 from app.layers import Layer, LayerKind
 from widgets import icons
 
 THUMB = 44
 ID_ROLE = Qt.ItemDataRole.UserRole
+DEPTH_ROLE = Qt.ItemDataRole.UserRole + 1  # nesting depth: rows are indented by it
+GROUP_ROLE = Qt.ItemDataRole.UserRole + 2  # None for layers, else "open" or "closed"
+INDENT = 16  # pixels per nesting level; a group's fold arrow sits in its first INDENT pixels
 
 KIND_BADGES: dict[LayerKind, tuple[str, QColor]] = {
     LayerKind.IMAGE: ("", QColor(0, 0, 0, 0)),
@@ -41,6 +49,7 @@ KIND_BADGES: dict[LayerKind, tuple[str, QColor]] = {
     LayerKind.CONTROL: ("C", QColor(200, 140, 30)),
     LayerKind.RESULT: ("R", QColor(150, 90, 220)),
     LayerKind.PREVIEW: ("…", QColor(120, 120, 120)),
+    LayerKind.GROUP: ("G", QColor(90, 90, 100)),
 }
 KIND_LABELS = {
     LayerKind.IMAGE: "Image layer",
@@ -50,6 +59,7 @@ KIND_LABELS = {
     LayerKind.CONTROL: "Control layer",
     LayerKind.RESULT: "Generated result",
     LayerKind.PREVIEW: "Preview",
+    LayerKind.GROUP: "Group",
 }
 
 
@@ -124,12 +134,35 @@ def _draw_padlock(painter: QPainter, x: int, y: int) -> None:
     painter.drawArc(x + 4, y + 2, 6, 9, 0, 180 * 16)
 
 
+class _NestingDelegate(QStyledItemDelegate):
+    """Indents rows by their group depth and draws a fold arrow before each group."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        depth = index.data(DEPTH_ROLE) or 0
+        fold = index.data(GROUP_ROLE)
+        shifted = QStyleOptionViewItem(option)
+        offset = depth * INDENT + (INDENT if fold else 0)
+        shifted.rect = option.rect.adjusted(offset, 0, 0, 0)
+        super().paint(painter, shifted, index)
+        if fold:
+            painter.save()
+            painter.setPen(option.palette.text().color())
+            arrow = "▾" if fold == "open" else "▸"
+            box = option.rect.adjusted(depth * INDENT, 0, 0, 0)
+            box.setWidth(INDENT)
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, arrow)
+            painter.restore()
+
+
 class LayerList(QListWidget):
     """The list widget itself; dragging an item reorders the document's stack."""
+
+    fold_clicked = Signal(int)  # a group's id: its fold arrow was clicked
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("layer_list")
+        self.setItemDelegate(_NestingDelegate(self))
         self.setIconSize(QSize(THUMB, THUMB))
         self.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
@@ -140,6 +173,25 @@ class LayerList(QListWidget):
         )
         self.setSpacing(1)
         self.setUniformItemSizes(True)
+
+    def fold_arrow_rect(self, item: QListWidgetItem):
+        """Where a group row's fold arrow is drawn (viewport coordinates)."""
+        rect = self.visualItemRect(item)
+        rect.setLeft(rect.left() + (item.data(DEPTH_ROLE) or 0) * INDENT)
+        rect.setWidth(INDENT)
+        return rect
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        item = self.itemAt(event.position().toPoint())
+        if (
+            item is not None
+            and item.data(GROUP_ROLE)
+            and self.fold_arrow_rect(item).contains(event.position().toPoint())
+        ):
+            self.fold_clicked.emit(item.data(ID_ROLE))
+            event.accept()
+            return
+        super().mousePressEvent(event)
 
 
 class LayersPanel(QWidget):
@@ -163,6 +215,9 @@ class LayersPanel(QWidget):
         self.opacity_slider.setToolTip("Opacity of the active layer")
         self.opacity_value = QLabel("100%")
         self.opacity_value.setMinimumWidth(36)
+        self.mode_combo = QComboBox(self)
+        self.mode_combo.setObjectName("blend_mode")
+        self.mode_combo.setToolTip("Blend mode of the active layer or group")
 
         style = self.style()
         self.add_button = self._button("Add a layer", icons.add_layer())
@@ -189,13 +244,25 @@ class LayersPanel(QWidget):
         )
         del style
 
+        self.group_button = self._button("Group layer (Ctrl+G)", icons.add_layer())
+        self.group_button.setText("G")
+        self.group_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+
+        mode_row = QHBoxLayout()
+        mode_row.addWidget(QLabel("Mode"))
+        mode_row.addWidget(self.mode_combo, 1)
         opacity_row = QHBoxLayout()
         opacity_row.addWidget(QLabel("Opacity"))
         opacity_row.addWidget(self.opacity_slider, 1)
         opacity_row.addWidget(self.opacity_value)
         buttons = QHBoxLayout()
         buttons.setSpacing(2)
-        for button in (self.add_button, self.duplicate_button, self.delete_button):
+        for button in (
+            self.add_button,
+            self.group_button,
+            self.duplicate_button,
+            self.delete_button,
+        ):
             buttons.addWidget(button)
         buttons.addStretch(1)
         for button in (self.lock_button, self.up_button, self.down_button):
@@ -203,6 +270,7 @@ class LayersPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
+        layout.addLayout(mode_row)
         layout.addLayout(opacity_row)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
@@ -211,6 +279,11 @@ class LayersPanel(QWidget):
         self.list.itemChanged.connect(self._item_changed)
         self.list.model().rowsMoved.connect(self._rows_moved)
         self.opacity_slider.valueChanged.connect(self._opacity_changed)
+        self.mode_combo.activated.connect(self._mode_chosen)
+        self.group_button.clicked.connect(self.group_active)
+        self.list.fold_clicked.connect(self.toggle_collapsed)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
         self.duplicate_button.clicked.connect(self.duplicate_active)
         self.delete_button.clicked.connect(self.delete_active)
         self.lock_button.clicked.connect(self._lock_clicked)
@@ -252,11 +325,34 @@ class LayersPanel(QWidget):
             if self.doc is not None:
                 if self.doc.preview is not None:  # the generation in progress, on top
                     self.list.addItem(self._make_preview_item(self.doc.preview))
-                for layer in reversed(self.doc.layers):
+                for layer in self._rows():
                     self.list.addItem(self._make_item(layer))
             self._select_active()
         self.list.viewport().update()
         self._update_controls()
+
+    def _rows(self) -> list[Layer]:
+        """Top first, a group before its contents, folded groups' contents left out."""
+        rows = []
+        layers = self.doc.layers
+        for layer in reversed(layers):
+            folded = any(group.collapsed for group in self._ancestors(layer))
+            if not folded:
+                rows.append(layer)
+        del layers
+        return rows
+
+    def _ancestors(self, layer: Layer) -> list[Layer]:
+        out, parent = [], layer
+        while parent.parent_id is not None:
+            try:
+                parent = self.doc.layer(parent.parent_id)
+            except KeyError:
+                break
+            if parent in out:
+                break
+            out.append(parent)
+        return out
 
     def _make_preview_item(self, layer: Layer) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(layer_thumbnail(self.doc, layer)), "Generating… (preview)")
@@ -278,7 +374,12 @@ class LayersPanel(QWidget):
             | Qt.ItemFlag.ItemIsDragEnabled
         )
         item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
+        item.setData(DEPTH_ROLE, len(self._ancestors(layer)))
+        if layer.kind is LayerKind.GROUP:
+            item.setData(GROUP_ROLE, "closed" if layer.collapsed else "open")
         tip = KIND_LABELS.get(layer.kind, layer.kind.value)
+        if layer.blend_mode != blend.NORMAL:
+            tip += f", {blend.label(layer.blend_mode)}"
         if layer.locked:
             tip += " (locked)"
         item.setToolTip(f"{layer.name}\n{tip}\nDouble-click to rename; tick to show/hide")
@@ -306,6 +407,8 @@ class LayersPanel(QWidget):
         has_layer = layer is not None and layer.kind is not LayerKind.PREVIEW
         for widget in (
             self.opacity_slider,
+            self.mode_combo,
+            self.group_button,
             self.duplicate_button,
             self.delete_button,
             self.lock_button,
@@ -319,6 +422,19 @@ class LayersPanel(QWidget):
                 self.opacity_slider.setValue(round(layer.opacity * 100))
             self.opacity_value.setText(f"{layer.opacity * 100:.0f}%")
             self.lock_button.setChecked(layer.locked)
+            self._fill_modes(layer)
+
+    def _fill_modes(self, layer: Layer) -> None:
+        labels = blend.GROUP_MODE_LABELS if layer.kind is LayerKind.GROUP else blend.MODE_LABELS
+        with QSignalBlocker(self.mode_combo):
+            self.mode_combo.clear()
+            for mode, text in labels.items():
+                self.mode_combo.addItem(text, mode)
+            if self.mode_combo.findData(layer.blend_mode) < 0:  # kept from a file, drawn normal
+                self.mode_combo.addItem(
+                    f"{blend.label(layer.blend_mode)}: drawn as Normal", layer.blend_mode
+                )
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(layer.blend_mode))
 
     # ---- reactions to the document --------------------------------------------------------
 
@@ -386,6 +502,11 @@ class LayersPanel(QWidget):
         if item is None:
             return
         layer_id = item.data(ID_ROLE)
+        if any(layer.kind is LayerKind.GROUP for layer in self.doc.layers):
+            above = self.list.item(new_row - 1) if new_row > 0 else None
+            above_id = above.data(ID_ROLE) if above is not None else None
+            QTimer.singleShot(0, lambda: self._apply_nested_move(layer_id, above_id))
+            return
         layer_rows = new_row - (1 if self._preview_id is not None else 0)
         target = max(0, len(self.doc.layers) - 1 - layer_rows)
         # rebuild after Qt finishes its own bookkeeping of the drop
@@ -397,6 +518,86 @@ class LayersPanel(QWidget):
         self.doc.move_layer(layer_id, target)
         self.doc.set_active(layer_id)
         self.rebuild()
+
+    def _apply_nested_move(self, layer_id: int, above_id: int | None) -> None:
+        """Dropped under the row ``above_id``: into it if it is an open group, else next to it
+        (below it, in its group)."""
+        if self.doc is None:
+            return
+        try:
+            above = self.doc.layer(above_id) if above_id not in (None, self._preview_id) else None
+            if above is None or above.id == layer_id:
+                parent, position = None, len(self.doc.children_of(None))
+            elif above.kind is LayerKind.GROUP and not above.collapsed:
+                parent, position = above.id, len(self.doc.children_of(above.id))
+            else:
+                parent = above.parent_id
+                siblings = [x for x in self.doc.children_of(parent) if x.id != layer_id]
+                position = siblings.index(above)
+            self.doc.move_into(layer_id, parent, position)
+        except (KeyError, ValueError) as err:
+            self.doc.notice.emit(str(err))
+        self.doc.set_active(layer_id)
+        self.rebuild()
+
+    def _mode_chosen(self, index: int) -> None:
+        layer = self.doc.active_layer if self.doc is not None else None
+        mode = self.mode_combo.itemData(index)
+        if layer is not None and isinstance(mode, str):
+            self.doc.set_blend_mode(layer.id, mode)
+
+    def set_active_mode(self, mode: str) -> None:
+        layer = self.doc.active_layer if self.doc is not None else None
+        if layer is not None:
+            self.doc.set_blend_mode(layer.id, mode)
+
+    def group_active(self) -> None:
+        """Ctrl+G: put the active layer in a new group."""
+        layer = self.doc.active_layer if self.doc is not None else None
+        if layer is not None and layer.kind is not LayerKind.PREVIEW:
+            self.doc.group_layers([layer.id])
+
+    def ungroup_active(self) -> None:
+        layer = self.doc.active_layer if self.doc is not None else None
+        if layer is None:
+            return
+        if layer.kind is LayerKind.GROUP:
+            self.doc.ungroup(layer.id)
+        elif layer.parent_id is not None:  # take the layer out of its group
+            parent = self.doc.layer(layer.parent_id)
+            outer = self.doc.children_of(parent.parent_id)
+            self.doc.move_into(layer.id, parent.parent_id, outer.index(parent) + 1)
+
+    def toggle_collapsed(self, group_id: int) -> None:
+        if self.doc is not None:
+            group = self.doc.layer(group_id)
+            self.doc.set_collapsed(group_id, not group.collapsed)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        layer = self.doc.active_layer if self.doc is not None else None
+        if layer is None or layer.kind is LayerKind.PREVIEW:
+            return
+        menu = self.context_menu(layer)
+        menu.exec(self.list.viewport().mapToGlobal(pos))
+
+    def context_menu(self, layer: Layer) -> QMenu:
+        menu = QMenu(self)
+        modes = menu.addMenu("Blend Mode")
+        labels = blend.GROUP_MODE_LABELS if layer.kind is LayerKind.GROUP else blend.MODE_LABELS
+        for mode, text in labels.items():
+            action = modes.addAction(text, lambda m=mode: self.set_active_mode(m))
+            action.setCheckable(True)
+            action.setChecked(mode == layer.blend_mode)
+        menu.addAction("Group Layer", self.group_active)
+        if layer.kind is LayerKind.GROUP:
+            menu.addAction("Ungroup", self.ungroup_active)
+            menu.addAction(
+                "Expand Group" if layer.collapsed else "Collapse Group",
+                lambda: self.toggle_collapsed(layer.id),
+            )
+        elif layer.parent_id is not None:
+            menu.addAction("Remove from Group", self.ungroup_active)
+        return menu
 
     def _opacity_changed(self, value: int) -> None:
         layer = self.doc.active_layer if self.doc is not None else None
@@ -427,9 +628,10 @@ class LayersPanel(QWidget):
             self.doc.remove_layer(layer.id)
 
     def move_active(self, delta: int) -> None:
+        """One step up or down; with groups, into a group met and out at a group's edge."""
         layer = self.doc.active_layer if self.doc is not None else None
         if layer is not None:
-            self.doc.move_layer(layer.id, self.doc.index_of(layer.id) + delta)
+            self.doc.step_layer(layer.id, delta)
 
     def rename_active(self) -> None:
         layer = self.doc.active_layer if self.doc is not None else None

@@ -12,9 +12,7 @@ import contextlib
 import logging
 import math
 import os
-import threading
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -29,25 +27,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inference.library import Base, ModelEntry, ModelKind
-from widgets.model_picker import LibraryScanner
+from app.generation.request import recipe_loras
+from app.library import Base, ModelEntry, ModelKind, ModelLibrary, lora_name
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHT = 0.8
 MIN_WEIGHT, MAX_WEIGHT, WEIGHT_STEP = -2.0, 2.0, 0.05
-DIFFUSERS_LORA_FILE = "pytorch_lora_weights.safetensors"
 WARNING_STYLE = "color: #e0a040;"
 
 LoraPair = tuple[str, float]
-
-
-def lora_name(path: str) -> str:
-    """What A1111 calls a LoRA: the file stem (a diffusers LoRA folder: the folder's name)."""
-    file = Path(path)
-    if file.name == DIFFUSERS_LORA_FILE:
-        return file.parent.name
-    return file.stem if file.suffix else file.name
 
 
 class LoraRow(QWidget):
@@ -114,9 +103,7 @@ class LoraPicker(QWidget):
 
     changed = Signal()  # rows added/removed, a weight or an enable box changed
 
-    def __init__(
-        self, scanner: LibraryScanner | None = None, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, scanner: ModelLibrary | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("loraPicker")
         self._scanner = scanner
@@ -209,7 +196,8 @@ class LoraPicker(QWidget):
         self.rows.append(row)
         self._rows_layout.addWidget(row)
         row.show_entry(self._entries.get(path), self._base)
-        warm_lora_hash(path)
+        if self._scanner is not None:
+            self._scanner.warm_lora_hash(path)
         self._refresh()
         self.changed.emit()
         return row
@@ -233,31 +221,11 @@ class LoraPicker(QWidget):
         self._refresh()
 
     def resolve(self, entries: Any) -> tuple[list[LoraPair], list[str]]:
-        """A recipe's ``loras`` ([{name, weight, hash?, path?}]) -> (path, weight) pairs, and the
-        names not found. A path that no longer exists, or none at all (a parsed A1111 text), is
-        looked up by name among the library's LoRAs."""
-        pairs: list[LoraPair] = []
-        missing: list[str] = []
-        if not isinstance(entries, list | tuple):
-            return pairs, missing
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            try:
-                weight = float(entry.get("weight", 1.0))
-            except (TypeError, ValueError):
-                continue
-            path = entry.get("path")
-            if isinstance(path, str) and path and os.path.exists(path):
-                pairs.append((path, weight))
-                continue
-            name = str(entry.get("name") or (lora_name(path) if path else ""))
-            found = self._find_by_name(name)
-            if found is not None:
-                pairs.append((found.path, weight))
-            elif name:
-                missing.append(name)
-        return pairs, missing
+        """A recipe's LoRAs as (path, weight) pairs and the names not found (see
+        :meth:`app.library.ModelLibrary.resolve_loras`)."""
+        if self._scanner is None:
+            return list(recipe_loras(entries)), []  # no library: the recorded paths only
+        return self._scanner.resolve_loras(entries, self._base)
 
     def show_missing(self, names: Sequence[str]) -> None:
         """Tell the user which LoRAs of a recipe could not be found."""
@@ -308,14 +276,6 @@ class LoraPicker(QWidget):
         row.hide()
         row.deleteLater()
 
-    def _find_by_name(self, name: str) -> ModelEntry | None:
-        if not name:
-            return None
-        matches = [e for e in self.available() if lora_name(e.path) == name] or [
-            e for e in self._entries.values() if e.usable and lora_name(e.path) == name
-        ]
-        return matches[0] if matches else None
-
     def _take_entries(self, entries: Iterable[ModelEntry]) -> None:
         self._entries = {e.path: e for e in entries if e.kind is ModelKind.LORA}
 
@@ -345,23 +305,6 @@ class LoraPicker(QWidget):
             notes.append(f"Not in the model library: {', '.join(self._missing)}")
         self.note_label.setText("\n".join(notes))
         self.note_label.setVisible(bool(notes))
-
-
-def warm_lora_hash(path: str) -> threading.Thread:
-    """Compute the LoRA's recipe hash on a short-lived thread, so that Generate (which records it
-    and runs on the UI thread) finds it cached instead of reading the whole file there."""
-
-    def work() -> None:
-        from inference.loras import lora_hash
-
-        try:
-            lora_hash(path)
-        except Exception as error:  # a missing or unreadable file is reported at Generate
-            log.debug("could not hash the LoRA %s: %s", path, error)
-
-    thread = threading.Thread(target=work, name="lora-hash", daemon=True)
-    thread.start()
-    return thread
 
 
 def _normal(path: str) -> str:

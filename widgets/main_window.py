@@ -462,6 +462,8 @@ class MainWindow(QMainWindow):
         a("rename_layer", "&Rename Layer…", self.rename_layer_dialog, "F2")
         a("layer_up", "Move Layer &Up", lambda: self.layers_panel.move_active(+1), "Ctrl+]")
         a("layer_down", "Move Layer Do&wn", lambda: self.layers_panel.move_active(-1), "Ctrl+[")
+        a("group_layer", "&Group Layer", self.layers_panel.group_active, "Ctrl+G")
+        a("ungroup_layer", "&Ungroup", self.layers_panel.ungroup_active, "Ctrl+Shift+G")
 
         group = QActionGroup(self)
         group.setExclusive(True)
@@ -549,6 +551,8 @@ class MainWindow(QMainWindow):
             None,
             "layer_up",
             "layer_down",
+            "group_layer",
+            "ungroup_layer",
         ):
             layer.addAction(act[key]) if key else layer.addSeparator()
 
@@ -767,6 +771,7 @@ class MainWindow(QMainWindow):
             return False
         self.set_document(doc, path.name)
         self._show_notice(f"Opened {path.name} ({doc.width} × {doc.height})")
+        doc.report_unknown_modes()  # blend modes kept but drawn as Normal: said once
         return True
 
     def clipboard_image(self) -> np.ndarray | None:

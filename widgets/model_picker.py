@@ -1,17 +1,16 @@
 """Choose a checkpoint, VAE and ControlNet from the model library.
 
-``LibraryScanner`` scans in a ``QThreadPool`` worker (the UI thread never reads a model file
-except the header of a file the user drops) and hashes in the background afterwards.
-``ModelCombo`` is one filtered combobox (reusable per control layer); ``ModelPicker`` puts a
+The library itself is the app service :class:`app.library.ModelLibrary` (it scans and hashes in
+the background; the UI thread never reads a model file except the header of a file the user
+drops). ``ModelCombo`` is one filtered combobox (reusable per control layer); ``ModelPicker`` puts a
 checkpoint, a VAE and a ControlNet combo together, follows the settings and accepts dropped files.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -19,9 +18,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QRunnable,
     Qt,
-    QThreadPool,
     Signal,
 )
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -35,247 +32,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.library import Base, ModelEntry, ModelFormat, ModelKind, ModelLibrary, ScanProgress
 from app.settings import Settings, SettingsStore
-from inference.api import CancelToken
-from inference.library import (
-    Base,
-    LibraryCache,
-    ModelEntry,
-    ModelFormat,
-    ModelKind,
-    ScanProgress,
-    default_cache_path,
-    default_folders,
-    fill_hashes,
-    inspect_path,
-    scan_folders,
-    sha256_file,
-)
-from inference.library.hashing import HashFunction
 
 log = logging.getLogger(__name__)
 
 CLASSIC_LABEL = "Built-in classic (no model)"
 DROPPABLE_SUFFIXES = (".safetensors", ".sft")
-LIBRARY_SETTINGS = frozenset({"model_folders", "include_hf_cache", "extra_model_files"})
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
 _INDEX = QModelIndex | QPersistentModelIndex
-
-
-# ---- scanning off the UI thread -------------------------------------------------------------
-
-
-class _Relay(QObject):
-    """Lives on the UI thread; the worker emits through it, so delivery is queued there."""
-
-    entries = Signal(int, object)  # generation, tuple[ModelEntry, ...]
-    updated = Signal(int, object)  # generation, ModelEntry
-    progress = Signal(int, object)  # generation, ScanProgress
-    done = Signal(int)
-
-
-class _ScanJob(QRunnable):
-    def __init__(
-        self,
-        relay: _Relay,
-        generation: int,
-        cancel: CancelToken,
-        folders: list[Path],
-        extra_files: list[Path],
-        cache: LibraryCache,
-        hash_function: HashFunction,
-        hash_only: Sequence[ModelEntry] | None = None,
-    ) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self.relay, self.generation, self.cancel = relay, generation, cancel
-        self.folders, self.extra_files = folders, extra_files
-        self.cache, self.hash_function, self.hash_only = cache, hash_function, hash_only
-
-    def run(self) -> None:
-        try:
-            if self.hash_only is None:
-                result = scan_folders(
-                    self.folders,
-                    extra_files=self.extra_files,
-                    cache=self.cache,
-                    cancel=self.cancel,
-                    progress=lambda p: self.relay.progress.emit(self.generation, p),
-                )
-                if self.cancel.cancelled:
-                    return
-                self.relay.entries.emit(self.generation, result.entries)
-                entries: Sequence[ModelEntry] = result.entries
-            else:
-                entries = self.hash_only
-            fill_hashes(
-                entries,
-                cache=self.cache,
-                cancel=self.cancel,
-                progress=lambda p: self.relay.progress.emit(self.generation, p),
-                on_entry=lambda e: self.relay.updated.emit(self.generation, e),
-                hash_function=self.hash_function,
-            )
-        except Exception:  # a bug must not kill the pool thread silently
-            log.exception("model library scan failed")
-        finally:
-            with contextlib.suppress(RuntimeError):  # scanner deleted without shutdown()
-                self.relay.done.emit(self.generation)
-
-
-class LibraryScanner(QObject):
-    """The app's one model library: scans the configured folders in the background.
-
-    With a ``SettingsStore`` the folders come from the settings and a change of folders rescans.
-    Call ``shutdown()`` before the application quits (it cancels and waits for the worker)."""
-
-    scan_started = Signal()
-    scan_progress = Signal(object)  # ScanProgress (phase "scan" or "hash")
-    entries_changed = Signal(list)  # list[ModelEntry]: a scan finished (hashes may still be None)
-    entry_updated = Signal(object)  # ModelEntry whose hash became known
-    scan_finished = Signal()  # scanning and hashing are both done (or were cancelled)
-
-    def __init__(
-        self,
-        store: SettingsStore | None = None,
-        *,
-        folders: Iterable[str | Path] | None = None,
-        include_hf_cache: bool = True,
-        cache_path: Path | None = None,
-        hash_function: HashFunction = sha256_file,
-        parent: QObject | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self._store = store
-        self._folders = [Path(f) for f in folders] if folders is not None else None
-        self._include_hf_cache = include_hf_cache
-        self._cache = LibraryCache(cache_path or default_cache_path())
-        self._hash_function = hash_function
-        self._entries: list[ModelEntry] = []
-        self._generation = 0
-        self._jobs = 0  # started and not yet done
-        self._cancel = CancelToken()
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._pool.setExpiryTimeout(2000)  # no idle worker thread lingers long after a scan
-        self._relay = _Relay(self)
-        self._relay.entries.connect(self._on_entries)
-        self._relay.updated.connect(self._on_updated)
-        self._relay.progress.connect(self._on_progress)
-        self._relay.done.connect(self._on_done)
-        self._ignore_extra: set[str] = set()
-        self._unsubscribe = store.subscribe(self._on_settings) if store is not None else None
-
-    # -- public
-
-    def entries(self) -> list[ModelEntry]:
-        return list(self._entries)
-
-    def is_scanning(self) -> bool:
-        return self._jobs > 0
-
-    def folders(self) -> tuple[list[Path], list[Path]]:
-        """(folders, extra files) the next scan will look at."""
-        if self._store is not None:
-            settings = self._store.settings
-            folders = default_folders(settings.model_folders, settings.include_hf_cache)
-            return folders, [Path(p) for p in settings.extra_model_files]
-        return default_folders(self._folders or [], self._include_hf_cache), []
-
-    def rescan(self) -> None:
-        """Cancel any running scan and start a fresh one; results arrive as signals."""
-        self._cancel.cancel()
-        self._cancel = CancelToken()
-        self._generation += 1
-        folders, extra = self.folders()
-        self._start(
-            _ScanJob(
-                self._relay,
-                self._generation,
-                self._cancel,
-                folders,
-                extra,
-                self._cache,
-                self._hash_function,
-            )
-        )
-
-    def add_file(self, path: str | Path) -> ModelEntry:
-        """Add one model file (e.g. dropped on the window); remembered in the settings.
-
-        Reads only the header here; the hash is computed in the background."""
-        entry = inspect_path(path, cache=self._cache)
-        self._entries = [e for e in self._entries if e.path != entry.path] + [entry]
-        self.entries_changed.emit(self.entries())
-        if self._store is not None and entry.usable:
-            files = self._store.settings.extra_model_files
-            if entry.path not in files:
-                self._ignore_extra.add(entry.path)
-                self._store.update(extra_model_files=[*files, entry.path])
-        if entry.hashable and entry.hash is None and entry.problem is None:
-            job = _ScanJob(
-                self._relay,
-                self._generation,
-                self._cancel,
-                [],
-                [],
-                self._cache,
-                self._hash_function,
-                hash_only=[entry],
-            )
-            self._start(job)
-        return entry
-
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel, wait for the worker, stop listening to the settings. True when it stopped."""
-        self._cancel.cancel()
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        return self._pool.waitForDone(timeout_ms)
-
-    def wait(self, timeout_ms: int = 10_000) -> bool:
-        """Block until the worker is idle (tests and benchmarks)."""
-        return self._pool.waitForDone(timeout_ms)
-
-    # -- internals
-
-    def _start(self, job: _ScanJob) -> None:
-        # One pool thread: jobs run and finish in the order they were started.
-        if self._jobs == 0:
-            self.scan_started.emit()
-        self._jobs += 1
-        self._pool.start(job)
-
-    def _on_entries(self, generation: int, entries: tuple[ModelEntry, ...]) -> None:
-        if generation != self._generation:
-            return
-        self._entries = list(entries)
-        self.entries_changed.emit(self.entries())
-
-    def _on_updated(self, generation: int, entry: ModelEntry) -> None:
-        if generation != self._generation:
-            return
-        self._entries = [entry if e.path == entry.path else e for e in self._entries]
-        self.entry_updated.emit(entry)
-
-    def _on_progress(self, generation: int, progress: ScanProgress) -> None:
-        if generation == self._generation:
-            self.scan_progress.emit(progress)
-
-    def _on_done(self, _generation: int) -> None:
-        self._jobs -= 1
-        if self._jobs == 0:
-            self.scan_finished.emit()
-
-    def _on_settings(self, settings: Settings, changed: frozenset[str]) -> None:
-        if not changed & LIBRARY_SETTINGS:
-            return
-        if changed == {"extra_model_files"} and set(settings.extra_model_files) <= (
-            self._ignore_extra | {e.path for e in self._entries}
-        ):
-            return  # our own add_file: already listed
-        self.rescan()
 
 
 # ---- the list model and combobox -----------------------------------------------------------
@@ -390,7 +155,7 @@ class ModelCombo(QComboBox):
 
     def __init__(
         self,
-        scanner: LibraryScanner,
+        scanner: ModelLibrary,
         kinds: ModelKind | Iterable[ModelKind],
         none_label: str | None,
         parent: QWidget | None = None,
@@ -477,7 +242,7 @@ class ModelPicker(QWidget):
 
     def __init__(
         self,
-        scanner: LibraryScanner,
+        scanner: ModelLibrary,
         store: SettingsStore | None = None,
         parent: QWidget | None = None,
         *,

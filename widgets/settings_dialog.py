@@ -34,9 +34,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.library import hf_hub_cache
 from app.settings import MEMORY_MODES, PRECISIONS, PREVIEW_METHODS, SettingsError, SettingsStore
 from inference.api import Sampler
-from inference.library import hf_hub_cache
 
 DEFAULT_DEVICES = ("auto", "cpu", "cuda", "mps")
 MEMORY_LABELS = {

@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.tools import SelectionMode
+from app.tools import BrushTarget, BrushTool, LassoSelectTool, RectSelectTool, SelectionMode
 from app.tools.brush import MAX_SIZE, MIN_SIZE
 
+SELECT_TOOLS = (RectSelectTool, LassoSelectTool)  # the tools with a selection mode
 SELECTION_MODES = [
     ("Replace", SelectionMode.REPLACE),
     ("Add (Shift)", SelectionMode.ADD),
@@ -126,22 +127,19 @@ class ToolOptionsBar(QToolBar):
     def set_tool(self, tool, label: str) -> None:
         self.tool = tool
         self.tool_label.setText(label)
-        settings = getattr(tool, "settings", None)
-        is_brush = settings is not None
-        is_select = tool is not None and hasattr(tool, "mode")
+        is_brush = isinstance(tool, BrushTool)
+        is_select = isinstance(tool, SELECT_TOOLS)
         for group in self.brush_groups:
             self._actions[group].setVisible(is_brush)
-        erasing = bool(is_brush and settings.erase)
-        self._actions[self.color_group].setVisible(
-            is_brush and not erasing and getattr(tool.target, "value", "") != "mask"
-        )
+        painting = isinstance(tool, BrushTool) and not tool.settings.erase
+        self._actions[self.color_group].setVisible(painting and tool.target is not BrushTarget.MASK)
         self._actions[self.mode_group].setVisible(is_select)
         self.sync_from_tool()
 
     def sync_from_tool(self) -> None:
         """Show the tool's current values (after [ / ] or a tool switch)."""
-        settings = getattr(self.tool, "settings", None)
-        if settings is not None:
+        if isinstance(self.tool, BrushTool):
+            settings = self.tool.settings
             widgets = [
                 self.size_spin,
                 self.size_slider,
@@ -159,7 +157,7 @@ class ToolOptionsBar(QToolBar):
             self.pressure_opacity.setChecked(settings.pressure_opacity)
             del blockers
             self._show_values(settings)
-        if self.tool is not None and hasattr(self.tool, "mode"):
+        if isinstance(self.tool, SELECT_TOOLS):
             with QSignalBlocker(self.mode_combo):
                 for index, (_label, mode) in enumerate(SELECTION_MODES):
                     if mode is self.tool.mode:
@@ -178,10 +176,9 @@ class ToolOptionsBar(QToolBar):
         self.color_button.setIcon(QIcon(pixmap))
 
     def _set_brush(self, **changes) -> None:
-        settings = getattr(self.tool, "settings", None)
-        if settings is None:
+        if not isinstance(self.tool, BrushTool):
             return
-        self.tool.settings = replace(settings, **changes)
+        self.tool.settings = replace(self.tool.settings, **changes)
         self.sync_from_tool()
         self.options_changed.emit()
 
@@ -192,14 +189,13 @@ class ToolOptionsBar(QToolBar):
         self._set_brush(size=float(value))
 
     def _choose_color(self) -> None:
-        settings = getattr(self.tool, "settings", None)
-        if settings is None:
+        if not isinstance(self.tool, BrushTool):
             return
-        color = QColorDialog.getColor(QColor(*settings.color), self, "Pen colour")
+        color = QColorDialog.getColor(QColor(*self.tool.settings.color), self, "Pen colour")
         if color.isValid():
             self.set_color(color)
 
     def _mode_changed(self, index: int) -> None:
-        if self.tool is not None and hasattr(self.tool, "mode"):
+        if isinstance(self.tool, SELECT_TOOLS):
             self.tool.mode = self.mode_combo.itemData(index)
             self.options_changed.emit()

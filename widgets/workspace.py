@@ -16,9 +16,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
 
 from app import files
+from app.generation.jobs import JobController, default_engine_factory
+from app.generation.session import GenerationSessions
 from app.io.autosave import AutosaveManager
-from app.jobs import JobController, default_engine_factory
 from app.layers import LayerKind
+from app.library import ModelLibrary
 from app.recent import RecentFiles
 from app.settings import Settings, SettingsStore
 from app.staging import Staging
@@ -27,7 +29,7 @@ from widgets.generate_panel import GeneratePanel
 from widgets.hub_dialog import HubDialog
 from widgets.layers_panel import ID_ROLE
 from widgets.main_window import MainWindow, ToolId
-from widgets.model_picker import LibraryScanner, ModelPicker
+from widgets.model_picker import ModelPicker
 from widgets.pose_overlay import PoseOverlayPainter
 from widgets.result_actions import result_actions
 from widgets.settings_dialog import SettingsDialog
@@ -78,7 +80,7 @@ class Workspace(QObject):
         settings = self.store.settings
         self.recent = RecentFiles(self.store.path.with_name("recent.json"))
 
-        self.scanner = LibraryScanner(self.store, cache_path=library_cache, parent=window)
+        self.scanner = ModelLibrary(self.store, cache_path=library_cache, parent=window)
         self.picker = ModelPicker(self.scanner, self.store, show_controlnet=False)
         self.staging = Staging(window)
         self.jobs = JobController(
@@ -87,8 +89,18 @@ class Workspace(QObject):
             parent=window,
         )
         self._custom_engine = engine_factory is not None
+        # one generation session per document, shared by the panel and anything else that
+        # generates (live painting, scripts)
+        self.sessions = GenerationSessions(
+            self.jobs, library=self.scanner, store=self.store, parent=window
+        )
         self.generate_panel = GeneratePanel(
-            lambda: window.doc, self.jobs, self.picker, store=self.store, scanner=self.scanner
+            lambda: window.doc,
+            self.jobs,
+            self.picker,
+            store=self.store,
+            scanner=self.scanner,
+            sessions=self.sessions,
         )
         self.generate_panel.status_message.connect(
             lambda text: window.statusBar().showMessage(text, 5000)
@@ -252,8 +264,7 @@ class Workspace(QObject):
         return bool(path) and self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
-        doc = self.window.doc
-        doc.generation_state = self.generate_panel_state()
+        doc = self.window.doc  # its session keeps doc.generation_state up to date
         try:
             written = files.save_project(doc, path)
         except files.FileError as err:
@@ -263,10 +274,6 @@ class Workspace(QObject):
         self.window.update_title()
         self.window.statusBar().showMessage(f"Saved {written.name}", 4000)
         return True
-
-    def generate_panel_state(self) -> dict:
-        state = getattr(self.generate_panel, "state", None)
-        return dict(state()) if callable(state) else dict(self.window.doc.generation_state)
 
     def open_recent(self, path: str) -> None:
         if not Path(path).exists():

@@ -20,7 +20,15 @@ Design notes (the why):
   white + transparency, negative layer count), because psd-tools' own recompositing is slow,
   float64, and would replace it. This uses two private psd-tools attributes, pinned by tests.
 - Saves go to a temp file in the target folder, fsync, rename; the previous version stays as
-  ``NAME~`` (hard link, else copy).
+  ``NAME~`` (hard link, else copy). A save through a symlink writes its target; temp files of
+  killed saves are removed by the next save (or open) of that file when unlocked and old.
+- Everything read from a file is validated into typed values by :mod:`app.io.validate` before it
+  reaches the model (a project that opens saves to a project that opens); pixel budgets are
+  checked from headers before any pixel is decoded; imports are converted to 8-bit sRGB
+  (:func:`app.image_io.to_srgb_rgba`, littleCMS for embedded profiles and Lab).
+- A PSD keeps Impasto's layer roles in each layer's ``shmd`` metadata item ``impa``
+  (:mod:`app.io.psd_roles`); other programs see plain pixel layers.
+- Crash recovery decides "dead" by the session's advisory lock file, never by PID or host name.
 
 Kept import-light on purpose: :mod:`app.image_io` imports :mod:`app.io.errors` at start-up.
 """

@@ -18,6 +18,11 @@ a time; a timer tick during one is coalesced into a single follow-up.
 A clean save or closing the document removes its autosave; a clean exit
 (:meth:`AutosaveManager.shutdown`) removes the session folder. A session folder whose process is
 gone was left by a crash: :meth:`AutosaveManager.recoverable` lists its documents.
+
+"Gone" is decided by an advisory lock on ``<session>/session.lock`` (``fcntl.flock`` on Linux and
+macOS, ``msvcrt.locking`` on Windows) that the session holds from creating its folder until it
+exits: the operating system drops it when the process dies, however it dies. PIDs and host names
+are not trusted (a container restarts as PID 1 under a new host name; a PID is reused).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +49,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from app.document import Document
 from app.geometry import Rect
 from app.io import layer_data, ora
-from app.io.atomic import atomic_save
+from app.io.atomic import atomic_save, remove_stale_parts
 from app.io.errors import FileError
 from app.io.ora import PngCache, open_ora
 from app.layers import Layer
@@ -53,6 +59,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_MINUTES = 5.0
 SESSION_FILE = "session.json"
+LOCK_FILE = "session.lock"
+STARTING_GRACE_SECONDS = 60.0  # a session folder without a lock file yet may be starting
 SNAPSHOT_WAIT_SECONDS = 120.0  # the writer gives up if the UI thread never takes its snapshot
 
 
@@ -202,6 +210,7 @@ class AutosaveManager(QObject):
         self.session_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.session_dir = self.folder / self.session_id
         self._watched: dict[int, _Watched] = {}
+        self._lock: _SessionLock | None = None
         self._counter = 0
         self._flight: _Flight | None = None
         self._pending = False  # a tick came while writing: autosave again when it is done
@@ -328,6 +337,9 @@ class AutosaveManager(QObject):
             if flight.thread is not None:
                 flight.thread.join()
         self._watched.clear()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         shutil.rmtree(self.session_dir, ignore_errors=True)
 
     # ---- recovery ------------------------------------------------------------------------
@@ -340,7 +352,8 @@ class AutosaveManager(QObject):
             return found
         for session in self.folder.iterdir():
             if not session.is_dir() or session == self.session_dir or _session_alive(session):
-                continue
+                continue  # a running session (or one starting right now)
+            remove_stale_parts(session, min_age_seconds=0)  # its writer is dead
             items = [_read_meta(meta) for meta in sorted(session.glob("doc-*.json"))]
             items = [item for item in items if item is not None]
             if not items:
@@ -381,9 +394,14 @@ class AutosaveManager(QObject):
             self._remove_files(entry)
 
     def _ensure_session_dir(self) -> None:
-        if (self.session_dir / SESSION_FILE).exists():
+        if self._lock is not None and (self.session_dir / SESSION_FILE).exists():
             return
         self.session_dir.mkdir(parents=True, exist_ok=True)
+        if self._lock is None:
+            self._lock = _SessionLock.try_acquire(self.session_dir, own=True)
+            if self._lock is None:
+                raise OSError(f"the session folder {self.session_dir} is locked by another process")
+        # for people looking at the folder; liveness is the lock, not these
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now().isoformat()}
         (self.session_dir / SESSION_FILE).write_text(json.dumps(info))
 
@@ -660,45 +678,83 @@ def _read_meta(meta_path: Path) -> RecoverableFile | None:
         return RecoverableFile(ora, None, "Untitled", stamp)
 
 
-def _session_alive(session: Path) -> bool:
-    try:
-        info = json.loads((session / SESSION_FILE).read_text("utf-8"))
-        pid, host = int(info["pid"]), str(info["host"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    if host != socket.gethostname():
-        return True  # another machine's session (a synced folder): not ours to judge
-    return _pid_alive(pid)
+class _SessionLock:
+    """An exclusive advisory lock on ``<session>/session.lock``, held while the handle is open.
+    The operating system releases it when the process ends, crash or ``kill -9`` included."""
 
+    def __init__(self, handle):
+        self._handle = handle
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32
-        handle = kernel32.OpenProcess(0x1000 | 0x00100000, False, pid)  # query + synchronize
-        if not handle:
-            return False
+    @classmethod
+    def try_acquire(cls, session: Path, *, own: bool = False) -> _SessionLock | None:
+        """The lock, or None when a live process holds it. A folder with no lock file counts as
+        held while it is young (a session is creating it), as dead once older."""
+        path = session / LOCK_FILE
+        if not own and not path.exists():
+            try:
+                age = time.time() - session.stat().st_mtime
+            except OSError:
+                return None
+            if age < STARTING_GRACE_SECONDS:
+                return None
         try:
-            return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: running
-        finally:
-            kernel32.CloseHandle(handle)
+            handle = open(path, "a+b")  # noqa: SIM115 - held for the session's life
+        except OSError as err:
+            log.warning("cannot open the session lock %s: %s", path, err)
+            return None
+        if not _lock_handle(handle):
+            handle.close()
+            return None
+        return cls(handle)
+
+    def release(self) -> None:
+        if self._handle.closed:
+            return
+        with contextlib.suppress(OSError):
+            _unlock_handle(self._handle)
+        self._handle.close()
+
+
+def _lock_handle(handle) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError / PermissionError: held by a live process
         return False
     return True
 
 
+def _unlock_handle(handle) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _session_alive(session: Path) -> bool:
+    """Whether the session that owns this folder still runs (its lock is held)."""
+    lock = _SessionLock.try_acquire(session)
+    if lock is None:
+        return True
+    lock.release()
+    return False
+
+
 def _remove_if_only_session_file(session: Path) -> None:
     try:
-        rest = [p for p in session.iterdir() if p.name != SESSION_FILE]
+        rest = [p for p in session.iterdir() if p.name not in (SESSION_FILE, LOCK_FILE)]
     except OSError:
         return
     if not rest:

@@ -57,19 +57,44 @@ def flatten(layers: Iterable[Layer], rect: Rect) -> np.ndarray:
     return out
 
 
+# Layers that only mean something on the canvas (generation inputs): their pixels outside it
+# (the slack a growing raster keeps) are never stored. Picture layers keep real offsets.
+CANVAS_BOUND_KINDS = frozenset({LayerKind.MASK, LayerKind.SKETCH, LayerKind.CONTROL})
+
+
+def crop_to_canvas(
+    pixels: np.ndarray, x: int, y: int, canvas: Rect
+) -> tuple[np.ndarray, int, int] | None:
+    """The part of ``pixels`` placed at ``x, y`` that lies on the canvas; None if none does."""
+    placed = Rect(x, y, pixels.shape[1], pixels.shape[0])
+    inside = placed.intersected(canvas)
+    if inside.is_empty:
+        return None
+    if inside == placed:
+        return pixels, x, y
+    return pixels[inside.slices(placed)], inside.x, inside.y
+
+
 def layer_rgba(layer: Layer, canvas: Rect) -> tuple[np.ndarray, int, int] | None:
-    """RGBA pixels and top-left offset of a layer as other apps should see it; None if empty."""
+    """RGBA pixels and top-left offset of a layer as other apps should see it; None if empty.
+    Mask, sketch and control layers are cropped to the canvas."""
     if layer.kind is LayerKind.POSE:
         return pose_rgba(layer.pose, canvas)
     raster = layer.raster
     if raster is None or raster.rect.is_empty:
         return None
+    data, x, y = raster.data, raster.x, raster.y
+    if layer.kind in CANVAS_BOUND_KINDS:
+        cropped = crop_to_canvas(data, x, y, canvas)
+        if cropped is None:
+            return None
+        data, x, y = cropped
     if layer.kind is LayerKind.MASK:
-        rgba = np.empty((*raster.data.shape, 4), np.uint8)
+        rgba = np.empty((*data.shape, 4), np.uint8)
         rgba[..., :3] = 255
-        rgba[..., 3] = raster.data
-        return rgba, raster.x, raster.y
-    return raster.data, raster.x, raster.y
+        rgba[..., 3] = data
+        return rgba, x, y
+    return data, x, y
 
 
 def pose_rgba(pose: Any, canvas: Rect) -> tuple[np.ndarray, int, int] | None:

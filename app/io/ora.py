@@ -19,10 +19,12 @@ the Impasto namespace. Mask, pose and control layers are written ``visibility="h
 visibility is ``impasto:visible``) so Krita, GIMP and MyPaint show the same picture as Impasto.
 Masks are stored as white with the mask as alpha; pose layers as their rendered control image.
 
-Reading files from other apps: every layer becomes an image layer, nested stacks are flattened
-(offsets added, opacity multiplied, hidden if any parent is hidden; the group path is kept in
-``layer.extra["ora_group"]``), unknown attributes are kept in ``layer.extra["ora_attrs"]`` and
-written back.
+Blend modes are ``composite-op`` (kept as a string, unknown ones drawn as normal); groups are
+nested ``<stack>`` elements with ``isolation="isolate"`` (or ``"auto"`` for pass-through).
+
+Reading files from other apps: every layer becomes an image layer, nested stacks become groups
+(offsets added; opacity, visibility and mode stay on the group), unknown attributes are kept in
+``layer.extra["ora_attrs"]`` and written back.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import json
 import logging
 import math
 import os
-import re
 import weakref
 import zipfile
 from collections import deque
@@ -47,8 +48,10 @@ from xml.etree import ElementTree as ET
 import numpy as np
 from PIL import Image
 
+from app import blend, groups
 from app.document import Document
-from app.io import layer_data
+from app.geometry import Rect
+from app.io import layer_data, validate
 from app.io.atomic import atomic_save
 from app.io.errors import CorruptFileError, FileError, OpenError, SaveError, UnsafeFileError
 from app.io.safety import (
@@ -57,8 +60,10 @@ from app.io.safety import (
     ReadBudget,
     check_archive,
     check_canvas,
+    check_document_budget,
     check_offset,
     decode_png,
+    png_size,
     read_entry,
 )
 from app.layers import Layer, LayerKind
@@ -81,6 +86,7 @@ T = TypeVar("T")
 # must not be copied along when a layer is duplicated.
 _NOT_KEPT = {"edit-locked", "uuid"}
 _STANDARD_ATTRS = {"name", "src", "x", "y", "opacity", "visibility", "composite-op"}
+_RESERVED_ATTRS = _STANDARD_ATTRS | {"edit-locked"}
 _Q = f"{{{NS}}}"
 
 
@@ -155,19 +161,25 @@ def write_ora(
     png_cache: PngCache | None = None,
 ) -> None:
     """Write the project to a path or a binary file object (not atomic; see :func:`save_ora`)."""
-    layers = layer_data.saved_layers(doc.layers)
+    # children before their group, so the index of a layer read back is the one written here
+    layers = list(groups.post_order(groups.build_tree(layer_data.saved_layers(doc.layers))))
     ET.register_namespace("impasto", NS)
     root = ET.Element("image", {"version": ORA_VERSION, "w": str(doc.width), "h": str(doc.height)})
     stack = ET.SubElement(root, "stack")
     packer = layer_data.JsonPacker("impasto/arrays/")
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, compress_type=zipfile.ZIP_STORED)
-        elements = []
-        jobs = [partial(_cached_layer_png, layer, doc.rect, png_cache) for layer in layers]
-        for index, (layer, encoded) in enumerate(zip(layers, _in_order(jobs), strict=True)):
-            elements.append(_write_layer(archive, layer, index, encoded, packer))
-        for element in reversed(elements):  # stack.xml lists the top layer first
-            stack.append(element)
+        elements: dict[int, ET.Element] = {}
+        pixel_layers = [layer for layer in layers if layer.kind is not LayerKind.GROUP]
+        jobs = [partial(_cached_layer_png, layer, doc.rect, png_cache) for layer in pixel_layers]
+        encoded_by_id = zip(pixel_layers, _in_order(jobs), strict=True)
+        for layer, encoded in encoded_by_id:
+            index = layers.index(layer)
+            elements[layer.id] = _write_layer(archive, layer, index, encoded, packer)
+        for layer in layers:
+            if layer.kind is LayerKind.GROUP:
+                elements[layer.id] = _group_element(layer)
+        _nest(stack, layers, elements)
         active = next(
             (i for i, layer in enumerate(layers) if layer.id == doc.active_layer_id), None
         )
@@ -187,7 +199,7 @@ def write_ora(
             buffer = io.BytesIO()
             np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
             archive.writestr(name, buffer.getvalue())
-        archive.writestr("stack.xml", ET.tostring(root, encoding="utf-8", xml_declaration=True))
+        archive.writestr("stack.xml", _xml_bytes(root))
         if png_cache is not None:  # forget deleted layers
             for stale in set(png_cache) - {layer.id for layer in layers}:
                 png_cache.pop(stale, None)
@@ -196,6 +208,16 @@ def write_ora(
             _write_png(archive, "mergedimage.png", picture)
             picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BOX)
             _write_png(archive, "Thumbnails/thumbnail.png", picture)
+
+
+def _xml_bytes(root: ET.Element) -> bytes:
+    """stack.xml, checked by parsing it back: a file we write must be one we can open."""
+    try:
+        data = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        ET.fromstring(data)
+    except (TypeError, ValueError, ET.ParseError) as err:
+        raise SaveError(f"Could not write stack.xml: {err}") from err
+    return data
 
 
 def _layer_png(layer: Layer, canvas) -> tuple[bytes, int, int, bool]:
@@ -231,25 +253,23 @@ def _write_layer(
     stem = f"layer{index:03d}"
     src = f"data/{stem}.png"
     png, x, y, empty = encoded
-    attrs: dict[str, str] = {}
-    for key, value in (layer.extra.get("ora_attrs") or {}).items():
-        if isinstance(key, str) and key not in _STANDARD_ATTRS and isinstance(value, str):
-            attrs[xml_safe(key)] = xml_safe(value)
+    kept = validate.clean_ora_attrs(
+        layer.extra.get("ora_attrs"), _RESERVED_ATTRS, f"layer {layer.name!r}", _Q
+    )
+    attrs: dict[str, str] = dict(kept)
     if empty:
         attrs[_Q + "empty"] = "true"
     _write_stored(archive, src, png)
     del png
     attrs.update(
         {
-            "name": xml_safe(layer.name),
+            "name": validate.clean_name(layer.name, ""),
             "src": src,
             "x": str(x),
             "y": str(y),
             "opacity": repr(float(layer.opacity)),
             "visibility": "visible" if layer_data.shown_in_picture(layer) else "hidden",
-            "composite-op": (layer.extra.get("ora_attrs") or {}).get(
-                "composite-op", "svg:src-over"
-            ),
+            "composite-op": validate.clean_composite_op(layer.blend_mode),
             _Q + "kind": layer.kind.value,
             _Q + "visible": _bool(layer.visible),
             _Q + "locked": _bool(layer.locked),
@@ -276,6 +296,36 @@ def _write_layer(
     return ET.Element("layer", attrs)
 
 
+def _group_element(layer: Layer) -> ET.Element:
+    """A group as a nested ``<stack>``: pass-through is ``isolation="auto"`` with src-over (the
+    spec's non-isolated case), every other mode an isolated group with that ``composite-op``."""
+    passing = layer.blend_mode == blend.PASS_THROUGH
+    attrs = {
+        "name": xml_safe(layer.name),
+        "opacity": repr(float(layer.opacity)),
+        "visibility": "visible" if layer.visible else "hidden",
+        "composite-op": blend.NORMAL if passing else validate.clean_composite_op(layer.blend_mode),
+        "isolation": "auto" if passing else "isolate",
+        _Q + "kind": LayerKind.GROUP.value,
+        _Q + "locked": _bool(layer.locked),
+        _Q + "collapsed": _bool(layer.collapsed),
+    }
+    return ET.Element("stack", attrs)
+
+
+def _nest(root: ET.Element, layers: list[Layer], elements: dict[int, ET.Element]) -> None:
+    """Place each element in its group's ``<stack>``, top first as stack.xml lists them."""
+    for node in reversed(groups.build_tree(layers)):
+        _nest_node(root, node, elements)
+
+
+def _nest_node(parent: ET.Element, node: groups.Node, elements: dict[int, ET.Element]) -> None:
+    element = elements[node.layer.id]
+    parent.append(element)
+    for child in reversed(node.children):
+        _nest_node(element, child, elements)
+
+
 def _encode_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
@@ -299,13 +349,10 @@ def _write_json(archive: zipfile.ZipFile, name: str, value: Any) -> None:
     archive.writestr(name, text.encode("utf-8"))
 
 
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
 def xml_safe(text: str) -> str:
     """``text`` without the characters XML 1.0 cannot hold (control characters, lone surrogates);
     a layer name imported from elsewhere may contain them."""
-    return _XML_INVALID.sub("", text)
+    return validate.xml_text(text)
 
 
 def _bool(value: bool) -> str:
@@ -315,14 +362,14 @@ def _bool(value: bool) -> str:
 # ---- reading -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class _Placed:
     element: ET.Element
     x: int
     y: int
     opacity: float
     visible: bool
-    group: str
+    parent: _Placed | None = None  # the enclosing <stack>, None for the root stack
 
 
 def open_ora(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Document:
@@ -374,9 +421,10 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
         raise CorruptFileError("stack.xml has no layer stack")
 
     placed: list[_Placed] = []
-    _collect(stack, 0, 0, 1.0, True, "", placed, limits, depth=0)
+    _collect(stack, 0, 0, None, placed, limits, depth=0)
     if len(placed) > limits.max_layers:
         raise UnsafeFileError(f"it has {len(placed)} layers (at most {limits.max_layers})")
+    check_document_budget((width, height), _declared_sizes(archive, placed), limits)
 
     document_meta: dict[str, Any] = {}
     if "impasto/document.json" in names:
@@ -391,11 +439,21 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
             raise UnsafeFileError(f"{name} is too large")
         return array
 
+    bottom_first = list(reversed(placed))  # children before their group
+    pixel_items = [item for item in bottom_first if item.element.tag != "stack"]
     jobs = [
         partial(_read_layer, archive, item, width, height, limits, budget, load_array)
-        for item in reversed(placed)  # bottom to top
+        for item in pixel_items
     ]
-    layers = list(_in_order(jobs, DECODE_THREADS))
+    read = dict(zip(map(id, pixel_items), _in_order(jobs, DECODE_THREADS), strict=True))
+    layers = [
+        read[id(item)] if item.element.tag != "stack" else _read_group(item)
+        for item in bottom_first
+    ]
+    layer_of = {id(item): layer for item, layer in zip(bottom_first, layers, strict=True)}
+    for item, layer in zip(bottom_first, layers, strict=True):
+        if item.parent is not None:
+            layer.parent_id = layer_of[id(item.parent)].id
     doc = Document(width, height)
     for index, layer in enumerate(layers):
         doc._insert_layer(layer, index)
@@ -412,6 +470,18 @@ def _read_archive(archive: zipfile.ZipFile, limits: Limits) -> Document:
         doc.set_active((paint or doc.layers)[-1].id)
     doc.history.clear()
     return doc
+
+
+def _declared_sizes(archive: zipfile.ZipFile, placed: list[_Placed]) -> list[tuple[int, int]]:
+    """The pixel sizes the layers' PNG headers declare (nothing is decompressed beyond them)."""
+    sizes = []
+    for item in placed:
+        if item.element.tag == "stack" or item.element.get(_Q + "empty") == "true":
+            continue
+        size = png_size(archive, item.element.get("src", ""))
+        if size is not None:
+            sizes.append(size)
+    return sizes
 
 
 def _unpack_state(value: Any, load_array) -> Any:
@@ -433,14 +503,13 @@ def _collect(
     stack: ET.Element,
     x: int,
     y: int,
-    opacity: float,
-    visible: bool,
-    group: str,
+    parent: _Placed | None,
     out: list[_Placed],
     limits: Limits,
     depth: int,
 ) -> None:
-    """Flatten nested stacks into a list of layers, top first, with inherited placement."""
+    """List the layers and groups, top first (a group before its contents), with offsets
+    added up; opacity and visibility stay on the group they belong to."""
     if depth > 64:
         raise UnsafeFileError("layer groups are nested more than 64 deep")
     for child in stack:
@@ -450,18 +519,45 @@ def _collect(
         cx = x + _int_attr(child, "x", 0)
         cy = y + _int_attr(child, "y", 0)
         check_offset(cx, cy, f"layer {child.get('name', '')!r}", limits)
-        c_opacity = opacity * _opacity(child)
-        c_visible = visible and child.get("visibility", "visible") != "hidden"
+        visible = child.get("visibility", "visible") != "hidden"
         if child.tag == "stack":
-            name = child.get("name", "Group")
-            path = f"{group}/{name}" if group else name
-            _collect(child, cx, cy, c_opacity, c_visible, path, out, limits, depth + 1)
+            group = _Placed(child, cx, cy, _opacity(child), visible, parent)
+            out.append(group)
+            _collect(child, cx, cy, group, out, limits, depth + 1)
         elif child.get("src"):
-            out.append(_Placed(child, cx, cy, c_opacity, c_visible, group))
-            if len(out) > limits.max_layers:
-                raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+            out.append(_Placed(child, cx, cy, _opacity(child), visible, parent))
         else:
             log.info("skipping layer %r without pixels", child.get("name"))
+            continue
+        if len(out) > limits.max_layers:
+            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+
+
+def _read_group(item: _Placed) -> Layer:
+    """A ``<stack>`` as a group. ``isolation="auto"`` (the default) with src-over at full
+    opacity is the spec's non-isolated group: pass-through; anything else is isolated."""
+    element = item.element
+    mode = _blend_mode(element)
+    if (
+        element.get("isolation", "auto") != "isolate"
+        and mode == blend.NORMAL
+        and item.opacity >= 1.0
+    ):
+        mode = blend.PASS_THROUGH
+    return Layer(
+        LayerKind.GROUP,
+        element.get("name", "Group"),
+        visible=item.visible,
+        opacity=item.opacity,
+        locked=element.get(_Q + "locked", element.get("edit-locked", "false")) == "true",
+        blend_mode=mode,
+        collapsed=element.get(_Q + "collapsed") == "true",
+    )
+
+
+def _blend_mode(element: ET.Element) -> str:
+    """The ``composite-op`` as a string (unknown ones are kept and drawn as normal)."""
+    return validate.clean_composite_op(element.get("composite-op", blend.NORMAL).strip())
 
 
 def _read_layer(
@@ -474,12 +570,12 @@ def _read_layer(
     load_array,
 ) -> Layer:
     element = item.element
-    name = element.get("name", "Layer")
+    name = validate.clean_name(element.get("name"), "Layer")
     try:
         kind = LayerKind(element.get(_Q + "kind", "image"))
     except ValueError:
         kind = LayerKind.IMAGE
-    if kind is LayerKind.PREVIEW:
+    if kind in (LayerKind.PREVIEW, LayerKind.GROUP):
         kind = LayerKind.IMAGE
     visible = item.visible
     if element.get(_Q + "visible") is not None:
@@ -504,21 +600,30 @@ def _read_layer(
             raster = Raster(kind.channels)
         else:
             pixels = decode_png(data, what, budget, mask=kind is LayerKind.MASK)
-            raster = Raster(kind.channels, pixels, item.x, item.y)
-    attrs = {
-        k: v
-        for k, v in element.attrib.items()
-        if k not in (_STANDARD_ATTRS - {"composite-op"}) | _NOT_KEPT and not k.startswith(_Q)
-    }
+            placed = (pixels, item.x, item.y)
+            if kind in layer_data.CANVAS_BOUND_KINDS:  # never beyond the canvas in the model
+                placed = layer_data.crop_to_canvas(
+                    pixels, item.x, item.y, Rect(0, 0, width, height)
+                )
+            raster = Raster(kind.channels) if placed is None else Raster(kind.channels, *placed)
     extra: dict[str, Any] = {}
     if meta.get("extra"):
         unpacked = layer_data.unpack(meta["extra"], load_array)
         if isinstance(unpacked, dict):
             extra.update(unpacked)
-    if attrs and attrs != {"composite-op": "svg:src-over"}:
+    attrs = validate.clean_ora_attrs(extra.pop("ora_attrs", None), _RESERVED_ATTRS, what, _Q)
+    foreign = {
+        k: v
+        for k, v in element.attrib.items()
+        if k not in _RESERVED_ATTRS | _NOT_KEPT and not k.startswith(_Q)
+    }
+    attrs.update(validate.clean_ora_attrs(foreign, _RESERVED_ATTRS, what, _Q))
+    attrs.pop("composite-op", None)  # the layer's blend_mode holds it
+    if attrs:
         extra["ora_attrs"] = attrs
-    if item.group:
-        extra["ora_group"] = item.group
+    for key in ("psd_kind",):
+        if key in extra and not isinstance(extra[key], str):
+            log.warning("%s: dropping %s=%r (not text)", what, key, extra.pop(key))
     layer = Layer(
         kind,
         name,
@@ -527,18 +632,25 @@ def _read_layer(
         opacity=item.opacity,
         locked=locked,
         extra=extra,
+        blend_mode=_blend_mode(element),
     )
-    if "recipe" in meta:
-        layer.recipe = layer_data.unpack(meta["recipe"], load_array)
+    if meta.get("recipe") is not None:
+        recipe = layer_data.unpack(meta["recipe"], load_array)
+        if isinstance(recipe, dict):
+            layer.recipe = recipe
+        else:
+            log.warning("%s: dropping a recipe that is not an object", what)
     if meta.get("control") is not None:
-        layer.control = layer_data.control_from_data(layer_data.unpack(meta["control"], load_array))
+        layer.control = validate.clean_control(layer_data.unpack(meta["control"], load_array), what)
     if kind is LayerKind.POSE and meta.get("pose") is not None:
         try:
+            validate.check_pose_data(meta["pose"])
             layer.pose = layer_data.pose_from_data(meta["pose"])
         except FileError:
             raise
         except Exception as err:  # ValueError, KeyError, TypeError, PoseFormatError
-            raise CorruptFileError(f"the pose of {what} is damaged ({err})") from err
+            # the layer stays (its picture is in the PNG); only the unusable keypoints go
+            log.warning("%s: dropping its pose data, which cannot be used (%s)", what, err)
     return layer
 
 
@@ -552,19 +664,28 @@ def _read_selection(
     placement = meta.get("selection")
     if not isinstance(placement, dict):
         return
+    x, y = placement.get("x", 0), placement.get("y", 0)
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (x, y)):
+        log.warning("ignoring a selection placed at (%r, %r)", x, y)
+        return
+    check_offset(x, y, "the selection", limits)
     data = read_entry(archive, "impasto/selection.png", limits.max_entry_bytes, budget)
     pixels = decode_png(data, "the selection", budget, mask=True)
-    x, y = int(placement.get("x", 0)), int(placement.get("y", 0))
-    check_offset(x, y, "the selection", limits)
     doc.selection = Raster(1, pixels, x, y)
 
 
 def _read_json(archive: zipfile.ZipFile, name: str, limits: Limits, budget: ReadBudget) -> Any:
     data = read_entry(archive, name, limits.max_text_bytes, budget)
     try:
-        return json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CorruptFileError(f"{name} is not valid JSON ({err})") from err
+    except RecursionError:
+        raise CorruptFileError(f"{name} is nested too deeply") from None
+    if validate.nesting_depth(value) > validate.MAX_JSON_DEPTH:
+        # every later step (unpacking, saving) recurses: refuse before the model holds it
+        raise CorruptFileError(f"{name} is nested more than {validate.MAX_JSON_DEPTH} deep")
+    return value
 
 
 def _int_attr(element: ET.Element, key: str, default: int | None) -> int:

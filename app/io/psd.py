@@ -7,8 +7,11 @@ rendered control image), so the picture Photoshop shows equals Impasto's. The me
 Impasto's own composite, stored the way Photoshop stores it (colour matted on white plus a
 transparency channel, flagged by a negative layer count).
 
-Import reads every pixel-bearing layer (type, shape and smart-object layers rendered to pixels,
-groups flattened: visibility and opacity inherited) as an image layer.
+Blend modes travel as PSD blend keys (app/blend.py; keys without an ``svg:`` twin are kept as
+``psd:xxxx`` and drawn as normal) and groups as PSD groups (pass-through or an isolated mode).
+
+Import reads every pixel-bearing layer (type, shape and smart-object layers rendered to pixels)
+as an image layer, and groups as groups with their own visibility, opacity and mode.
 """
 
 from __future__ import annotations
@@ -21,11 +24,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from app import blend, groups
 from app.document import Document
-from app.io import layer_data
+from app.image_io import ImageLoadError, to_srgb_rgba
+from app.io import layer_data, psd_roles, validate
 from app.io.atomic import atomic_save
 from app.io.errors import CorruptFileError, FileError, OpenError, SaveError, UnsafeFileError
-from app.io.safety import DEFAULT_LIMITS, Limits, ReadBudget, check_canvas, check_offset
+from app.io.safety import (
+    DEFAULT_LIMITS,
+    Limits,
+    ReadBudget,
+    check_canvas,
+    check_document_budget,
+    check_offset,
+)
 from app.layers import Layer, LayerKind
 from app.raster import Raster
 
@@ -58,7 +70,6 @@ def save_psd(doc: Document, path: str | os.PathLike, *, backup: bool = True) -> 
 
 def write_psd(doc: Document, target: str | os.PathLike) -> None:
     from psd_tools import PSDImage
-    from psd_tools.api.layers import PixelLayer
     from psd_tools.constants import Compression
 
     psd = PSDImage.new("RGBA", (doc.width, doc.height), color=(0, 0, 0, 0))
@@ -66,18 +77,8 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
     # first layer is added: psd-tools keeps the sign when it rebuilds the layer records.
     psd._merged_alpha = True
     layers = layer_data.saved_layers(doc.layers)
-    for layer in layers:
-        pixels = layer_data.layer_rgba(layer, doc.rect)
-        if pixels is None:
-            image, x, y = Image.new("RGBA", (0, 0)), 0, 0
-        else:
-            rgba, x, y = pixels
-            image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
-        psd_layer = PixelLayer.frompil(image, psd, "Layer", top=y, left=x)
-        del image
-        psd_layer.name = layer.name[:255]  # sets the Unicode name block, as Photoshop does
-        psd_layer.opacity = round(min(1.0, max(0.0, layer.opacity)) * 255)
-        psd_layer.visible = layer_data.shown_in_picture(layer)
+    _write_nodes(psd, groups.build_tree(layers), doc.rect)
+    _embed_srgb_profile(psd)
     merged = layer_data.flatten(layers, doc.rect)
     planes = [_matted_on_white(merged, channel).tobytes() for channel in range(3)]
     planes.append(merged[..., 3].tobytes())
@@ -90,6 +91,55 @@ def write_psd(doc: Document, target: str | os.PathLike) -> None:
     # composite); write the record we built as it is.
     with open(target, "wb") as handle:
         psd._record.write(handle)
+
+
+def _embed_srgb_profile(psd) -> None:
+    """Tag the document as sRGB (image resource 1039), as Photoshop does with its profile."""
+    from psd_tools.constants import Resource
+    from psd_tools.psd.image_resources import ImageResource
+
+    from app.image_io import srgb_icc_bytes
+
+    key = Resource.ICC_PROFILE
+    psd._record.image_resources[key] = ImageResource(key=key, name="", data=srgb_icc_bytes())
+
+
+def _write_nodes(parent, nodes: list[groups.Node], canvas) -> None:
+    """Layers bottom first into ``parent`` (the PSD or a group), groups as PSD groups."""
+    from psd_tools.api.layers import Group, PixelLayer
+
+    for node in nodes:
+        layer = node.layer
+        if layer.kind is LayerKind.GROUP:
+            psd_layer = Group.new(parent, layer.name[:255], open_folder=not layer.collapsed)
+            _write_nodes(psd_layer, node.children, canvas)
+            psd_layer.visible = layer.visible
+        else:
+            pixels = layer_data.layer_rgba(layer, canvas)
+            if pixels is None:
+                image, x, y = Image.new("RGBA", (0, 0)), 0, 0
+            else:
+                rgba, x, y = pixels
+                image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
+            psd_layer = PixelLayer.frompil(image, parent, "Layer", top=y, left=x)
+            del image
+            psd_layer.visible = layer_data.shown_in_picture(layer)
+            psd_roles.write_role(psd_layer, layer)  # mask/sketch/pose/control/result survive
+        psd_layer.name = layer.name[:255]  # sets the Unicode name block, as Photoshop does
+        psd_layer.opacity = round(min(1.0, max(0.0, layer.opacity)) * 255)
+        psd_layer.blend_mode = _psd_blend_mode(layer)
+
+
+def _psd_blend_mode(layer: Layer):
+    from psd_tools.constants import BlendMode
+
+    mode = layer.blend_mode
+    if layer.kind is not LayerKind.GROUP and mode == blend.PASS_THROUGH:
+        mode = blend.NORMAL
+    try:
+        return BlendMode(blend.psd_key_of(mode))
+    except ValueError:  # a key PSD does not define
+        return BlendMode.NORMAL
 
 
 def _matted_on_white(rgba: np.ndarray, channel: int, rows: int = 512) -> np.ndarray:
@@ -118,6 +168,8 @@ def open_psd(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Docume
             header = handle.read(26)
         _check_header(header, limits)
         doc = _read_psd(path, limits)
+    except ImageLoadError as err:  # colour conversion: the message names the layer
+        raise OpenError(f"{path.name}: {err}") from err
     except FileError as err:
         raise type(err)(f"{path.name}: {err}") from err
     except PermissionError as err:
@@ -152,64 +204,119 @@ def _read_psd(path: Path, limits: Limits) -> Document:
     )
     width, height = psd.width, psd.height
     check_canvas(width, height, limits)
+    sizes = [
+        (layer.bbox[2] - layer.bbox[0], layer.bbox[3] - layer.bbox[1])
+        for layer in psd.descendants()
+        if not layer.is_group() and layer.kind in _PIXEL_KINDS
+    ]
+    check_document_budget((width, height), [(w, h) for w, h in sizes if w > 0 and h > 0], limits)
+    icc = _icc_profile(psd)
     layers: list[Layer] = []
-    for psd_layer in psd.descendants():
-        if psd_layer.is_group():
-            continue
-        layer = _read_layer(psd_layer, limits, budget)
-        if layer is not None:
-            layers.append(layer)
-        if len(layers) > limits.max_layers:
-            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+    _read_nodes(psd, None, layers, limits, budget, icc)
     if not layers:  # no layer records: use the merged image
         budget.spend_pixels(width, height, "the merged image")
-        image = psd.topil() or psd.composite()
-        rgba = np.asarray(image.convert("RGBA"), np.uint8).copy()
+        image = psd.topil(apply_icc=False) or psd.composite(apply_icc=False)
+        rgba = to_srgb_rgba(image, "the merged image", icc)
         layers.append(Layer(LayerKind.IMAGE, path.stem, Raster(4, rgba)))
     doc = Document(width, height)
     for index, layer in enumerate(layers):
         doc._insert_layer(layer, index)
-    doc._insert_layer(Layer(LayerKind.MASK, LayerKind.MASK.default_name), len(doc.layers))
+    if doc.mask_layer is None:  # Impasto's own PSD brings its mask back: no second one
+        doc._insert_layer(Layer(LayerKind.MASK, LayerKind.MASK.default_name), len(doc.layers))
     paint = [layer for layer in doc.layers if layer.kind is not LayerKind.MASK]
-    doc.set_active(paint[-1].id)
+    doc.set_active((paint or doc.layers)[-1].id)
     doc.history.clear()
     return doc
 
 
-def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
-    name = psd_layer.name or "Layer"
+def _icc_profile(psd) -> bytes | None:
+    """The document's embedded ICC profile (image resource 1039), if any."""
+    from psd_tools.constants import Resource
+
+    try:
+        data = psd.image_resources.get_data(Resource.ICC_PROFILE)
+    except (KeyError, AttributeError):
+        return None
+    return bytes(data) if isinstance(data, (bytes, bytearray)) and data else None
+
+
+def _read_nodes(
+    container,
+    parent: Layer | None,
+    out: list[Layer],
+    limits: Limits,
+    budget: ReadBudget,
+    icc: bytes | None,
+) -> None:
+    """Layers bottom first, each group after its contents (Document.layers' order)."""
+    for psd_layer in container:
+        if psd_layer.is_group():
+            group = Layer(
+                LayerKind.GROUP,
+                validate.clean_name(psd_layer.name, "Group") or "Group",
+                visible=psd_layer.visible,
+                opacity=psd_layer.opacity / 255.0,
+                blend_mode=_mode_of(psd_layer),
+                collapsed=not _open_folder(psd_layer),
+            )
+            _read_nodes(psd_layer, group, out, limits, budget, icc)
+            layer: Layer | None = group
+        else:
+            layer = _read_layer(psd_layer, limits, budget, icc)
+            if layer is not None:
+                layer = psd_roles.apply_role(layer, psd_roles.read_role(psd_layer))
+        if layer is None:
+            continue
+        layer.parent_id = parent.id if parent is not None else None
+        out.append(layer)
+        if len(out) > limits.max_layers:
+            raise UnsafeFileError(f"it has more than {limits.max_layers} layers")
+
+
+def _open_folder(psd_group) -> bool:
+    try:
+        return bool(psd_group.open_folder)
+    except (ValueError, AttributeError):  # no section divider setting
+        return True
+
+
+def _mode_of(psd_layer) -> str:
+    mode = psd_layer.blend_mode
+    key = mode.value if hasattr(mode, "value") else bytes(mode)
+    return blend.mode_from_psd_key(key)
+
+
+def _read_layer(psd_layer, limits: Limits, budget: ReadBudget, icc: bytes | None) -> Layer | None:
+    # Krita writes Pascal names with a trailing NUL ('Background\x00'): control characters go
+    name = validate.clean_name(psd_layer.name, "Layer") or "Layer"
     left, top, right, bottom = psd_layer.bbox
     w, h = right - left, bottom - top
-    visible, opacity = True, 1.0
-    node = psd_layer
-    group_path: list[str] = []
-    while node is not None and not isinstance(node, _psd_image_type()):
-        visible = visible and node.visible
-        opacity *= node.opacity / 255.0
-        if node is not psd_layer:
-            group_path.append(node.name)
-        node = node.parent
+    visible, opacity = psd_layer.visible, psd_layer.opacity / 255.0
     extra = {"psd_kind": psd_layer.kind} if psd_layer.kind != "pixel" else {}
-    if group_path:
-        extra["psd_group"] = "/".join(reversed(group_path))
     if psd_layer.kind not in _PIXEL_KINDS:
         log.info("skipping PSD layer %r of kind %s (no pixels)", name, psd_layer.kind)
         return None
     if w <= 0 or h <= 0 or (psd_layer.kind == "pixel" and not psd_layer.has_pixels()):
         return Layer(
-            LayerKind.IMAGE, name, Raster(4), visible=visible, opacity=opacity, extra=extra
+            LayerKind.IMAGE,
+            name,
+            Raster(4),
+            visible=visible,
+            opacity=opacity,
+            extra=extra,
+            blend_mode=_mode_of(psd_layer),
         )
     check_offset(left, top, f"layer {name!r}", limits)
     budget.spend_pixels(w, h, f"layer {name!r}")
     image = None
     if psd_layer.kind == "pixel" and not psd_layer.has_mask():
-        image = psd_layer.topil()
+        image = psd_layer.topil(apply_icc=False)  # profiles are converted below
     if image is None:  # masks, type, shapes, smart objects: let psd-tools render them
         image = _render_alone(psd_layer)
         if image is None:
             return None
         left, top = psd_layer.bbox[0], psd_layer.bbox[1]
-    rgba = np.asarray(image.convert("RGBA"), np.uint8).copy()
+    rgba = to_srgb_rgba(image, f"layer {name!r}", icc)
     return Layer(
         LayerKind.IMAGE,
         name,
@@ -218,6 +325,7 @@ def _read_layer(psd_layer, limits: Limits, budget: ReadBudget) -> Layer | None:
         opacity=opacity,
         locked=False,
         extra=extra,
+        blend_mode=_mode_of(psd_layer),
     )
 
 
@@ -227,12 +335,6 @@ def _render_alone(psd_layer):
     opacity = psd_layer.opacity
     try:
         psd_layer.opacity = 255
-        return psd_layer.composite(layer_filter=lambda _layer: True)
+        return psd_layer.composite(layer_filter=lambda _layer: True, apply_icc=False)
     finally:
         psd_layer.opacity = opacity
-
-
-def _psd_image_type():
-    from psd_tools import PSDImage
-
-    return PSDImage

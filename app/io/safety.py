@@ -35,13 +35,74 @@ class Limits:
     max_total_bytes: int = 8 << 30  # all entries together, uncompressed
     max_text_bytes: int = 64 << 20  # stack.xml, JSON
     max_canvas_side: int = MAX_CANVAS_SIDE
-    max_layer_pixels: int = 150_000_000  # one layer (600 MB of RGBA; Pillow stops at 179 MP)
+    max_layer_pixels: int = 100_000_000  # the canvas and each layer: the pixel limit (Settings)
     max_total_pixels: int = 1_500_000_000  # all layers of one file (6 GB of RGBA)
     max_offset: int = 4 * MAX_CANVAS_SIDE  # |x|, |y| of a layer's top-left corner
     max_layers: int = 2_000
 
 
 DEFAULT_LIMITS = Limits()
+
+
+def limits_for(pixel_limit: int) -> Limits:
+    """The limits of a file opened under the pixel limit of Settings: the canvas and every
+    layer at most ``pixel_limit`` pixels, all layers together at most 15 times that."""
+    if pixel_limit == DEFAULT_LIMITS.max_layer_pixels:
+        return DEFAULT_LIMITS
+    return Limits(
+        max_layer_pixels=pixel_limit,
+        max_total_pixels=max(DEFAULT_LIMITS.max_total_pixels, 15 * pixel_limit),
+    )
+
+
+def check_document_budget(
+    canvas: tuple[int, int], layers: list[tuple[int, int]], limits: Limits, what: str = "it"
+) -> None:
+    """Refuse a document whose layers and canvas together need more pixels than the limits
+    allow, or more memory than this machine has, before any of them is allocated."""
+    width, height = canvas
+    for w, h in layers:
+        if w * h > limits.max_layer_pixels:
+            raise LayerBoundsError(
+                f"a layer is {w}x{h} pixels ({w * h / 1e6:.0f} MP), above the limit of "
+                f"{limits.max_layer_pixels / 1e6:.0f} MP; raise the limit in Settings if you "
+                "trust this file"
+            )
+    total = sum(w * h for w, h in layers)
+    if total > limits.max_total_pixels:
+        raise LayerBoundsError(
+            f"its layers hold {total / 1e6:.0f} MP together, above the limit of "
+            f"{limits.max_total_pixels / 1e6:.0f} MP"
+        )
+    # RGBA layers, plus the flattened picture and the canvas's own buffers
+    needed = 4 * (total + 2 * width * height)
+    from app.image_io import available_memory
+
+    available = available_memory()
+    if available is not None and needed > available:
+        raise LayerBoundsError(
+            f"{what} needs about {needed / 2**30:.1f} GB of memory to open; "
+            f"{available / 2**30:.1f} GB is available"
+        )
+
+
+def png_size(archive: zipfile.ZipFile, name: str) -> tuple[int, int] | None:
+    """Width and height from a PNG entry's header (its first 24 bytes), or None when the entry
+    is not a PNG (its size is then checked when it is decoded)."""
+    check_entry_name(name)
+    for candidate in (name, name[1:] if name.startswith("/") else "/" + name):
+        try:
+            info = archive.getinfo(candidate)
+            break
+        except KeyError:
+            continue
+    else:
+        return None
+    with archive.open(info) as stream:
+        head = stream.read(24)
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def check_entry_name(name: str) -> None:
@@ -156,6 +217,12 @@ def check_canvas(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> No
     side = limits.max_canvas_side
     if not (0 < width <= side and 0 < height <= side):
         raise LayerBoundsError(f"the canvas size {width}x{height} is outside 1..{side} pixels")
+    if width * height > limits.max_layer_pixels:
+        raise LayerBoundsError(
+            f"the canvas is {width}x{height} ({width * height / 1e6:.0f} MP), above the limit of "
+            f"{limits.max_layer_pixels / 1e6:.0f} MP; raise the limit in Settings if you trust "
+            "this file"
+        )
 
 
 def check_offset(x: int, y: int, what: str, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -180,6 +247,9 @@ def decode_png(data: bytes, what: str, budget: ReadBudget, *, mask: bool = False
     The size is checked from the header before any pixel is decompressed. A mask takes the alpha
     channel when the image has one (how Impasto stores masks), else the grey value.
     """
+    from app.image_io import set_pillow_limit
+
+    set_pillow_limit(budget.limits.max_layer_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -195,5 +265,7 @@ def decode_png(data: bytes, what: str, budget: ReadBudget, *, mask: bool = False
         raise
     except Image.DecompressionBombError as err:
         raise LayerBoundsError(f"{what} is too large to decode: {err}") from err
+    except MemoryError as err:
+        raise LayerBoundsError(f"{what} needs more memory than is available") from err
     except Exception as err:  # PIL raises many types for broken data
         raise CorruptFileError(f"{what} is damaged or not an image ({err})") from err

@@ -53,7 +53,14 @@ class Base(StrEnum):
         return _ALIASES.get(squashed, cls.UNKNOWN)
 
 
-_NATIVE_SIZE = {Base.SD1: 512, Base.SD2: 768, Base.SDXL: 1024, Base.SDXL_REFINER: 1024}
+_NATIVE_SIZE = {
+    Base.SD1: 512,
+    Base.SD2: 768,
+    Base.SDXL: 1024,
+    Base.SDXL_REFINER: 1024,
+    Base.SD3: 1024,
+    Base.FLUX: 1024,
+}
 _ALIASES = {
     "sd1": Base.SD1,
     "sd15": Base.SD1,

@@ -23,6 +23,7 @@ from inference.api import (
     Result,
     Variant,
 )
+from inference.recipe import Recipe
 
 
 def seed_color(seed: int) -> tuple[int, int, int]:
@@ -60,23 +61,26 @@ class FakeEngine:
                 raise self.fail_with
             if on_preview is not None:
                 shade = int(255 * step / request.steps)
+                box = self._box(request)
                 on_preview(
                     step,
                     request.steps,
                     np.full((self.preview_size, self.preview_size, 3), shade, np.uint8),
+                    box,
+                    self._region(request, box),
                 )
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled")
         variants = tuple(
             self._variant(request, request.seed + i) for i in range(request.batch_size)
         )
-        recipe = {
-            "prompt": request.prompt,
-            "seed": request.seed,
-            "steps": request.steps,
-            "sampler": request.sampler.value,
-            "model_hash": "fakehash00",
-        }
+        recipe = Recipe(
+            prompt=request.prompt,
+            seed=request.seed,
+            steps=request.steps,
+            sampler=request.sampler.value,
+            model_hash="fakehash00",
+        )
         return Result(variants, recipe)
 
     @staticmethod
@@ -87,12 +91,27 @@ class FakeEngine:
             image[:] = color
             return Variant(image, seed, Box(0, 0, request.width, request.height))
         image = request.image.copy()
-        height, width = image.shape[:2]
-        box = request.crop_box or Box(0, 0, width, height)
+        box = FakeEngine._box(request)
         region = image[box.y : box.bottom, box.x : box.right]
         if request.mode is Mode.INPAINT and request.mask is not None:
             inside = request.mask[box.y : box.bottom, box.x : box.right] > 127
             region[inside, :3] = color
         else:
             region[..., :3] = color
-        return Variant(image, seed, box)
+        return Variant(image, seed, box, FakeEngine._region(request, box))
+
+    @staticmethod
+    def _box(request: Request) -> Box:
+        if request.image is None:
+            return Box(0, 0, request.width, request.height)
+        height, width = request.image.shape[:2]
+        return request.crop_box or Box(0, 0, width, height)
+
+    @staticmethod
+    def _region(request: Request, box: Box) -> np.ndarray | None:
+        """Where an inpaint may change pixels: the feathered mask, as the real engine says."""
+        if request.mode is not Mode.INPAINT or request.mask is None:
+            return None
+        from inference.cropping import cut, feathered_alpha
+
+        return cut(feathered_alpha(request.mask, request.mask_blur), box) > 0

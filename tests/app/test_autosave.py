@@ -16,7 +16,12 @@ import pytest
 from app import files
 from app.document import Document
 from app.geometry import Rect
-from app.io.autosave import DEFAULT_INTERVAL_MINUTES, AutosaveManager, default_autosave_folder
+from app.io.autosave import (
+    DEFAULT_INTERVAL_MINUTES,
+    AutosaveManager,
+    _lock_handle,
+    default_autosave_folder,
+)
 from app.io.ora import open_ora
 from app.layers import LayerKind
 from tests.app.io_samples import assert_same_layers, every_kind_document
@@ -191,13 +196,14 @@ def test_damaged_autosave_is_reported_and_can_be_discarded(tmp_path):
     folder = tmp_path / "autosave"
     dead = folder / "1-dead"
     dead.mkdir(parents=True)
-    (dead / "session.json").write_text('{"pid": 999999999, "host": "x"}')  # other host: alive
+    (dead / "session.json").write_text("{broken")  # unreadable: does not matter
     (dead / "doc-001.ora").write_bytes(b"garbage")
     (dead / "doc-001.json").write_text("not json")
     manager = AutosaveManager(folder)
-    assert manager.recoverable() == []
-    (dead / "session.json").write_text("{broken")  # unreadable session file: treated as dead
-    (item,) = manager.recoverable()
+    with open(dead / "session.lock", "a+b") as held:  # a live session holds its lock
+        assert _lock_handle(held)
+        assert manager.recoverable() == []
+    (item,) = manager.recoverable()  # released: the session is dead
     with pytest.raises(files.OpenError):
         manager.recover(item)
     assert item.path.exists()
@@ -423,3 +429,107 @@ def test_a_writer_never_answered_gives_up_and_the_document_stays_due(qtbot, mana
     qtbot.waitUntil(lambda: not manager.writing, timeout=5000)
     assert written == [] and not manager.autosave_path(doc).exists()
     assert manager.autosave_now() == [manager.autosave_path(doc)]  # still due, written now
+
+
+# ---- "dead" is decided by the session's lock, not by PID or host name ----------------------
+
+LIVING_SESSION = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from app.document import Document
+    from app.geometry import Rect
+    from app.io.autosave import AutosaveManager
+
+    manager = AutosaveManager(sys.argv[1])
+    doc = Document.blank(16, 8, fill=(9, 9, 9, 255))
+    manager.watch(doc)
+    doc.replace_pixels(doc.layers[0].id, Rect(0, 0, 2, 2), np.zeros((2, 2, 4), np.uint8), "p")
+    manager.autosave_now()
+    print("saved", flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def _start_living_session(folder: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-c", LIVING_SESSION, str(folder)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    line = process.stdout.readline()
+    assert line == b"saved\n", line if line else process.stderr.read().decode()[-2000:]
+    return process
+
+
+def _pretend(session: Path, pid: int, host: str) -> None:
+    """Rewrite what the session recorded, as after PID reuse or a restarted container."""
+    import json
+
+    info = json.loads((session / "session.json").read_text())
+    info.update(pid=pid, host=host)
+    (session / "session.json").write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize(
+    "recorded", ["this pid, this host", "this pid, another host", "pid 1, another host"]
+)
+def test_kill_9_is_recovered_under_pid_reuse_and_a_new_host_name(tmp_path, recorded):
+    import signal
+    import socket
+
+    folder = tmp_path / "autosave"
+    process = _start_living_session(folder)
+    (session,) = [p for p in folder.iterdir() if p.is_dir()]
+    pid = 1 if recorded.startswith("pid 1") else os.getpid()
+    host = socket.gethostname() if recorded.endswith("this host") else "restarted-container-7f3a"
+    _pretend(session, pid, host)
+    manager = AutosaveManager(folder)
+    try:
+        # alive, whatever its PID and host say: nothing to recover, nothing removed
+        assert manager.recoverable() == []
+        assert (session / "doc-001.ora").exists()
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        (item,) = manager.recoverable()  # dead: the OS dropped its lock with the process
+        doc = manager.recover(item)
+        assert doc.width == 16 and doc.is_modified
+        assert doc.layers[0].raster.read(Rect(0, 0, 1, 1))[0, 0, 3] == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+        manager.shutdown()
+
+
+def test_a_session_folder_being_created_is_not_taken_for_dead(tmp_path):
+    folder = tmp_path / "autosave"
+    starting = folder / "123-starting"
+    starting.mkdir(parents=True)
+    (starting / "doc-001.json").write_text('{"saved_at": "2026-01-01T00:00:00+00:00"}')
+    (starting / "doc-001.ora").write_bytes(b"x")
+    manager = AutosaveManager(folder)
+    assert manager.recoverable() == []  # no lock file yet, and young: a session starting
+    old = time.time() - 3600
+    os.utime(starting, (old, old))
+    assert len(manager.recoverable()) == 1  # an old folder without a lock: left by a crash
+
+
+def test_stale_parts_of_a_dead_session_are_removed(tmp_path):
+    folder = tmp_path / "autosave"
+    dead = folder / "9-dead"
+    dead.mkdir(parents=True)
+    (dead / "session.lock").touch()
+    (dead / "doc-001.ora").write_bytes(b"x")
+    (dead / "doc-001.json").write_text('{"saved_at": "2026-01-01T00:00:00+00:00"}')
+    part = dead / ".doc-001.ora.abcd1234.part"
+    part.write_bytes(b"\0" * 1000)
+    other = dead / "notes.part"  # not our naming: left alone
+    other.write_bytes(b"x")
+    AutosaveManager(folder).recoverable()
+    assert not part.exists() and other.exists()

@@ -47,7 +47,7 @@ def test_ora_to_flat_with_parameters(project, tmp_path, suffix):
         assert image.size == (doc.width, doc.height)
         if suffix == ".png":
             assert np.array_equal(np.asarray(image), flatten(doc.layers, doc.rect))
-            assert parse_parameters(image.text["parameters"])["seed"] == 1234567890123
+            assert parse_parameters(image.text["parameters"]).seed == 1234567890123
 
 
 def test_image_to_ora(tmp_path):

@@ -94,3 +94,62 @@ def test_update_canny_records_given_preview_pixels_without_recomputing(doc, monk
     assert layer.control.params == {"low": 12.0, "high": 34.0}
     doc.history.undo()
     assert layer.raster.read(doc.rect)[5, 5, 0] == 0
+
+
+# ---- the Canny preview: an interactive command (begin / update / commit / revert) ------------
+
+
+@pytest.fixture
+def edges_thread(qtbot):
+    from app.background import Background
+
+    background = Background("canny-preview")
+    yield background
+    assert background.shutdown(5)
+
+
+def _textured(doc):
+    """Squares of low, middle and full contrast: each threshold pair finds other edges."""
+    pixels = np.zeros((doc.height, doc.width, 4), np.uint8)
+    pixels[..., 3] = 255
+    for x, grey in ((4, 30), (36, 90), (68, 255)):
+        pixels[16:40, x : x + 24, :3] = grey
+    doc.replace_pixels(doc.layers[0].id, doc.rect, pixels, "texture")
+
+
+def test_a_cancelled_canny_preview_leaves_history_and_pixels_as_they_were(doc, qtbot, edges_thread):
+    _textured(doc)
+    layer = control_layers.add_canny_layer(doc, 100, 200)
+    before = layer.raster.read(doc.rect).tobytes()
+    steps, index = doc.history.count(), doc.history.index()
+    preview = control_layers.CannyPreview(doc, layer.id, edges_thread)
+    preview.update(10, 40)
+    qtbot.waitUntil(lambda: preview.showing, timeout=3000)
+    shown = layer.raster.read(doc.rect)
+    assert shown.tobytes() != before  # the preview is in the layer...
+    assert np.array_equal(shown, control_layers.canny_pixels(doc, 10, 40))
+    assert (doc.history.count(), doc.history.index()) == (steps, index)  # ...outside the history
+    preview.revert()
+    assert layer.raster.read(doc.rect).tobytes() == before
+    assert (doc.history.count(), doc.history.index()) == (steps, index)
+    assert layer.control.params == {"low": 100.0, "high": 200.0}
+    preview.update(20, 60)  # a reverted preview shows nothing more
+    qtbot.wait(50)
+    assert edges_thread.wait(3) and layer.raster.read(doc.rect).tobytes() == before
+
+
+def test_a_committed_canny_preview_is_one_undo_step(doc, qtbot, edges_thread):
+    _textured(doc)
+    layer = control_layers.add_canny_layer(doc, 100, 200)
+    before = layer.raster.read(doc.rect).tobytes()
+    steps = doc.history.count()
+    preview = control_layers.CannyPreview(doc, layer.id, edges_thread)
+    preview.update(30, 90)
+    qtbot.waitUntil(lambda: preview.showing, timeout=3000)
+    assert preview.commit(30, 90)
+    assert doc.history.count() == steps + 1
+    assert np.array_equal(layer.raster.read(doc.rect), control_layers.canny_pixels(doc, 30, 90))
+    assert layer.control.params == {"low": 30.0, "high": 90.0}
+    doc.history.undo()
+    assert layer.raster.read(doc.rect).tobytes() == before
+    assert layer.control.params == {"low": 100.0, "high": 200.0}

@@ -47,7 +47,7 @@ def test_open_document_dispatches_on_extension(doc, tmp_path):
     Image.new("RGBA", (5, 4), (1, 2, 3, 4)).save(tmp_path / "i.png")
     assert_same_layers(doc, files.open_document(project))
     assert files.open_document(project).path == project
-    assert len(files.open_document(tmp_path / "p.psd").layers) == len(doc.layers) + 1
+    assert len(files.open_document(tmp_path / "p.psd").layers) == len(doc.layers)  # no 2nd mask
     image_doc = files.open_document(tmp_path / "i.png")
     assert image_doc.path is None and image_doc.layers[0].raster.data[0, 0].tolist() == [1, 2, 3, 4]
     with pytest.raises(FileError, match="unsupported"):
@@ -142,10 +142,11 @@ def test_flat_png_carries_the_chosen_recipe(doc, tmp_path):
         pixels = np.asarray(image)
     recipe = doc.layers[2].recipe
     parsed = parse_parameters(text)
-    assert parsed["prompt"] == recipe["prompt"]
-    assert parsed["negative_prompt"] == recipe["negative_prompt"]
-    for key in ("seed", "steps", "cfg", "sampler", "size", "model_hash", "strength"):
-        assert parsed[key] == recipe[key], key
+    assert parsed.prompt == recipe["prompt"]
+    assert parsed.negative_prompt == recipe["negative_prompt"]
+    assert parsed.guidance == recipe["cfg"]  # an older project's engine-shaped recipe
+    for key in ("seed", "steps", "sampler", "size", "model_hash", "strength"):
+        assert getattr(parsed, key) == recipe[key], key
     assert np.array_equal(pixels, flatten(doc.layers, doc.rect))
 
 
@@ -155,7 +156,7 @@ def test_jpeg_and_webp_carry_the_recipe_in_exif(doc, tmp_path):
         with Image.open(tmp_path / name) as image:
             comment = image.getexif().get_ifd(0x8769)[0x9286]
         assert comment.startswith(b"UNICODE\0")
-        assert parse_parameters(comment[8:].decode("utf-16-be"))["seed"] == 1234567890123
+        assert parse_parameters(comment[8:].decode("utf-16-be")).seed == 1234567890123
 
 
 def test_no_result_means_no_parameters(tmp_path):
@@ -256,10 +257,202 @@ def test_latin1_parameters_use_a_text_chunk_and_parse_back(tmp_path):
     assert b"tEXtparameters" in raw  # tEXt for Latin-1, iTXt otherwise; both read back
     with Image.open(tmp_path / "latin.png") as image:
         parsed = parse_parameters(image.text["parameters"])
-    assert (parsed["prompt"], parsed["seed"], parsed["steps"]) == ("café", 5, 3)
+    assert (parsed.prompt, parsed.seed, parsed.steps) == ("café", 5, 3)
 
 
 def test_project_pixel_limit_from_settings(doc, tmp_path):
     path = files.save_project(doc, tmp_path / "limit.ora")
     with pytest.raises(files.LayerBoundsError, match="limit"):
         files.open_document(path, pixel_limit=1000)
+
+
+# ---- killed saves, symbolic links ------------------------------------------------------------
+
+KILLED_SAVE = """
+import os, sys
+from pathlib import Path
+from app.io.atomic import atomic_save
+
+def write(tmp: Path) -> None:
+    tmp.write_bytes(b"\\0" * 100_000)
+    print("writing", flush=True)
+    os.kill(os.getpid(), 9)  # killed in the middle of the save
+
+atomic_save(Path(sys.argv[1]), write)
+"""
+
+
+def test_temp_files_of_killed_saves_are_removed_by_the_next_save(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    target = tmp_path / "work.ora"
+    target.write_bytes(b"old")
+    for _ in range(3):
+        run = subprocess.run(
+            [sys.executable, "-c", KILLED_SAVE, str(target)],
+            cwd=repo,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+            capture_output=True,
+            timeout=60,
+        )
+        assert run.returncode == -9 and b"writing" in run.stdout
+    parts = sorted(tmp_path.glob(".work.ora.*.part"))
+    assert len(parts) == 3 and target.read_bytes() == b"old"
+    foreign = tmp_path / ".notes.txt.part"  # not our naming (no 8-character tag)
+    foreign.write_bytes(b"keep")
+    fresh_elsewhere = tmp_path / ".other.ora.zzzz9999.part"  # ours, but young: maybe in use
+    fresh_elsewhere.write_bytes(b"x")
+    old = time.time() - 3600
+    for part in (*parts, foreign):
+        os.utime(part, (old, old))
+    atomic_save(target, lambda tmp: tmp.write_bytes(b"new"))
+    assert target.read_bytes() == b"new"
+    assert not any(part.exists() for part in parts)
+    assert foreign.exists() and fresh_elsewhere.exists()
+
+
+def test_a_save_in_progress_keeps_its_temp_file(tmp_path):
+    import os
+    import time
+
+    from app.io.atomic import remove_stale_parts
+
+    target = tmp_path / "a.ora"
+    seen = []
+
+    def write(tmp):
+        tmp.write_bytes(b"data")
+        old = time.time() - 3600
+        os.utime(tmp, (old, old))
+        seen.append(remove_stale_parts(tmp_path))  # another save starting meanwhile
+        assert tmp.exists()  # locked by this save: not touched
+
+    atomic_save(target, write)
+    assert seen == [0] and target.read_bytes() == b"data"
+
+
+def test_saving_over_a_symlink_saves_through_it(tmp_path):
+    real_folder = tmp_path / "real"
+    real_folder.mkdir()
+    real = real_folder / "work.ora"
+    real.write_bytes(b"v1")
+    link = tmp_path / "link.ora"
+    link.symlink_to(real)
+    atomic_save(link, lambda tmp: tmp.write_bytes(b"v2"))
+    assert link.is_symlink() and real.read_bytes() == b"v2" and link.read_bytes() == b"v2"
+    backup = backup_path(real)
+    assert backup.read_bytes() == b"v1" and not backup.is_symlink()
+    atomic_save(link, lambda tmp: tmp.write_bytes(b"v3"))
+    assert backup.read_bytes() == b"v2" and real.read_bytes() == b"v3"
+    assert not backup_path(link).exists()  # nothing left next to the link
+
+
+def test_saving_through_a_dangling_link_creates_its_target(tmp_path):
+    link = tmp_path / "link.ora"
+    link.symlink_to(tmp_path / "new.ora")
+    atomic_save(link, lambda tmp: tmp.write_bytes(b"x"))
+    assert link.is_symlink() and (tmp_path / "new.ora").read_bytes() == b"x"
+
+
+def test_saving_over_a_symlink_loop_is_refused(tmp_path):
+    a, b = tmp_path / "a.ora", tmp_path / "b.ora"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    with pytest.raises(files.SaveError, match="loops"):
+        atomic_save(a, lambda tmp: tmp.write_bytes(b"x"))
+    assert a.is_symlink() and b.is_symlink()
+
+
+def test_unreadable_file_is_permission_denied_not_damaged(tmp_path, monkeypatch):
+    from app import image_io
+
+    path = tmp_path / "secret.png"
+    Image.new("RGB", (4, 4)).save(path)
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(image_io, "open", refuse, raising=False)  # as root, chmod 0 reads fine
+    for name in ("secret.png", "secret.ora", "secret.psd"):
+        target = tmp_path / name
+        if not target.exists():
+            target.write_bytes(path.read_bytes())
+        with pytest.raises(files.OpenError, match="permission denied") as caught:
+            files.open_document(target)
+        assert "damaged" not in str(caught.value)
+
+
+def test_fifo_is_refused_without_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.ora"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    with pytest.raises(files.OpenError, match="not a regular file"):
+        files.open_document(fifo)
+
+
+def test_document_needing_more_memory_than_available_is_refused_before_decoding(
+    tmp_path, monkeypatch
+):
+    from app import image_io
+
+    doc = Document.blank(200, 100)
+    path = tmp_path / "doc.ora"
+    files.save_project(doc, path)
+    monkeypatch.setattr(image_io, "available_memory", lambda: 100_000)
+    decoded = []
+    monkeypatch.setattr(ora, "decode_png", lambda *a, **k: decoded.append(1))
+    with pytest.raises(files.LayerBoundsError, match=r"needs about .* GB of memory"):
+        files.open_document(path)
+    assert decoded == []
+    with pytest.raises(files.ImageLoadError, match="memory"):
+        image = tmp_path / "photo.png"
+        Image.new("RGB", (200, 100)).save(image)
+        files.open_document(image)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_user_comment_is_undefined_with_unicode_prefix_as_a1111_writes_it(doc, tmp_path, suffix):
+    """piexif (AUTOMATIC1111's reader) loads UserComment only when typed UNDEFINED (7)."""
+    import struct
+
+    path = tmp_path / f"out{suffix}"
+    files.export_flat_with_recipe(doc, path)
+    with Image.open(path) as image:
+        raw = image.info["exif"]
+    tiff = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+    order = ">" if tiff[:2] == b"MM" else "<"
+
+    def entries(offset):
+        (count,) = struct.unpack(order + "H", tiff[offset : offset + 2])
+        for n in range(count):
+            yield struct.unpack(order + "HHII", tiff[offset + 2 + 12 * n : offset + 14 + 12 * n])
+
+    (ifd0,) = struct.unpack(order + "I", tiff[4:8])
+    exif_at = next(value for tag, _t, _c, value in entries(ifd0) if tag == 0x8769)
+    _tag, kind, count, at = next(e for e in entries(exif_at) if e[0] == 0x9286)
+    assert kind == 7  # UNDEFINED, not BYTE
+    comment = tiff[at : at + count]
+    assert comment.startswith(b"UNICODE\x00")
+    text = comment[8:].decode("utf-16-be")
+    assert parse_parameters(text).seed == 1234567890123
+
+
+def test_opening_a_project_removes_its_own_stale_temp_files(tmp_path):
+    import os
+    import time
+
+    project = files.save_project(Document.blank(8, 8), tmp_path / "work.ora")
+    mine = tmp_path / ".work.ora.k3j9x_2a.part"
+    backup_part = tmp_path / ".work.ora~.part"
+    other = tmp_path / ".other.ora.k3j9x_2a.part"  # another project's: left for its next save
+    for part in (mine, backup_part, other):
+        part.write_bytes(b"x")
+        os.utime(part, (time.time() - 3600,) * 2)
+    files.open_document(project)
+    assert not mine.exists() and not backup_part.exists() and other.exists()

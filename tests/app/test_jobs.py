@@ -9,10 +9,11 @@ import pytest
 
 from app.compose import composite
 from app.document import Document
+from app.generation.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.request import GenerationParams, Workflow, build_request, decode_mask
+from app.generation.results import land_layers, result_name
 from app.geometry import Rect
-from app.jobs import WORKER_THREAD_NAME, JobController, land_layers, result_name
 from app.layers import LayerKind
-from app.request_builder import GenerationParams, Workflow, build_request, decode_mask
 from app.staging import Staging
 from inference.api import ModelNotFoundError, OutOfMemoryError
 from tests.app.fake_engine import FakeEngine, seed_color
@@ -246,7 +247,7 @@ def test_batch_goes_to_staging_then_accept_lands_in_one_step(engine, qtbot):
 def test_land_layers_goes_below_the_mask():
     doc = photo(32, 32)
     plan = build_request(doc, params(workflow=Workflow.IMG2IMG))
-    from app.jobs import result_layers
+    from app.generation.results import result_layers
     from inference.api import Result, Variant
 
     image = plan.request.image.copy()

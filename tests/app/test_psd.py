@@ -19,7 +19,7 @@ from app.io.layer_data import flatten
 from app.io.psd import open_psd, save_psd
 from app.layers import LayerKind
 from inference.openpose_render import render_pose
-from tests.app.io_samples import every_kind_document, random_rgba
+from tests.app.io_samples import assert_same_layers, every_kind_document, random_rgba
 
 
 @pytest.fixture
@@ -96,18 +96,11 @@ def test_psd_import_as_layers(doc, exported):
     back = open_psd(exported)
     assert back.path is None  # Save asks where to put the project
     assert not back.is_modified
-    picture = [layer for layer in back.layers if layer.name != "Inpaint mask"]
-    assert [layer.name for layer in picture] == [
-        layer.name for layer in doc.layers if layer.kind is not LayerKind.MASK
+    # Impasto's own PSD brings every role back, and no second mask
+    assert [(layer.name, layer.kind) for layer in back.layers] == [
+        (layer.name, layer.kind) for layer in doc.layers
     ]
-    assert all(layer.kind is LayerKind.IMAGE for layer in picture)
-    for got in picture:
-        want = next(layer for layer in doc.layers if layer.name == got.name)
-        if want.kind is LayerKind.POSE:
-            continue
-        assert got.raster.rect == want.raster.rect
-        assert np.array_equal(got.raster.data, want.raster.data)
-        assert got.opacity == pytest.approx(want.opacity, abs=1 / 255)
+    assert_same_layers(doc, back)  # pixels, offsets, opacity, recipes, controls, pose keypoints
     assert back.mask_layer is not None and back.mask_layer.kind is LayerKind.MASK
     alpha_back = flatten(back.layers, back.rect)[..., 3].astype(int)
     alpha_doc = flatten(doc.layers, doc.rect)[..., 3].astype(int)
@@ -128,12 +121,14 @@ def test_psd_from_elsewhere_with_group(tmp_path):
     assert bottom.name == "bottom"
     doc = open_psd(path)
     names = [layer.name for layer in doc.layers]
-    assert names == ["bottom", "inner", "Inpaint mask"]
-    inner_layer = doc.layers[1]
+    assert names == ["bottom", "inner", "folder", "Inpaint mask"]
+    inner_layer, folder = doc.layers[1], doc.layers[2]
     assert inner_layer.raster.rect.x == 3 and inner_layer.raster.rect.y == 4
     assert np.array_equal(inner_layer.raster.data, b)
-    assert not inner_layer.visible and inner_layer.opacity == pytest.approx(128 / 255)
-    assert inner_layer.extra["psd_group"] == "folder"
+    assert inner_layer.visible and inner_layer.opacity == 1.0  # the group keeps its own
+    assert folder.kind is LayerKind.GROUP and inner_layer.parent_id == folder.id
+    assert not folder.visible and folder.opacity == pytest.approx(128 / 255)
+    assert not doc.is_shown(inner_layer)
 
 
 def test_psd_without_layers_uses_the_merged_image(tmp_path):
@@ -223,3 +218,36 @@ def test_psd_masked_hidden_layer_keeps_opacity_once(tmp_path):
     assert data.size and (right_half[..., 3] == 255).all()  # opacity not baked into the pixels
     assert (right_half[..., :3] == (200, 100, 50)).all()
     assert (left_half[..., 3] == 0).all()  # the mask is applied
+
+
+def test_roles_survive_ora_psd_ora_and_stay_plain_pixels_elsewhere(doc, tmp_path):
+    from app.cli_convert import main
+    from app.io.ora import open_ora, save_ora
+
+    save_ora(doc, tmp_path / "x.ora")
+    assert main([str(tmp_path / "x.ora"), str(tmp_path / "x.psd")]) == 0
+    assert main([str(tmp_path / "x.psd"), str(tmp_path / "back.ora")]) == 0
+    back = open_ora(tmp_path / "back.ora")
+    assert_same_layers(doc, back)
+    assert len(back.layers_of(LayerKind.MASK)) == 1
+    pose = back.layers_of(LayerKind.POSE)[0]
+    assert pose.pose == doc.layers_of(LayerKind.POSE)[0].pose  # editable keypoints
+    # elsewhere (psd-tools as any reader): plain pixel layers, the mask hidden white + alpha
+    psd = PSDImage.open(tmp_path / "x.psd")
+    assert all(layer.kind == "pixel" for layer in psd)
+    mask = next(layer for layer in psd if layer.name == "Inpaint mask")
+    assert not mask.visible and mask.topil().mode == "RGBA"
+
+
+def test_tampered_role_data_falls_back_to_pixels(doc, exported, tmp_path):
+    from psd_tools.constants import Tag
+
+    psd = PSDImage.open(exported)
+    for layer in psd:
+        for item in layer.tagged_blocks.get_data(Tag.METADATA_SETTING) or []:
+            if item.key == b"impa":
+                item.data = b'{"kind": "pose", "pose": {"width": 1e308}, "visible": 3}'
+    psd.save(tmp_path / "tampered.psd")
+    back = open_psd(tmp_path / "tampered.psd")
+    assert back.layers_of(LayerKind.POSE) == []  # unusable pose data: the pixels stay
+    assert len(back.layers_of(LayerKind.MASK)) == 1

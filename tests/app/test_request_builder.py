@@ -6,10 +6,7 @@ import numpy as np
 import pytest
 
 from app.document import Document
-from app.geometry import Rect
-from app.layers import ControlSettings, LayerKind
-from app.raster import Raster
-from app.request_builder import (
+from app.generation.request import (
     GenerationParams,
     RequestBuildError,
     ResolutionPolicy,
@@ -19,9 +16,12 @@ from app.request_builder import (
     detect_workflow,
     params_from_recipe,
     picture_is_blank,
-    recipe_parameters_text,
 )
+from app.geometry import Rect
+from app.layers import ControlSettings, LayerKind
+from app.raster import Raster
 from inference.api import Box, Mode, Sampler
+from inference.parameters import format_parameters
 from tests.documents import paint_mask, random_photo
 
 MODEL = GenerationParams(
@@ -222,13 +222,13 @@ def test_recipe_round_trip_and_parameters_text():
         42,
         "/models/sd15.safetensors",
     )
-    text = recipe_parameters_text(job.recipe)
+    text = format_parameters(job.recipe)
     assert text.splitlines()[0] == "a red barn"
     assert "Negative prompt: blurry" in text and "Seed: 42" in text and "Sampler: DDIM" in text
     assert "Model hash: abcdef1234" in text
     mask = np.zeros((5, 7), np.uint8)
     mask[1:3, 2:5] = 255
-    from app.request_builder import encode_mask
+    from app.generation.request import encode_mask
 
     assert np.array_equal(decode_mask(encode_mask(mask)), mask)
 
@@ -262,7 +262,7 @@ def test_any_raster_layer_can_be_used_as_control():
 
 def test_picture_fast_path_equals_the_composite():
     from app.compose import flatten_rgb
-    from app.request_builder import picture_rgb
+    from app.generation.request import picture_rgb
 
     doc = photo(64, 48)
     area = Rect(5, 6, 40, 30)
@@ -300,7 +300,7 @@ def test_loras_go_into_the_request_and_the_recipe(lora_file):
     ]
     assert plan.recipe["lora_tags"] == "<lora:ink style:0.75>"
     assert plan.recipe["lora_hashes"] == f"ink style: {digest}"
-    text = recipe_parameters_text(plan.recipe)
+    text = format_parameters(plan.recipe)
     assert text.startswith("a red barn <lora:ink style:0.75>\n")
     assert f'Lora hashes: "ink style: {digest}"' in text
     assert "loras" not in build_request(photo(), MODEL).recipe  # none chosen: none recorded

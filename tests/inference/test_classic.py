@@ -31,7 +31,7 @@ def test_classic_removes_object_and_keeps_the_rest(model_path):
         mask_blur=2,
         crop_box=cropping.crop_box_for_mask(mask, 8),
     )
-    result = Engine().run(request, lambda s, t, i: previews.append((s, t, i.shape)))
+    result = Engine().run(request, lambda s, t, i, *_: previews.append((s, t, i.shape)))
     out = result.variants[0].image
     assert out.shape == image.shape
     filled = out[30:45, 40:60].astype(int)
@@ -39,7 +39,7 @@ def test_classic_removes_object_and_keeps_the_rest(model_path):
     far = cropping.feathered_alpha(mask, 2) == 0
     np.testing.assert_array_equal(out[far], image[far])
     assert previews and previews[-1][:2] == (1, 1)
-    assert result.recipe["model"].startswith("classic:")
+    assert result.recipe.model.startswith("classic:")
 
 
 def test_classic_without_crop_box_uses_mask_bbox():

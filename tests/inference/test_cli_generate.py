@@ -11,6 +11,7 @@ from PIL import Image
 from inference.cli_generate import main
 from inference.models import file_sha256
 from inference.parameters import parse_parameters, read_png_parameters
+from inference.recipe import LoraUse
 
 
 def _write(path, array):
@@ -62,12 +63,12 @@ def test_txt2img_writes_png_whose_parameters_parse_back(tmp_path, tiny_single_fi
     with Image.open(out) as image:
         assert image.size == (100, 64)
     recipe = parse_parameters(read_png_parameters(out))
-    assert recipe["prompt"] == "a red cat" and recipe["negative_prompt"] == "blurry"
-    assert recipe["steps"] == 3 and recipe["cfg"] == 5.5 and recipe["seed"] == 42
-    assert recipe["sampler"] == "DPM++ 2M Karras"
-    assert recipe["size"] == (96, 64)  # generated at the 8-multiple, resized to 100x64
-    assert recipe["model_hash"] == file_sha256(tiny_single_file)[:10]
-    assert recipe["model"] == "tiny-sd"
+    assert recipe.prompt == "a red cat" and recipe.negative_prompt == "blurry"
+    assert recipe.steps == 3 and recipe.guidance == 5.5 and recipe.seed == 42
+    assert recipe.sampler == "DPM++ 2M Karras"
+    assert recipe.size == (96, 64)  # generated at the 8-multiple, resized to 100x64
+    assert recipe.model_hash == file_sha256(tiny_single_file)[:10]
+    assert recipe.model == "tiny-sd"
     assert sorted(p.name for p in previews.iterdir()) == [f"step_00{i}.png" for i in (1, 2, 3)]
     assert "3/3" in capsys.readouterr().out
 
@@ -105,14 +106,14 @@ def test_inpaint_with_batch_keeps_unmasked_pixels(tmp_path, scene, tiny_model_di
     assert code == 0
     second = tmp_path / "inpainted-2.png"
     assert out.is_file() and second.is_file()
-    assert parse_parameters(read_png_parameters(second))["seed"] == 2
+    assert parse_parameters(read_png_parameters(second)).seed == 2
     source = np.asarray(Image.open(image))
     result = np.asarray(Image.open(out))
     from inference.cropping import feathered_alpha
 
     far = feathered_alpha(mask, 2) == 0
     np.testing.assert_array_equal(result[far], source[far])
-    assert parse_parameters(read_png_parameters(out))["mode"] == "inpaint"
+    assert parse_parameters(read_png_parameters(out)).mode == "inpaint"
 
 
 def test_classic_engine_without_model(tmp_path, scene):
@@ -122,7 +123,7 @@ def test_classic_engine_without_model(tmp_path, scene):
         main(["--prompt", "", "--out", str(out), "--image", image, "--mask", mask_path, "--quiet"])
         == 0
     )
-    assert parse_parameters(read_png_parameters(out))["model"] == "classic:telea"
+    assert parse_parameters(read_png_parameters(out)).model == "classic:telea"
 
 
 def _one_error_line(capsys) -> str:
@@ -218,10 +219,10 @@ def test_lora_changes_the_image_and_is_recorded(tmp_path, tiny_model_dir, lora_f
     text = read_png_parameters(styled)
     assert text.splitlines()[0] == "a red cat <lora:ink-style:0.8>"
     recipe = parse_parameters(text)
-    assert recipe["prompt"] == "a red cat"
-    assert recipe["loras"] == [{"name": "ink-style", "weight": 0.8, "hash": lora_hash(lora_file)}]
-    assert recipe["lora_hashes"] == f"ink-style: {lora_hash(lora_file)}"
-    assert "loras" not in parse_parameters(read_png_parameters(plain))
+    assert recipe.prompt == "a red cat"
+    assert recipe.loras == (LoraUse("ink-style", 0.8, lora_hash(lora_file)),)
+    assert f'Lora hashes: "ink-style: {lora_hash(lora_file)}"' in text
+    assert parse_parameters(read_png_parameters(plain)).loras == ()
 
 
 def test_lora_weight_defaults_to_one_and_repeats(tmp_path, tiny_model_dir, lora_file):
@@ -232,7 +233,7 @@ def test_lora_weight_defaults_to_one_and_repeats(tmp_path, tiny_model_dir, lora_
     out = tmp_path / "two.png"
     assert _txt2img(out, tiny_model_dir, "--lora", str(lora_file), "--lora", f"{second}:-0.5") == 0
     recipe = parse_parameters(read_png_parameters(out))
-    assert [(e["name"], e["weight"]) for e in recipe["loras"]] == [
+    assert [(e.name, e.weight) for e in recipe.loras] == [
         ("ink-style", 1.0),
         ("detail", -0.5),
     ]
@@ -319,7 +320,7 @@ def test_a_failed_write_keeps_the_result_and_says_where(tmp_path, scene, monkeyp
     kept = Path(err[0].split("the result was kept in ")[1])
     assert kept.parent == tmp_path / "cache" / "impasto" / "unsaved"
     assert np.asarray(Image.open(kept)).shape == (64, 80, 3)
-    assert parse_parameters(read_png_parameters(kept))["mode"] == "inpaint"
+    assert parse_parameters(read_png_parameters(kept)).mode == "inpaint"
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # no temp left
 

@@ -56,11 +56,16 @@ def _inpaint(model, **kw) -> Request:
 class Recorder:
     def __init__(self, cancel_at: int | None = None, token: CancelToken | None = None):
         self.calls: list[tuple[int, int, tuple]] = []
+        self.boxes: list[Box] = []
         self.cancel_at, self.token = cancel_at, token
 
-    def __call__(self, step: int, total: int, image: np.ndarray) -> None:
+    def __call__(self, step: int, total: int, image: np.ndarray, box=None, region=None) -> None:
         assert image.dtype == np.uint8
+        assert isinstance(box, Box), "every preview says where it goes"
+        if region is not None:
+            assert region.dtype == bool and region.shape == (box.height, box.width)
         self.calls.append((step, total, image.shape))
+        self.boxes.append(box)
         if self.cancel_at is not None and step == self.cancel_at:
             self.token.cancel()
 
@@ -81,7 +86,7 @@ def test_inpaint_preview_covers_crop_box_and_steps_follow_strength(engine, tiny_
     result = engine.run(request, previews)
     assert [c[:2] for c in previews.calls] == [(1, 2), (2, 2)]  # img2img-style: steps*strength
     plan = cropping.plan_crop(128, 96, request.crop_box, 64)
-    assert engine.current_box == plan.box == result.variants[0].box
+    assert set(previews.boxes) == {plan.box} and plan.box == result.variants[0].box
     assert previews.calls[0][2] == (plan.gen_height // 8, plan.gen_width // 8, 3)
 
 
@@ -118,7 +123,7 @@ def test_same_seed_reproduces_and_other_seed_differs(engine, tiny_model_dir):
 def test_batch_uses_consecutive_seeds(engine, tiny_model_dir):
     result = engine.run(_txt2img(tiny_model_dir, batch_size=2, seed=10))
     assert [v.seed for v in result.variants] == [10, 11]
-    assert result.recipe["seeds"] == [10, 11]
+    assert result.recipe.seed == 10  # the first; each variant carries its own
     single = engine.run(_txt2img(tiny_model_dir, seed=11)).variants[0].image
     diff = np.abs(result.variants[1].image.astype(int) - single.astype(int))
     assert diff.max() <= 2  # same seed -> same image (batched matmuls may round differently)
@@ -130,7 +135,7 @@ def test_every_sampler_runs(engine, tiny_model_dir, sampler):
     previews = Recorder()
     result = engine.run(_txt2img(tiny_model_dir, sampler=sampler, steps=2), previews)
     assert len(previews.calls) == 2
-    assert result.recipe["sampler"] == sampler.value
+    assert result.recipe.sampler == sampler.value
 
 
 def test_cancel_after_step_k_stops_without_decode(engine, tiny_model_dir, monkeypatch):
@@ -172,6 +177,10 @@ def test_inpaint_keeps_unmasked_pixels_byte_identical(engine, request, model_fix
         untouched = (alpha == 0) | ~inside_box
         np.testing.assert_array_equal(out[untouched], job.image[untouched])
         assert (out[job.mask > 0] != job.image[job.mask > 0]).any()
+        # the variant says where it may differ: every changed pixel lies inside its region
+        changed = (out != job.image).any(axis=2)[box.y : box.bottom, box.x : box.right]
+        assert variant.region is not None and variant.region.shape == changed.shape
+        assert not (changed & ~variant.region).any() and variant.region.sum() < changed.size
 
 
 def test_inpaint_with_color_match_still_keeps_unmasked_pixels(engine, tiny_model_dir):
@@ -214,7 +223,7 @@ def test_single_file_gives_the_same_image_as_the_folder(engine, tiny_model_dir, 
     from_folder = engine.run(_txt2img(tiny_model_dir)).variants[0].image
     from_file = engine.run(_txt2img(tiny_single_file))
     np.testing.assert_array_equal(from_file.variants[0].image, from_folder)
-    assert from_file.recipe["model"] == "tiny-sd"
+    assert from_file.recipe.model == "tiny-sd"
 
 
 def test_inpainting_checkpoint_serves_every_mode(engine, tiny_inpaint_single_file):
@@ -241,7 +250,7 @@ def test_recipe_has_what_result_layers_store(engine, tiny_single_file):
         "negative_prompt",
         "steps",
         "sampler",
-        "cfg",
+        "guidance",
         "seed",
         "size",
         "model",
@@ -250,10 +259,11 @@ def test_recipe_has_what_result_layers_store(engine, tiny_single_file):
         "crop_box",
         "mode",
     ):
-        assert key in recipe
-    assert recipe["model_hash"] == file_sha256(tiny_single_file)[:10]
-    assert recipe["mode"] == "inpaint" and recipe["sampler"] == "DDIM"
-    assert recipe["size"][0] % 8 == 0 and recipe["size"][1] % 8 == 0
+        assert getattr(recipe, key) is not None, key
+    assert recipe.guidance == job.guidance
+    assert recipe.model_hash == file_sha256(tiny_single_file)[:10]
+    assert recipe.mode == "inpaint" and recipe.sampler == "DDIM"
+    assert recipe.size[0] % 8 == 0 and recipe.size[1] % 8 == 0
 
 
 def test_pipelines_share_loaded_components(engine, tiny_model_dir):
@@ -328,9 +338,9 @@ def test_loras_from_the_request_are_applied_and_recorded(engine, tiny_model_dir,
     plain = engine.run(_txt2img(tiny_model_dir)).variants[0].image
     with_lora = engine.run(_txt2img(tiny_model_dir, loras=((str(lora), 1.0),)))
     assert not np.array_equal(with_lora.variants[0].image, plain)
-    assert with_lora.recipe["loras"][0]["name"] == "style"
+    assert with_lora.recipe.loras[0].name == "style"
     text = format_parameters(with_lora.recipe)
     assert "<lora:style:1>" in text.splitlines()[0]
-    assert parse_parameters(text)["lora_hashes"].startswith("style: ")
+    assert parse_parameters(text).loras[0].hash == with_lora.recipe.loras[0].hash
     again = engine.run(_txt2img(tiny_model_dir)).variants[0].image  # LoRA switched off again
     np.testing.assert_array_equal(again, plain)

@@ -50,8 +50,8 @@ def test_txt2img_with_controlnet_folder_changes_the_image(
     result = engine.run(Request(**{**base.__dict__, "controls": (control,)}))
     assert result.variants[0].image.shape == (64, 64, 3)
     assert not np.array_equal(result.variants[0].image, plain)
-    (recipe_control,) = result.recipe["controls"]
-    assert recipe_control["model"] == "tiny-controlnet" and recipe_control["weight"] == 1.0
+    (recipe_control,) = result.recipe.controls
+    assert recipe_control.model == "tiny-controlnet" and recipe_control.weight == 1.0
     zero = engine.run(
         Request(
             **{
@@ -90,10 +90,10 @@ def test_multi_controlnet_with_img2img_and_inpaint(
         ),
     )
     previews = []
-    result = engine.run(request, lambda s, t, i: previews.append(s))
+    result = engine.run(request, lambda s, t, i, *_: previews.append(s))
     out = result.variants[0].image
     assert out.shape == request.image.shape and previews
-    assert len(result.recipe["controls"]) == 2
+    assert len(result.recipe.controls) == 2
     if mode is Mode.INPAINT:
         far = cropping.feathered_alpha(mask, 2) == 0
         np.testing.assert_array_equal(out[far], request.image[far])

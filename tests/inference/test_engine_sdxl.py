@@ -36,7 +36,7 @@ def test_sdxl_every_mode(engine, tiny_sdxl_model_dir, mode):
         model_path=str(tiny_sdxl_model_dir),
     )
     previews = []
-    result = engine.run(request, lambda s, t, i: previews.append(i.shape))
+    result = engine.run(request, lambda s, t, i, *_: previews.append(i.shape))
     assert previews
     out = result.variants[0].image
     if mode is Mode.INPAINT:

@@ -16,7 +16,7 @@ def _request(model, steps=4):
 
 def _previews(engine, request):
     seen = []
-    engine.run(request, lambda step, total, image: seen.append((step, image.shape)))
+    engine.run(request, lambda step, total, image, *_: seen.append((step, image.shape)))
     engine.close()
     return seen
 

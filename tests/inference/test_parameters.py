@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -11,21 +13,22 @@ from inference.parameters import (
     read_png_parameters,
     write_png,
 )
+from inference.recipe import LoraUse, Recipe
 
-RECIPE = {
-    "prompt": "a cat, sitting: on a sofa",
-    "negative_prompt": "blurry, low quality",
-    "steps": 20,
-    "sampler": "DPM++ 2M Karras",
-    "cfg": 7.5,
-    "seed": 1234,
-    "size": (512, 768),
-    "model_hash": "0123456789",
-    "model": "my model, v2",
-    "strength": 0.75,
-    "crop_box": (10, 20, 300, 400),
-    "mode": "inpaint",
-}
+RECIPE = Recipe(
+    prompt="a cat, sitting: on a sofa",
+    negative_prompt="blurry, low quality",
+    steps=20,
+    sampler="DPM++ 2M Karras",
+    guidance=7.5,
+    seed=1234,
+    size=(512, 768),
+    model_hash="0123456789",
+    model="my model, v2",
+    strength=0.75,
+    crop_box=(10, 20, 300, 400),
+    mode="inpaint",
+)
 
 
 def test_format_matches_a1111_layout():
@@ -40,9 +43,11 @@ def test_format_matches_a1111_layout():
 
 
 def test_round_trip():
-    parsed = parse_parameters(format_parameters(RECIPE))
-    for key, value in RECIPE.items():
-        assert parsed[key] == value, key
+    assert parse_parameters(format_parameters(RECIPE)) == RECIPE
+
+
+def test_a_stored_recipe_dict_formats_the_same():
+    assert format_parameters(RECIPE.to_json()) == format_parameters(RECIPE)
 
 
 def test_parse_real_a1111_text_with_multiline_prompt():
@@ -52,28 +57,28 @@ def test_parse_real_a1111_text_with_multiline_prompt():
         'Model hash: abcdef1234, Model: sd15, Lora hashes: "x: 12ab, y: 34cd", Version: v1.9.4'
     )
     parsed = parse_parameters(text)
-    assert parsed["prompt"] == "masterpiece, a castle\nat night"
-    assert parsed["negative_prompt"] == "ugly"
-    assert parsed["steps"] == 28 and parsed["cfg"] == 7.0 and parsed["seed"] == 42
-    assert parsed["size"] == (512, 512)
-    assert parsed["lora_hashes"] == "x: 12ab, y: 34cd"
-    assert parsed["Version"] == "v1.9.4"
+    assert parsed.prompt == "masterpiece, a castle\nat night"
+    assert parsed.negative_prompt == "ugly"
+    assert parsed.steps == 28 and parsed.guidance == 7.0 and parsed.seed == 42
+    assert parsed.size == (512, 512)
+    assert parsed.loras == ()  # hashes without tags in the prompt name no LoRA
+    assert parsed.extra == (("Version", "v1.9.4"),)
 
 
 def test_prompt_only_text_is_all_prompt():
-    assert parse_parameters("just a prompt, with: colon") == {
-        "prompt": "just a prompt, with: colon",
-        "negative_prompt": "",
-    }
+    assert parse_parameters("just a prompt, with: colon") == Recipe(
+        prompt="just a prompt, with: colon"
+    )
+    assert parse_parameters("a: b, c: d\n") == Recipe(prompt="a: b, c: d")
 
 
 def test_png_round_trip_latin1_and_unicode(tmp_path):
     image = np.zeros((8, 8, 3), np.uint8)
     for prompt in ("a cat", "猫の絵 — ünïcode"):
         path = write_png(
-            tmp_path / "out.png", image, format_parameters({**RECIPE, "prompt": prompt})
+            tmp_path / "out.png", image, format_parameters(replace(RECIPE, prompt=prompt))
         )
-        assert parse_parameters(read_png_parameters(path))["prompt"] == prompt
+        assert parse_parameters(read_png_parameters(path)) == replace(RECIPE, prompt=prompt)
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -98,28 +103,20 @@ def lora_files(tmp_path_factory):
 
 @pytest.mark.parametrize("prompt", ["a cat, sitting: on a sofa", "a castle\nat  night", ""])
 def test_loras_round_trip_through_the_text(lora_files, prompt):
-    from inference.loras import lora_hash, lora_recipe
+    from inference.loras import lora_hash
+    from inference.recipe import lora_uses
 
-    loras = ((str(lora_files[0]), 0.8), (str(lora_files[1]), -0.5))
-    recipe = {**RECIPE, "prompt": prompt, **lora_recipe(loras)}
+    loras = lora_uses(((str(lora_files[0]), 0.8), (str(lora_files[1]), -0.5)))
+    recipe = replace(RECIPE, prompt=prompt, loras=loras)
     text = format_parameters(recipe)
     prompt_part = text.split("\nNegative prompt:")[0]
     assert prompt_part.endswith("<lora:ink-style:0.8> <lora:detail:-0.5>")
     assert f'Lora hashes: "ink-style: {lora_hash(lora_files[0])}, detail: ' in text
-    parsed = parse_parameters(text)
-    assert parsed["prompt"] == prompt
-    assert parsed["negative_prompt"] == RECIPE["negative_prompt"]
-    assert parsed["lora_tags"] == recipe["lora_tags"]
-    assert parsed["lora_hashes"] == recipe["lora_hashes"]
-    assert parsed["loras"] == [
-        {"name": e["name"], "weight": e["weight"], "hash": e["hash"]} for e in recipe["loras"]
+    assert parse_parameters(text) == recipe.portable()
+    assert [(lora.name, lora.weight) for lora in parse_parameters(text).loras] == [
+        ("ink-style", 0.8),
+        ("detail", -0.5),
     ]
-    assert parsed["steps"] == 20 and parsed["seed"] == 1234
-
-
-def test_tags_already_in_the_prompt_are_not_written_twice():
-    recipe = {"prompt": "a dog <lora:x:1>", "lora_tags": "<lora:x:1>", "steps": 2, "seed": 1}
-    assert format_parameters(recipe).splitlines()[0] == "a dog <lora:x:1>"
 
 
 def test_a1111_text_with_tags_inside_the_prompt():
@@ -128,38 +125,32 @@ def test_a1111_text_with_tags_inside_the_prompt():
         'Steps: 20, Sampler: Euler a, Seed: 5, Lora hashes: "x: 12ab34cd56ef"'
     )
     parsed = parse_parameters(text)
-    assert parsed["prompt"] == "a dog, in snow"
-    assert parsed["loras"] == [
-        {"name": "x", "weight": 0.5, "hash": "12ab34cd56ef"},
-        {"name": "y", "weight": 1.25},
-    ]
-    assert parsed["lora_tags"] == "<lora:x:0.5> <lora:y:1.25>"
+    assert parsed.prompt == "a dog, in snow"
+    assert parsed.loras == (LoraUse("x", 0.5, "12ab34cd56ef"), LoraUse("y", 1.25))
 
 
 def test_prompt_without_tags_is_kept_exactly():
-    text = format_parameters({**RECIPE, "prompt": "two  spaces\tand a tab"})
+    text = format_parameters(replace(RECIPE, prompt="two  spaces\tand a tab"))
     parsed = parse_parameters(text)
-    assert parsed["prompt"] == "two  spaces\tand a tab"
-    assert "loras" not in parsed and "lora_tags" not in parsed
+    assert parsed.prompt == "two  spaces\tand a tab" and parsed.loras == ()
 
 
-def test_controlnet_units_are_written_like_the_webui_extension():
-    from inference.parameters import format_parameters, parse_parameters
+def test_a_value_that_is_not_its_type_is_kept_under_its_label():
+    parsed = parse_parameters("x\nSteps: many, Sampler: Euler, Seed: 3, Clip skip: 2")
+    assert parsed.steps is None and parsed.seed == 3
+    assert parsed.extra == (("Steps", "many"), ("Clip skip", "2"))
+    assert "Steps: many" in format_parameters(parsed)
 
-    recipe = {
-        "prompt": "a dancer",
-        "steps": 20,
-        "seed": 1,
-        "controls": [
-            {"type": "openpose", "model": "cn-pose", "weight": 0.8, "start": 0.0, "end": 0.9},
-            {"type": "canny", "model": "cn-canny", "weight": 1.0, "image": "QUJD"},
-        ],
-    }
-    text = format_parameters(recipe)
-    assert "QUJD" not in text  # images stay in the recipe, not in the text
-    parsed = parse_parameters(text)
-    assert parsed["ControlNet 0"] == (
-        "Module: openpose, Model: cn-pose, Weight: 0.8, Guidance Start: 0.0, Guidance End: 0.9"
-    )
-    assert parsed["ControlNet 1"].startswith("Module: canny, Model: cn-canny")
-    assert parsed["steps"] == 20 and parsed["prompt"] == "a dancer"
+
+@pytest.mark.parametrize(
+    ("comment", "text"),
+    [
+        (b"UNICODE\0" + "Āb 猫".encode("utf-16-be"), "Āb 猫"),
+        (b"ASCII\0\0\0steps", "steps"),
+        ("plain, ünï".encode(), "plain, ünï"),
+    ],
+)
+def test_user_comment_text(comment, text):
+    from inference.parameters import decode_user_comment
+
+    assert decode_user_comment(comment) == text

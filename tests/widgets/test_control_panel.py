@@ -291,13 +291,13 @@ def test_helpers():
 
 
 def test_library_combo_chooses_a_controlnet_per_layer(qtbot, tmp_path, holder, doc):
+    from app.library import ModelLibrary
     from tests.inference import test_library_fakes as fakes
-    from widgets.model_picker import LibraryScanner
 
     folder = tmp_path / "models"
     fakes.write_fake_safetensors(folder / "canny15.safetensors", fakes.ldm_controlnet(768))
     fakes.write_fake_safetensors(folder / "depth15.safetensors", fakes.ldm_controlnet(768))
-    scanner = LibraryScanner(
+    scanner = ModelLibrary(
         folders=[folder], include_hf_cache=False, cache_path=tmp_path / "cache.json"
     )
     try:
@@ -407,9 +407,9 @@ def held_canny(monkeypatch):
     ``hold`` is set, so a test can act while edges are being found."""
     import threading
 
-    import widgets.control_panel as module
+    import app.control_layers as module
 
-    real = module.canny_edges
+    real = module.preview_edges
     calls: list[tuple[threading.Thread, float, float]] = []
     hold, release, started = threading.Event(), threading.Event(), threading.Event()
     transform = {"edges": lambda edges: edges}
@@ -421,7 +421,7 @@ def held_canny(monkeypatch):
             release.wait(10)
         return transform["edges"](real(picture, low, high))
 
-    monkeypatch.setattr(module, "canny_edges", held)
+    monkeypatch.setattr(module, "preview_edges", held)
     yield calls, hold, release, started, transform
     release.set()
 
@@ -457,7 +457,7 @@ def test_the_newest_thresholds_win_and_stale_edges_are_dropped(qtbot, slow_panel
     release.set()
     expected = canny_pixels(doc, 10, 200)
     qtbot.waitUntil(lambda: np.array_equal(layer.raster.read(doc.rect), expected), timeout=3000)
-    qtbot.waitUntil(lambda: slow_panel._edge_worker._thread is None, timeout=3000)
+    qtbot.waitUntil(lambda: not slow_panel._edges.busy, timeout=3000)
     qtbot.wait(30)
     assert [(low, high) for _, low, high in calls] == [(60, 200), (10, 200)]  # 30 was skipped
     assert writes == [layer.id]  # the result for 60 came too late and was never shown
@@ -476,7 +476,7 @@ def test_edges_arriving_after_the_release_are_dropped(qtbot, slow_panel, doc, he
     qtbot.waitUntil(started.is_set, timeout=3000)
     slow_panel.high_slider.setSliderDown(False)  # commits while the worker is still busy
     release.set()
-    qtbot.waitUntil(lambda: slow_panel._edge_worker._thread is None, timeout=3000)
+    qtbot.waitUntil(lambda: not slow_panel._edges.busy, timeout=3000)
     qtbot.wait(30)  # the queued result, if any, is delivered
     assert len(calls) == 1
     assert np.array_equal(layer.raster.read(doc.rect), canny_pixels(doc, 100, 120))
@@ -485,16 +485,16 @@ def test_edges_arriving_after_the_release_are_dropped(qtbot, slow_panel, doc, he
 
 
 def test_the_worker_converts_each_picture_to_rgb_once_and_like_as_rgb():
+    from app.control_layers import PictureRgb
     from inference.control_images import as_rgb
-    from widgets.control_panel import _EdgeWorker
 
-    worker = _EdgeWorker(lambda request, result: None)
+    worker = PictureRgb()
     opaque = _picture(32)
     clear = opaque.copy()
     clear[::3, ::2, 3] = 90
     for picture in (opaque, clear):
-        rgb = worker._rgb_of(picture)
+        rgb = worker.rgb_of(picture)
         assert np.array_equal(rgb, as_rgb(picture))
-        assert worker._rgb_of(picture) is rgb  # cached for the drag
-    worker.forget_picture()
-    assert worker._rgb_of(clear) is not rgb
+        assert worker.rgb_of(picture) is rgb  # cached for the drag
+    worker.forget()
+    assert worker.rgb_of(clear) is not rgb

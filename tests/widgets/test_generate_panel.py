@@ -6,15 +6,15 @@ import threading
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from app.document import Document
+from app.generation.jobs import WORKER_THREAD_NAME, JobController
+from app.generation.request import Workflow
 from app.geometry import Rect
-from app.jobs import WORKER_THREAD_NAME, JobController
 from app.layers import ControlSettings, LayerKind
-from app.request_builder import Workflow
 from app.staging import Staging
 from inference.api import ModelNotFoundError, Sampler
 from tests.app.fake_engine import FakeEngine
@@ -86,7 +86,7 @@ def test_ctrl_enter_generates_and_the_result_lands(panel, doc, engine, qtbot):
     assert engine.requests[0].steps == 4
     assert panel.progress_label.text() == "Done"
     assert panel.recent_prompts == [("a lighthouse", "")]
-    assert doc.generation_state["panel"]["prompt"] == "a lighthouse"
+    assert doc.generation_state["session"]["prompt"] == "a lighthouse"
 
 
 def test_progress_and_cancel_with_escape(panel, doc, engine, qtbot):
@@ -248,12 +248,17 @@ def test_cancel_stays_available_for_the_next_queued_job(panel, doc, engine, qtbo
 class FakePicker(QWidget):
     """What the panel reads from widgets.model_picker.ModelPicker."""
 
+    checkpoint_changed = Signal(object)
+
     def __init__(self, entry=None):
         super().__init__()
         self.entry, self.vae, self.asked = entry, "/vae/x.safetensors", []
 
     def checkpoint(self):
         return self.entry
+
+    def checkpoint_path(self):
+        return self.entry.path if self.entry is not None else None
 
     def vae_path(self):
         return self.vae
@@ -288,6 +293,7 @@ def test_the_model_picker_feeds_model_hash_vae_and_native_size(qtbot, engine):
     panel.apply_recipe({"model_path": "/models/other.safetensors", "seed": 3})
     assert picker.asked == ["/models/other.safetensors"]
     picker.entry = None
+    picker.checkpoint_changed.emit(None)
     assert panel.params().model_path is None  # the built-in classic engine
     assert jobs.shutdown(5)
 
@@ -496,15 +502,15 @@ def test_without_a_store_nothing_is_written(panel, qtbot, tmp_path):
 @pytest.fixture
 def library(qtbot, tmp_path):
     """A scanned model library: an SD1 and an SDXL checkpoint and a LoRA for each."""
+    from app.library import ModelLibrary
     from tests.inference import test_library_fakes as fakes
-    from widgets.model_picker import LibraryScanner
 
     root = tmp_path / "models"
     fakes.write_fake_safetensors(root / "sd15.safetensors", fakes.sd1_checkpoint())
     fakes.write_fake_safetensors(root / "sdxl.safetensors", fakes.sdxl_checkpoint())
     fakes.write_fake_safetensors(root / "Lora" / "ink15.safetensors", fakes.kohya_lora_sd1())
     fakes.write_fake_safetensors(root / "Lora" / "chromexl.safetensors", fakes.kohya_lora_sdxl())
-    scanner = LibraryScanner(folders=[root], include_hf_cache=False, cache_path=tmp_path / "c")
+    scanner = ModelLibrary(folders=[root], include_hf_cache=False, cache_path=tmp_path / "c")
     with qtbot.waitSignal(scanner.scan_finished, timeout=10_000):
         scanner.rescan()
     scanner.root = root
@@ -563,8 +569,7 @@ def test_chosen_loras_go_into_the_request_and_the_result_recipe(
     assert layer.recipe["loras"] == [
         {"name": "ink15", "weight": 0.65, "hash": lora_hash(ink), "path": ink}
     ]
-    assert layer.recipe["lora_tags"] == "<lora:ink15:0.65>"
-    text = copy_parameters(layer)
+    text = copy_parameters(layer)  # the tags live in the A1111 text, not in the stored recipe
     assert text.startswith("a lighthouse <lora:ink15:0.65>\n")
     assert f'Lora hashes: "ink15: {lora_hash(ink)}"' in text
     lora_panel.lora_picker.rows[0].enable_check.setChecked(False)  # switched off: not sent
@@ -601,7 +606,7 @@ def test_loras_survive_in_the_document_state(lora_panel, library, doc, qtbot):
     ink, xl = lora_path(library, "ink15"), lora_path(library, "chromexl")
     lora_panel.lora_picker.set_loras([(ink, 0.25), (xl, -1.0, False)])
     state = json.loads(json.dumps(lora_panel.state()))
-    assert state["panel"]["loras"] == [[ink, 0.25]]
+    assert state["session"]["loras"] == [[ink, 0.25, True], [xl, -1.0, False]]
     reopened = Document.blank(64, 64)
     reopened.generation_state = state
     other = GeneratePanel(lambda: reopened, lora_panel.jobs, ModelPicker(library))

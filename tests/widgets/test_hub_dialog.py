@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app.library import ModelLibrary
 from app.settings import SettingsStore
 from inference.hub import OFFLINE_MESSAGE, HubOfflineError, RemoteFile
 from inference.library import Base, ModelKind
 from inference.library.entry import format_size
 from tests.inference import test_library_fakes as fakes
 from widgets.hub_dialog import HubDialog, RepoIdError, parse_repo_id
-from widgets.model_picker import LibraryScanner
 
 REPO = "someone/tiny-model"
 WAIT_MS = 10_000
@@ -91,7 +91,7 @@ def store(tmp_path: Path) -> SettingsStore:
 
 @pytest.fixture
 def scanner(qtbot, tmp_path: Path, store: SettingsStore):
-    scanner = LibraryScanner(store, cache_path=tmp_path / "cache.json")
+    scanner = ModelLibrary(store, cache_path=tmp_path / "cache.json")
     yield scanner
     assert scanner.shutdown()
 
@@ -113,7 +113,7 @@ def no_message_box() -> bool:
 
 
 def test_download_shows_progress_adds_the_folder_and_the_library_finds_it(
-    qtbot, tmp_path: Path, store: SettingsStore, scanner: LibraryScanner
+    qtbot, tmp_path: Path, store: SettingsStore, scanner: ModelLibrary
 ) -> None:
     files = {
         "sd15-tiny.safetensors": checkpoint_bytes(tmp_path),
@@ -161,7 +161,7 @@ def test_download_shows_progress_adds_the_folder_and_the_library_finds_it(
 
 
 def test_a_configured_folder_is_not_added_twice_and_the_library_rescans(
-    qtbot, tmp_path: Path, store: SettingsStore, scanner: LibraryScanner
+    qtbot, tmp_path: Path, store: SettingsStore, scanner: ModelLibrary
 ) -> None:
     root = tmp_path / "models"
     for folder in (root, tmp_path / "other"):

@@ -9,9 +9,11 @@ from PySide6.QtWidgets import QApplication
 
 from app.document import Document
 from app.geometry import Rect
+from app.io.ora import save_ora
 from app.layers import LayerKind
 from app.raster import Raster
-from widgets.layers_panel import ID_ROLE, LayersPanel, layer_thumbnail
+from widgets.layers_panel import DEPTH_ROLE, ID_ROLE, LayersPanel, layer_thumbnail
+from widgets.main_window import MainWindow
 
 
 @pytest.fixture
@@ -155,3 +157,98 @@ def test_preview_shows_as_a_row_while_a_generation_runs(panel, doc):
     assert doc.layers[-1].id == background.id
     doc.clear_preview(3)
     assert panel.list.count() == rows
+
+
+# ---- blend modes and groups ---------------------------------------------------------------
+
+
+def test_mode_combo_sets_the_blend_mode_as_one_undo_step(panel, doc, qtbot):
+    sketch = doc.layers_of(LayerKind.SKETCH)[0]
+    doc.set_active(sketch.id)
+    combo = panel.mode_combo
+    assert combo.currentData() == "svg:src-over"
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_Down)  # keyboard choice: Qt reports it as activated
+    assert sketch.blend_mode == combo.currentData() != "svg:src-over"
+    doc.history.undo()
+    assert sketch.blend_mode == "svg:src-over"
+    assert combo.currentData() == "svg:src-over"  # the combo follows the model
+
+
+def test_unknown_mode_is_listed_as_drawn_normal(panel, doc):
+    background = doc.layers[0]
+    doc.set_blend_mode(background.id, "krita:linear_burn")
+    doc.set_active(background.id)
+    assert "drawn as Normal" in panel.mode_combo.currentText()
+
+
+def test_group_rows_are_indented_and_fold(panel, doc, qtbot):
+    sketch = doc.layers_of(LayerKind.SKETCH)[0]
+    group = doc.group_layers([sketch.id])
+    assert row_names(panel)[:3] == ["Inpaint mask", "Group", "Lines"]
+    assert panel.item_for(sketch.id).data(DEPTH_ROLE) == 1
+    assert panel.mode_combo.itemData(0) == "pass-through"  # groups offer pass-through
+    arrow = panel.list.fold_arrow_rect(panel.item_for(group.id)).center()
+    qtbot.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=arrow)
+    assert doc.layer(group.id).collapsed and "Lines" not in row_names(panel)
+    arrow = panel.list.fold_arrow_rect(panel.item_for(group.id)).center()
+    qtbot.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=arrow)
+    assert "Lines" in row_names(panel)
+
+
+def test_dragging_a_row_under_an_open_group_puts_it_in(panel, doc, qtbot):
+    sketch = doc.layers_of(LayerKind.SKETCH)[0]
+    background = doc.layers[0]
+    group = doc.group_layers([sketch.id])
+    rows = row_names(panel)
+    model = panel.list.model()
+    source = rows.index("Background")
+    assert model.moveRow(QModelIndex(), source, QModelIndex(), rows.index("Group") + 1)
+    qtbot.waitUntil(lambda: background.parent_id == group.id, timeout=1000)
+    assert row_names(panel)[:4] == ["Inpaint mask", "Group", "Background", "Lines"]
+    doc.history.undo()
+    assert background.parent_id is None
+
+
+@pytest.fixture
+def window(qtbot) -> MainWindow:
+    win = MainWindow()
+    win.ask_unsaved = lambda action: "discard"  # no modal questions in tests
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_ctrl_g_groups_the_active_layer_and_move_keys_go_in_and_out(window, qtbot):
+    doc = window.doc
+    active = doc.active_layer
+    qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    group = doc.active_layer
+    assert group.kind is LayerKind.GROUP and active.parent_id == group.id
+    doc.set_active(active.id)
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight, Qt.KeyboardModifier.ControlModifier)
+    assert active.parent_id is None  # stepped out above the group
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert active.parent_id == group.id
+    doc.set_active(group.id)
+    qtbot.keyClick(
+        window,
+        Qt.Key.Key_G,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert group not in doc.layers and active.parent_id is None
+
+
+def test_opening_a_file_with_an_unknown_mode_says_so_once(window, tmp_path):
+    source = Document.blank(32, 24)
+    source.layers[0].blend_mode = "krita:linear_burn"
+    path = tmp_path / "odd.ora"
+    save_ora(source, path)
+    told: list[str] = []
+    assert window.open_path(path)
+    window.doc.notice.connect(told.append)
+    assert "krita:linear_burn" in window.statusBar().currentMessage()
+    window.doc.report_unknown_modes()
+    assert told == []  # once per document

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from app.library import ModelLibrary
 from inference.library import Base
 from tests.inference import test_library_fakes as fakes
 from widgets.lora_picker import DEFAULT_WEIGHT, LoraPicker, lora_name
-from widgets.model_picker import LibraryScanner
 
 UNKNOWN_BASE_LORA = {
     "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": (
@@ -35,7 +35,7 @@ def models(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def scanner(qtbot, tmp_path: Path, models: Path):
-    scanner = LibraryScanner(folders=[models], include_hf_cache=False, cache_path=tmp_path / "c")
+    scanner = ModelLibrary(folders=[models], include_hf_cache=False, cache_path=tmp_path / "c")
     with qtbot.waitSignal(scanner.scan_finished, timeout=10_000):
         scanner.rescan()
     yield scanner
@@ -158,7 +158,7 @@ def test_rows_follow_a_rescan(picker, scanner, models, qtbot):
 
 
 def test_empty_library_says_so(qtbot, tmp_path):
-    scanner = LibraryScanner(folders=[tmp_path], include_hf_cache=False, cache_path=tmp_path / "c")
+    scanner = ModelLibrary(folders=[tmp_path], include_hf_cache=False, cache_path=tmp_path / "c")
     picker = LoraPicker(scanner)
     qtbot.addWidget(picker)
     assert menu_names(picker) == ["No LoRAs in the model library"]

@@ -10,10 +10,11 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from app.library import ModelLibrary
 from app.settings import SettingsStore
 from inference.library import Base, ModelKind, sha256_file
 from tests.inference import test_library_fakes as fakes
-from widgets.model_picker import CLASSIC_LABEL, LibraryScanner, ModelCombo, ModelPicker
+from widgets.model_picker import CLASSIC_LABEL, ModelCombo, ModelPicker
 
 
 @pytest.fixture
@@ -41,12 +42,12 @@ def store(tmp_path: Path, models: Path) -> SettingsStore:
 
 @pytest.fixture
 def scanner(qtbot, tmp_path: Path, store: SettingsStore):
-    scanner = LibraryScanner(store, cache_path=tmp_path / "cache.json")
+    scanner = ModelLibrary(store, cache_path=tmp_path / "cache.json")
     yield scanner
     assert scanner.shutdown()
 
 
-def scan(qtbot, scanner: LibraryScanner) -> None:
+def scan(qtbot, scanner: ModelLibrary) -> None:
     with qtbot.waitSignal(scanner.scan_finished, timeout=10_000):
         scanner.rescan()
 
@@ -68,7 +69,7 @@ def test_scan_and_hash_run_off_the_ui_thread(qtbot, tmp_path: Path, models: Path
         release.wait(10)
         return sha256_file(path, cancel=cancel, on_bytes=on_bytes)
 
-    scanner = LibraryScanner(
+    scanner = ModelLibrary(
         folders=[models],
         include_hf_cache=False,
         cache_path=tmp_path / "c.json",
@@ -151,7 +152,7 @@ def test_choice_is_remembered_and_kept_across_rescans(qtbot, scanner, store, mod
     again = ModelPicker(scanner, store)
     qtbot.addWidget(again)
     assert again.checkpoint_path() == str(models / "sdxl.safetensors")
-    fresh = LibraryScanner(store, cache_path=Path(store.path).parent / "cache.json")
+    fresh = ModelLibrary(store, cache_path=Path(store.path).parent / "cache.json")
     try:
         later = ModelPicker(fresh, store)
         qtbot.addWidget(later)

@@ -1,12 +1,18 @@
-"""The job controller: a queue of generation jobs run one at a time on a worker thread.
+"""The job queue: generation jobs run one at a time on the inference worker thread.
 
-The UI thread only ever queues work and reacts to events. The worker thread calls the engine and
-posts events back through a queued Qt signal, so nothing off the UI thread touches a Qt object or
-the document. Step previews are scaled to their place on the worker thread and coalesced: if the
-UI falls behind, it draws only the newest one.
+The UI thread only queues work and reacts to events. The worker thread calls the engine; events
+come back through :class:`app.background.Relay` (in order) and step previews through a
+:class:`app.background.Mailbox` (newest wins: a UI that falls behind draws only the newest), so
+nothing off the UI thread touches a Qt object or the document. Previews are scaled and results
+turned into layers on the worker thread (``app.generation.results``).
 
-Results become RESULT layers at the crop box (the layer holds just that box), one undoable step
-for all the variants accepted together. A cancelled job changes nothing but the transient preview.
+Where a batch of several variants goes is up to the :class:`ResultSink` (the staging strip);
+without one, and for single results, they land as one undoable step. A cancelled job changes
+nothing but the transient preview.
+
+Any engine with ``run(request, on_preview, cancel)`` — the local ``inference.engine.Engine``, a
+remote client, a fake — is driven the same way and produces the same signals, so whoever listens
+(the generate panel, live painting, a script) cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -14,34 +20,22 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
-import cv2
-import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 
+from app.background import Mailbox, Relay
 from app.document import Document
-from app.geometry import Rect
-from app.layers import Layer, LayerKind
-from app.raster import Raster
-from app.request_builder import (
-    GenerationParams,
-    PlannedJob,
-    Workflow,
-    build_request,
-    encode_image,
-    encode_mask,
-)
+from app.generation.request import GenerationParams, PlannedJob, build_request
+from app.generation.results import Placement, PreviewFrame, land_layers, result_layers
+from app.layers import Layer
 from inference.api import (
-    Box,
     CancelToken,
-    ControlInput,
     EngineProtocol,
     InvalidRequestError,
     JobFailed,
@@ -52,8 +46,6 @@ from inference.api import (
     ModelLoadError,
     ModelNotFoundError,
     OutOfMemoryError,
-    Result,
-    Variant,
 )
 from inference.worker import InferenceWorker
 
@@ -104,18 +96,6 @@ class _Placed:
     error: str | None = None
 
 
-@dataclass(frozen=True, eq=False)
-class PreviewFrame:
-    """A step preview already scaled to its place in the document (RGBA)."""
-
-    job_id: int
-    step: int
-    total: int
-    rect: Rect
-    pixels: np.ndarray
-    at: float
-
-
 # ---- the engine side -------------------------------------------------------------------
 
 
@@ -133,47 +113,16 @@ def default_engine_factory(settings: Any = None) -> EngineFactory:
     return build
 
 
-@dataclass(frozen=True)
-class _Placement:
-    """Where the running job's previews go (read on the worker thread)."""
-
-    job_id: int
-    origin: Rect  # document area of request.image
-    target: Rect  # txt2img: previews fill this box
-    txt2img: bool
-    plan: PlannedJob
-
-    def rect_for(self, box: Box) -> Rect:
-        if self.txt2img:
-            return self.target
-        rect = Rect(box.x + self.origin.x, box.y + self.origin.y, box.width, box.height)
-        return rect if not rect.is_empty else self.target
-
-
-def scale_preview(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A small RGB(A) preview as opaque RGBA at ``width`` x ``height`` (off the UI thread)."""
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    if image.shape[1] != width or image.shape[0] != height:
-        image = cv2.resize(
-            np.ascontiguousarray(image), (width, height), interpolation=cv2.INTER_LINEAR
-        )
-    if image.shape[2] == 4:
-        return np.ascontiguousarray(image)
-    out = np.empty((height, width, 4), np.uint8)
-    out[..., :3] = image[..., :3]
-    out[..., 3] = 255
-    return out
-
-
 # ---- the controller (UI thread) ---------------------------------------------------------
 
 
-class _Bridge(QObject):
-    """Carries events from the worker thread to the UI thread (queued connections)."""
+class ResultSink(Protocol):
+    """Takes batches of several variants (the staging strip) instead of landing them."""
 
-    event = Signal(object)
-    preview_ready = Signal()
+    def stage(self, doc: Document, job_id: int, layers: list[Layer]) -> None: ...
+
+    def refresh(self) -> None:
+        """A job ended (its preview went away): show the staged variant again."""
 
 
 class JobController(QObject):
@@ -189,24 +138,21 @@ class JobController(QObject):
     def __init__(
         self,
         engine_factory: EngineFactory | None = None,
-        staging: Any = None,
+        staging: ResultSink | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._ids = itertools.count(1)
         self._jobs: list[Job] = []  # queued and running, in order
         self._running: Job | None = None
-        self.staging = staging  # app.staging.Staging: receives batches of several variants
+        self.staging = staging  # receives batches of several variants
         self.last_seed: int | None = None
         self.last_error: str | None = None
-        self._bridge = _Bridge()
-        self._bridge.event.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
-        self._bridge.preview_ready.connect(self._on_preview, Qt.ConnectionType.QueuedConnection)
-        self._frame_lock = threading.Lock()
-        self._frame: PreviewFrame | None = None
+        self._relay = Relay(self)
+        self._frames: Mailbox[PreviewFrame] = Mailbox(self._relay, self._show_frame)
         self._engine_factory = engine_factory or default_engine_factory()
         self._worker: InferenceWorker | None = None  # started at the first job
-        self._placement: _Placement | None = None
+        self._placement: Placement | None = None
         self._retire_worker = False
 
     # ---- queries ------------------------------------------------------------------------
@@ -231,7 +177,7 @@ class JobController(QObject):
 
     def generate(self, doc: Document, params: GenerationParams) -> int:
         """Build the request from ``doc`` now (a snapshot) and queue it; raises
-        :class:`~app.request_builder.RequestBuildError` when it cannot be built."""
+        :class:`~app.generation.request.RequestBuildError` when it cannot be built."""
         return self.submit(doc, build_request(doc, params))
 
     def submit(self, doc: Document, plan: PlannedJob) -> int:
@@ -299,25 +245,8 @@ class JobController(QObject):
             return  # the controller announced the job itself
         if isinstance(event, JobPreview):
             placement = self._placement
-            if placement is None:
-                return
-            rect = placement.rect_for(event.box)
-            pixels = scale_preview(event.image, rect.w, rect.h)
-            request = placement.plan.request
-            if request.mask is not None and not placement.txt2img:
-                # inpaint: show the preview only where the result can change
-                box = event.box
-                cut = request.mask[box.y : box.bottom, box.x : box.right]
-                if cut.shape == pixels.shape[:2]:
-                    pixels[..., 3] = np.where(mask_reach(cut, request.mask_blur), 255, 0)
-            frame = PreviewFrame(
-                placement.job_id, event.step, event.total, rect, pixels, time.monotonic()
-            )
-            with self._frame_lock:
-                pending = self._frame is not None
-                self._frame = frame
-            if not pending:
-                self._bridge.preview_ready.emit()
+            if placement is not None:
+                self._frames.post(placement.place(event, time.monotonic()))
             return
         if isinstance(event, JobFinished):
             # building the layers (crop, coverage, recipe) is pure numpy: keep it off the UI thread
@@ -329,7 +258,7 @@ class JobController(QObject):
             except Exception as error:  # a malformed result must not half-change the document
                 log.exception("could not place the result of job %s", event.job_id)
                 event = _Placed(event.job_id, None, str(error))
-        self._bridge.event.emit(event)
+        self._relay.post(partial(self._on_event, event))
 
     # ---- UI thread ------------------------------------------------------------------------
 
@@ -342,9 +271,7 @@ class JobController(QObject):
         job.state = JobState.RUNNING
         self._running = job
         plan = job.plan
-        self._placement = _Placement(
-            job.id, plan.origin, plan.target, plan.request.image is None, plan
-        )
+        self._placement = Placement(job.id, plan)
         if self._worker is None:
             try:
                 engine = self._engine_factory()
@@ -361,10 +288,12 @@ class JobController(QObject):
         job.worker_id = self._worker.submit(plan.request)
 
     def _on_preview(self) -> None:
-        with self._frame_lock:
-            frame, self._frame = self._frame, None
-        if frame is None:
-            return
+        """Draw the newest waiting preview now (the mailbox also does this on its own)."""
+        frame = self._frames.take()
+        if frame is not None:
+            self._show_frame(frame)
+
+    def _show_frame(self, frame: PreviewFrame) -> None:
         job = self._running
         if job is None or job.id != frame.job_id or job.token.cancelled:
             return  # stale: a cancelled or finished job
@@ -459,145 +388,3 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, InvalidRequestError):
         return f"Cannot generate: {text}."
     return f"Generation failed: {text}. The picture is unchanged; see the log for details."
-
-
-# ---- results -> layers -----------------------------------------------------------------------
-
-
-def result_layers(plan: PlannedJob, result: Result) -> list[Layer]:
-    """One RESULT layer per variant, holding only its box, named from prompt and seed."""
-    layers = []
-    for index, variant in enumerate(result.variants):
-        rect, pixels = _variant_pixels(plan, variant)
-        recipe = _variant_recipe(plan, result, variant, rect, index)
-        name = result_name(plan.request.prompt, variant.seed)
-        layers.append(
-            Layer(LayerKind.RESULT, name, Raster(4, pixels, rect.x, rect.y), recipe=recipe)
-        )
-    return layers
-
-
-def land_layers(doc: Document, layers: list[Layer], text: str | None = None) -> None:
-    """Insert ``layers`` at the top of the picture (below the mask) as one undoable step."""
-    if not layers:
-        return
-    index = len(doc.layers)
-    while index > 0 and doc.layers[index - 1].kind is LayerKind.MASK:
-        index -= 1
-    doc.history.beginMacro(text or f"Generate {layers[0].name}")
-    try:
-        for offset, layer in enumerate(layers):
-            doc.insert_layer(layer, index + offset, activate=False, text=f"Add {layer.name}")
-    finally:
-        doc.history.endMacro()
-
-
-def result_name(prompt: str, seed: int) -> str:
-    words = " ".join(prompt.split())
-    if not words:
-        return f"Result · seed {seed}"
-    short = words if len(words) <= 32 else words[:31].rstrip() + "…"
-    return f"{short} · seed {seed}"
-
-
-def _variant_pixels(plan: PlannedJob, variant: Variant) -> tuple[Rect, np.ndarray]:
-    request = plan.request
-    image = variant.image
-    if request.image is None:  # txt2img: the whole output, scaled into the target box
-        rect = plan.target
-        rgb = image[..., :3]
-        if rgb.shape[:2] != (rect.h, rect.w):
-            interpolation = cv2.INTER_AREA if rgb.shape[1] > rect.w else cv2.INTER_LANCZOS4
-            rgb = cv2.resize(
-                np.ascontiguousarray(rgb), (rect.w, rect.h), interpolation=interpolation
-            )
-        return rect, _with_alpha(rgb, None)
-    if image.shape[:2] != request.image.shape[:2]:
-        raise ValueError(
-            f"variant is {image.shape[1]}x{image.shape[0]}, request image is "
-            f"{request.image.shape[1]}x{request.image.shape[0]}"
-        )
-    box = _clamp_box(variant.box, image.shape[1], image.shape[0])
-    rect = plan.to_document(box)
-    cut = (slice(box.y, box.bottom), slice(box.x, box.right))
-    rgb = image[cut][..., :3]
-    coverage = None
-    if request.mask is not None:
-        # opaque where the engine may have changed pixels (the feathered mask) or did change them,
-        # clear elsewhere, so the result layer leaves the rest of the picture exactly as it was
-        coverage = mask_reach(request.mask[cut], request.mask_blur)
-        coverage |= (rgb != request.image[cut][..., :3]).any(axis=2)
-    return rect, _with_alpha(rgb, coverage)
-
-
-def mask_reach(mask: np.ndarray, blur: int) -> np.ndarray:
-    """Where an inpaint result may differ from its input: the mask grown past its feathering."""
-    reach = 2 * max(0, blur) + 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-    return cv2.dilate((mask > 0).astype(np.uint8), kernel) > 0
-
-
-def _with_alpha(rgb: np.ndarray, coverage: np.ndarray | None) -> np.ndarray:
-    out = np.empty((*rgb.shape[:2], 4), np.uint8)
-    out[..., :3] = rgb
-    out[..., 3] = 255 if coverage is None else np.where(coverage, 255, 0)
-    return out
-
-
-def _clamp_box(box: Box, width: int, height: int) -> Box:
-    x0, y0 = max(0, box.x), max(0, box.y)
-    x1, y1 = min(width, box.right), min(height, box.bottom)
-    if x1 <= x0 or y1 <= y0:
-        return Box(0, 0, width, height)
-    return Box(x0, y0, x1 - x0, y1 - y0)
-
-
-def _variant_recipe(
-    plan: PlannedJob, result: Result, variant: Variant, rect: Rect, index: int
-) -> dict[str, Any]:
-    recipe: dict[str, Any] = {
-        f"engine_{k}": _plain(v) for k, v in result.recipe.items() if k not in plan.recipe
-    }
-    recipe.update(plan.recipe)
-    if not recipe.get("model_hash") and result.recipe.get("model_hash"):
-        recipe["model_hash"] = result.recipe["model_hash"]
-    recipe["seed"] = int(variant.seed)
-    recipe["batch_index"] = index
-    recipe["crop_box"] = [rect.x, rect.y, rect.w, rect.h]
-    recipe["target_box"] = [plan.target.x, plan.target.y, plan.target.w, plan.target.h]
-    mask = plan.request.mask
-    if mask is not None and plan.workflow is Workflow.INPAINT:
-        local = rect.translated(-plan.origin.x, -plan.origin.y)
-        recipe["mask"] = encode_mask(mask[local.slices(Rect(0, 0, mask.shape[1], mask.shape[0]))])
-    if plan.request.controls:
-        local = rect.translated(-plan.origin.x, -plan.origin.y)
-        recipe["controls"] = [_control_recipe(control, local) for control in plan.request.controls]
-    return recipe
-
-
-def _control_recipe(control: ControlInput, local: Rect) -> dict[str, Any]:
-    """A control input as the recipe keeps it: its settings and its image over the result box."""
-    image = control.image[local.slices(Rect(0, 0, control.image.shape[1], control.image.shape[0]))]
-    return {
-        "type": control.control_type,
-        "model": Path(control.model_path).stem,
-        "model_path": str(control.model_path),
-        "weight": float(control.weight),
-        "start": float(control.start),
-        "end": float(control.end),
-        "resize_mode": str(control.resize_mode.value),
-        "image": encode_image(image),
-    }
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly copies of engine recipe values (tuples -> lists, numpy scalars -> python)."""
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)

@@ -134,7 +134,7 @@ def picture_is_blank(doc: Document) -> bool:
         layer
         for layer in doc.layers
         if layer.kind in PAINT_KINDS
-        and layer.visible
+        and doc.is_shown(layer)
         and layer.opacity > 0
         and not _content(layer, doc).is_empty
     ]
@@ -227,8 +227,8 @@ def active_control_layers(doc: Document) -> list[Layer]:
     return [
         layer
         for layer in doc.layers
-        if layer.kind not in (LayerKind.MASK, LayerKind.PREVIEW)
-        and layer.visible
+        if layer.kind not in (LayerKind.MASK, LayerKind.PREVIEW, LayerKind.GROUP)
+        and doc.is_shown(layer)
         and _used_as_control(layer)
     ]
 
@@ -356,44 +356,6 @@ def recipe_loras(entries: Any) -> tuple[tuple[str, float], ...]:
         if isinstance(path, str) and path and math.isfinite(weight):
             pairs.append((path, weight))
     return tuple(pairs)
-
-
-def recipe_parameters_text(recipe: dict[str, Any]) -> str:
-    """AUTOMATIC1111-style parameters text (what "copy parameters" puts on the clipboard)."""
-    prompt = str(recipe.get("prompt", ""))
-    tags = recipe.get("lora_tags")
-    if tags and tags not in prompt:  # A1111 keeps <lora:name:weight> tags in the prompt
-        prompt = f"{prompt} {tags}".strip()
-    lines = [prompt]
-    if recipe.get("negative_prompt"):
-        lines.append(f"Negative prompt: {recipe['negative_prompt']}")
-    fields = [
-        ("Steps", recipe.get("steps")),
-        ("Sampler", recipe.get("sampler")),
-        ("CFG scale", recipe.get("guidance")),
-        ("Seed", recipe.get("seed")),
-        ("Size", _size_text(recipe)),
-        ("Model hash", recipe.get("model_hash")),
-        ("Model", recipe.get("model")),
-        ("Denoising strength", recipe.get("strength")),
-        ("Mask blur", recipe.get("mask_blur") if recipe.get("mask") else None),
-        ("Lora hashes", _quoted(recipe.get("lora_hashes"))),
-    ]
-    lines.append(", ".join(f"{key}: {value}" for key, value in fields if value not in (None, "")))
-    return "\n".join(lines)
-
-
-def _quoted(value: Any) -> str | None:
-    """A value with commas or colons in double quotes, as A1111 writes ``Lora hashes``."""
-    if not value:
-        return None
-    text = str(value)
-    return '"' + text.replace('"', '\\"') + '"' if any(c in text for c in ',:"') else text
-
-
-def _size_text(recipe: dict[str, Any]) -> str | None:
-    box = recipe.get("crop_box")
-    return f"{box[2]}x{box[3]}" if box else None
 
 
 def _app_recipe(

@@ -1,0 +1,1 @@
+"""Hostile-input corpus: files built by generators, run through the CLI and the window's path."""
