@@ -123,7 +123,7 @@ def test_classic_engine_without_model(tmp_path, scene):
         main(["--prompt", "", "--out", str(out), "--image", image, "--mask", mask_path, "--quiet"])
         == 0
     )
-    assert parse_parameters(read_png_parameters(out)).model == "classic:telea"
+    assert parse_parameters(read_png_parameters(out)).model == "classic:fill"
 
 
 def _one_error_line(capsys) -> str:
