@@ -514,9 +514,10 @@ def _read_pickle(lora: LoraFile) -> tuple[dict[str, tuple[int, ...]], dict]:
     try:
         state = torch.load(str(lora.path), map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ModelLoadError(
-            f"{lora.path.name} could not be read safely ({_brief(error)})"
-        ) from None
+        from inference.models import pickle_error_text
+
+        reason = pickle_error_text(error)
+        raise ModelLoadError(f"{lora.path.name} was not loaded: {reason}") from None
     while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
