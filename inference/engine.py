@@ -33,6 +33,7 @@ from inference.api import (
     Variant,
 )
 from inference.classic import is_classic, run_classic
+from inference.limits import MAX_MASK_BLUR
 from inference.models import LoadedModel  # no torch at import: it loads inside load_model
 from inference.recipe import ControlUnit, Recipe, lora_uses
 
@@ -83,6 +84,8 @@ def validate_request(request: Request) -> None:
         raise InvalidRequestError(f"strength must be in (0, 1], not {request.strength}")
     if request.mask_blur < 0 or request.padding < 0:
         raise InvalidRequestError("mask blur and padding cannot be negative")
+    if request.mask_blur > MAX_MASK_BLUR:
+        raise InvalidRequestError(f"mask blur must be at most {MAX_MASK_BLUR} pixels")
     if request.model_size is not None and not 64 <= request.model_size <= 4096:
         raise InvalidRequestError("model size must be between 64 and 4096 pixels")
     if request.mode is Mode.TXT2IMG:
@@ -225,6 +228,12 @@ class Engine:
             return run_classic(request, on_preview, cancel)
         assert request.model_path is not None
         from inference.device import gc_paused, reserve_ui_core
+        from inference.models import refuse_pickles  # before the base model loads
+
+        refuse_pickles(
+            [c.model_path for c in request.controls] + [p for p, _ in request.loras],
+            self.settings.allow_pickle,
+        )
 
         with gc_paused():  # imports and loading: no collector pauses that stall the UI thread
             if self._reserve_ui_core:

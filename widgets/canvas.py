@@ -352,7 +352,7 @@ class CanvasView(QWidget):
             layer
             for layer in self.doc.layers
             if layer.kind is LayerKind.MASK
-            and layer.visible
+            and self.doc.is_shown(layer)  # hidden with its group too
             and layer.raster is not None
             and layer.opacity > 0
         ]
