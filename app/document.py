@@ -59,6 +59,7 @@ class Document(QObject):
         self.path: Path | None = None
         self.generation_state: dict[str, Any] = {}  # prompt panel state saved with the project
         self._told_modes: set[str] = set()  # unknown blend modes the user was told about
+        self.colour_note: str | None = None  # what opening converted to sRGB (status line)
 
     # ---- construction -------------------------------------------------------------------
 

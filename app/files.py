@@ -87,8 +87,18 @@ def open_document(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMI
     """Open a project (.ora), a PSD (as layers) or an image as a new document.
 
     An .ora keeps its path (Save writes back to it); a PSD or an image has no path yet, so
-    Save asks where. Raises :class:`OpenError` subclasses.
+    Save asks where. Raises :class:`OpenError` subclasses. What was converted to 8-bit sRGB on
+    the way in (profiles, deep colour, CMYK, Lab) is in ``doc.colour_note`` (one sentence).
     """
+    from app.image_io import colour_notes, describe_colour_notes
+
+    with colour_notes() as notes:
+        doc = _open_document(Path(path), pixel_limit)
+    doc.colour_note = describe_colour_notes(notes)
+    return doc
+
+
+def _open_document(path: Path, pixel_limit: int) -> Document:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in OPENABLE_SUFFIXES:

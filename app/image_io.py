@@ -7,6 +7,7 @@ can act on; callers show it and keep the open document untouched.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import io
 import logging
@@ -245,6 +246,36 @@ def srgb_icc_bytes() -> bytes:
 
 _SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
+# What an open converted (deep colour scaled, a profile applied, CMYK/Lab turned into sRGB), so
+# the window can say it in one status line; collected per open by ``colour_notes()``.
+_colour_notes: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "colour_notes", default=None
+)
+
+
+@contextlib.contextmanager
+def colour_notes():
+    """Collect, for the duration, what ``to_srgb_rgba`` converted (a set of short phrases)."""
+    notes: set[str] = set()
+    token = _colour_notes.set(notes)
+    try:
+        yield notes
+    finally:
+        _colour_notes.reset(token)
+
+
+def _note(text: str) -> None:
+    notes = _colour_notes.get()
+    if notes is not None:
+        notes.add(text)
+
+
+def describe_colour_notes(notes: set[str]) -> str | None:
+    """One sentence for the status line, or None when nothing was converted."""
+    if not notes:
+        return None
+    return "Colour converted to 8-bit sRGB: " + ", ".join(sorted(notes)) + "."
+
 
 def to_srgb_rgba(image: Image.Image, name: str, icc: bytes | None = None) -> np.ndarray:
     """Any image Pillow (or psd-tools) produces as straight 8-bit sRGB RGBA. High bit depths are
@@ -255,9 +286,11 @@ def to_srgb_rgba(image: Image.Image, name: str, icc: bytes | None = None) -> np.
     alpha: Image.Image | None = None
     mode = image.mode
     if mode in _SIXTEEN_BIT:
+        _note("16-bit values scaled")
         values = np.asarray(image).astype(np.int64).clip(0, 65535)
         image = Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L")
     elif mode == "F":
+        _note("32-bit float values scaled")
         values = np.nan_to_num(np.asarray(image, np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         image = Image.fromarray((values.clip(0.0, 1.0) * 255 + 0.5).astype(np.uint8), "L")
     elif mode in ("1", "P", "PA", "La", "RGBa", "HSV", "YCbCr", "RGBX", "LA"):
@@ -284,18 +317,25 @@ def _profile_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> Image.
     if icc:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(
+            converted = ImageCms.profileToProfile(
                 image, source, srgb_profile(), outputMode="RGB", renderingIntent=0
             )
+            described = ImageCms.getProfileDescription(source).strip() or "embedded"
+            _note(f"{described} profile applied")
+            return converted
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as err:
             log.warning("%s: ignoring its colour profile, which cannot be used (%s)", name, err)
     if image.mode == "LAB":
         try:
             lab = ImageCms.createProfile("LAB")
             transform = ImageCms.buildTransform(lab, srgb_profile(), "LAB", "RGB")
-            return ImageCms.applyTransform(image, transform)
+            converted = ImageCms.applyTransform(image, transform)
+            _note("Lab converted")
+            return converted
         except (ImageCms.PyCMSError, OSError, ValueError) as err:
             raise ImageLoadError(f"{name}: Lab colour is not supported ({err})") from err
+    if image.mode == "CMYK":
+        _note("CMYK converted without a profile")
     return image.convert("RGB")
 
 

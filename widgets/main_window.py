@@ -789,7 +789,8 @@ class MainWindow(QMainWindow):
             return False
         self.set_document(doc, path.name)
         self.document_source = path
-        self._show_notice(f"Opened {path.name} ({doc.width} × {doc.height})")
+        opened = f"Opened {path.name} ({doc.width} × {doc.height})"
+        self._show_notice(f"{opened}. {doc.colour_note}" if doc.colour_note else opened)
         doc.report_unknown_modes()  # blend modes kept but drawn as Normal: said once
         return True
 
