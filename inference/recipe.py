@@ -110,9 +110,20 @@ class Recipe:
         )
 
     def completed(self, **changes: Any) -> Recipe:
-        """A copy with ``changes`` applied where they are not None (the app completing the
-        engine's recipe)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with ``changes`` applied where they are set (not None, not an empty tuple):
+        the app completing the engine's recipe."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None and v != ()})
+
+    def for_mode(self) -> Recipe:
+        """Without the settings its mode does not use, as A1111 writes them: no denoising
+        strength for txt2img, no mask blur or padding without an inpaint mask."""
+        inpaint = self.mode == "inpaint"
+        return replace(
+            self,
+            strength=None if self.mode == "txt2img" else self.strength,
+            mask_blur=self.mask_blur if inpaint else None,
+            padding=self.padding if inpaint else None,
+        )
 
     # ---- JSON ----------------------------------------------------------------------------
 

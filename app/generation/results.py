@@ -101,7 +101,8 @@ def result_layers(plan: PlannedJob, result: Result) -> list[Layer]:
 
 
 def land_layers(doc: Document, layers: list[Layer], text: str | None = None) -> None:
-    """Insert ``layers`` at the top of the picture (below the mask) as one undoable step."""
+    """Insert ``layers`` at the top of the picture (below the mask) as one undoable step; the
+    top one becomes the active layer."""
     if not layers:
         return
     index = len(doc.layers)
@@ -113,6 +114,7 @@ def land_layers(doc: Document, layers: list[Layer], text: str | None = None) -> 
             doc.insert_layer(layer, index + offset, activate=False, text=f"Add {layer.name}")
     finally:
         doc.history.endMacro()
+    doc.set_active(layers[-1].id)  # new layers (a sketch) go above the result
 
 
 def result_name(prompt: str, seed: int) -> str:
@@ -187,7 +189,7 @@ def _variant_recipe(
     pairs = zip(plan.request.controls, layers, strict=False)
     controls = tuple(_control_recipe(control, local, name) for control, name in pairs)
     crop = (rect.x, rect.y, rect.w, rect.h)
-    recipe = replace(recipe, seed=int(variant.seed), batch_index=index, crop_box=crop)
+    recipe = replace(recipe.for_mode(), seed=int(variant.seed), batch_index=index, crop_box=crop)
     return replace(recipe, mask=encoded, controls=controls).to_json()
 
 

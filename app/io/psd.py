@@ -26,6 +26,7 @@ from PIL import Image
 
 from app import blend, groups
 from app.document import Document
+from app.geometry import Rect
 from app.image_io import ImageLoadError, to_srgb_rgba
 from app.io import layer_data, psd_roles, validate
 from app.io.atomic import atomic_save
@@ -177,9 +178,24 @@ def open_psd(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Docume
     except MemoryError as err:
         raise UnsafeFileError(f"{path.name} needs more memory than is available") from err
     except Exception as err:  # psd-tools raises many types for broken data
+        mode = _UNUSUAL_MODES.get(header[24:26]) if len(header) >= 26 else None
+        if mode is not None:  # name what we cannot read, rather than calling it damaged
+            raise OpenError(
+                f"{path.name}: this {mode} PSD could not be read ({err}); Impasto reads RGB, "
+                "CMYK, greyscale and Lab PSDs"
+            ) from err
         raise CorruptFileError(f"{path.name} is damaged or truncated ({err})") from err
     doc.path = None  # a PSD is an export format: Save asks where to put the project
     return doc
+
+
+# PSD colour modes psd-tools may fail on (header bytes 24-26); RGB, CMYK, grey and Lab are read.
+_UNUSUAL_MODES = {
+    b"\x00\x00": "Bitmap",
+    b"\x00\x02": "Indexed-colour",
+    b"\x00\x07": "Multichannel",
+    b"\x00\x08": "Duotone",
+}
 
 
 def _check_header(header: bytes, limits: Limits) -> None:
@@ -213,6 +229,8 @@ def _read_psd(path: Path, limits: Limits) -> Document:
     icc = _icc_profile(psd)
     layers: list[Layer] = []
     _read_nodes(psd, None, layers, limits, budget, icc)
+    for layer in layers:  # as in an .ora: mask, sketch and control never beyond the canvas
+        layer_data.crop_layer_to_canvas(layer, Rect(0, 0, width, height))
     if not layers:  # no layer records: use the merged image
         budget.spend_pixels(width, height, "the merged image")
         image = psd.topil(apply_icc=False) or psd.composite(apply_icc=False)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import string
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from inference.api import ResizeMode
@@ -104,6 +104,8 @@ recipes = st.builds(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(recipes)
+@example(Recipe(extra=(("0", ""),)))  # a settings line of one unknown label, under no prompt
+@example(Recipe(prompt="a: b", extra=(("Clip skip", "2"),)))
 def test_text_round_trip(recipe):
     assert parse_parameters(format_parameters(recipe)) == recipe
 
@@ -306,3 +308,59 @@ json_values = st.recursive(
 def test_any_stored_dict_loads_without_raising(data):
     recipe = Recipe.from_json(data)
     assert Recipe.from_json(recipe.to_json()) == recipe
+
+
+def test_a_recipe_keeps_only_the_settings_its_mode_uses():
+    full = Recipe(strength=0.75, mask_blur=4, padding=32)
+    assert replace(full, mode="txt2img").for_mode() == Recipe(mode="txt2img")
+    assert replace(full, mode="img2img").for_mode() == Recipe(mode="img2img", strength=0.75)
+    assert replace(full, mode="inpaint").for_mode() == replace(full, mode="inpaint")
+
+
+# ---- what A1111 and sd-webui-controlnet read from our text -------------------------------------
+
+plain_values = st.text(
+    st.sampled_from(list(string.ascii_letters + string.digits + " _-.[]()+")), min_size=1
+).map(str.strip)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    recipes,
+    st.integers(1, 200),
+    plain_values.filter(bool),
+    st.integers(0, 2**32),
+    # sd-webui-controlnet's format has no empty value ("Model: " does not split at ": ")
+    st.lists(
+        st.builds(
+            ControlUnit, control_type=plain_values.filter(bool), model=plain_values.filter(bool)
+        ),
+        max_size=2,
+    ),
+)
+def test_a1111_reads_the_settings_we_write(recipe, steps, sampler, seed, units):
+    from tests.a1111 import a1111_parse, controlnet_parse_unit
+
+    recipe = replace(recipe, steps=steps, sampler=sampler, seed=seed, controls=tuple(units))
+    read = a1111_parse(format_parameters(recipe))
+    assert (read["Steps"], read["Sampler"], read["Seed"]) == (str(steps), sampler, str(seed))
+    if recipe.guidance is not None:
+        assert float(read["CFG scale"]) == recipe.guidance
+    if recipe.size is not None:
+        assert (int(read["Size-1"]), int(read["Size-2"])) == recipe.size
+    for name, label in (("model", "Model"), ("model_hash", "Model hash"), ("vae", "VAE")):
+        if getattr(recipe, name) is not None:
+            assert read[label] == getattr(recipe, name), label
+    for index, unit in enumerate(units):
+        fields = controlnet_parse_unit(read[f"ControlNet {index}"])
+        assert (fields["module"], fields["model"]) == (unit.control_type, unit.model)
+        assert float(fields["weight"]) == unit.weight
+        assert fields["resize_mode"] == "Crop and Resize"
+        assert (float(fields["guidance_start"]), float(fields["guidance_end"])) == (0, 1)
+        assert fields["control_mode"] == "Balanced" and fields["pixel_perfect"] == "False"
+
+
+def test_completing_keeps_what_the_app_leaves_unset():
+    engine = Recipe(prompt="a", guidance=7.0, size=(64, 64), loras=(LoraUse("ink", 0.5),))
+    done = engine.completed(guidance=None, loras=(), workflow="Inpaint", seed=3)
+    assert done == replace(engine, workflow="Inpaint", seed=3)

@@ -103,3 +103,21 @@ def test_generate_again_from_an_engine_shaped_recipe_keeps_its_guidance(panel, d
         Sampler.DDIM,
         9,
     )
+
+
+def test_exports_write_only_the_settings_the_mode_used(panel, doc, qtbot):
+    from app.generation.request import Workflow
+    from app.geometry import Rect
+
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData(Workflow.TXT2IMG.value))
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        panel.generate()
+    txt2img = copy_parameters(doc.layers_of(LayerKind.RESULT)[-1])
+    assert "CFG scale: 7" in txt2img and "Mode: txt2img" in txt2img
+    assert "Denoising strength" not in txt2img and "Mask blur" not in txt2img
+    doc.mask_layer.raster.write(Rect(8, 8, 16, 16), np.full((16, 16), 255, np.uint8))
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData(Workflow.INPAINT.value))
+    with qtbot.waitSignal(panel.jobs.finished, timeout=5000):
+        panel.generate()
+    inpaint = copy_parameters(doc.layers_of(LayerKind.RESULT)[-1])
+    assert "Denoising strength: 0.75" in inpaint and "Mask blur: 4" in inpaint
