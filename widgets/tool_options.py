@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.document import LayerLockedError
+from app.pose_edit import PoseTool
 from app.tools import BrushTarget, BrushTool, LassoSelectTool, RectSelectTool, SelectionMode
 from app.tools.brush import MAX_SIZE, MIN_SIZE
 
@@ -156,7 +157,7 @@ class ToolOptionsBar(QToolBar):
         painting = isinstance(tool, BrushTool) and not tool.settings.erase
         self._actions[self.color_group].setVisible(painting and tool.target is not BrushTarget.MASK)
         self._actions[self.mode_group].setVisible(is_select)
-        self._actions[self.pose_group].setVisible(getattr(tool, "name", "") == "pose")
+        self._actions[self.pose_group].setVisible(isinstance(tool, PoseTool))
         self.pose_hint.setText(POSE_HINT)
         self.sync_from_tool()
 
@@ -221,7 +222,7 @@ class ToolOptionsBar(QToolBar):
 
     def _pose_action(self, key: str) -> None:
         tool = self.tool
-        if getattr(tool, "name", "") != "pose":
+        if not isinstance(tool, PoseTool):
             return
         method = {
             "add": lambda: tool.add_person() is not None,
