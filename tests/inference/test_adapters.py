@@ -218,3 +218,19 @@ def test_adapter_for_the_wrong_base_is_refused(engine, tiny_model_dir, tiny_sdxl
 def test_size_that_the_adapter_cannot_take_is_refused(engine, tiny_model_dir, tiny_adapter_dir):
     with pytest.raises(InvalidRequestError, match="multiple of 16"):
         engine.run(_txt2img(tiny_model_dir, [_control(tiny_adapter_dir)], width=72, height=64))
+
+
+def test_adapter_whose_features_do_not_fit_the_unet_is_one_clear_error(
+    engine, tiny_model_dir, tmp_path
+):
+    import torch
+    from diffusers import T2IAdapter
+
+    torch.manual_seed(0)
+    wrong = T2IAdapter(channels=[64], num_res_blocks=1, downscale_factor=16)
+    wrong.save_pretrained(tmp_path / "wide-adapter")
+    with pytest.raises(ModelLoadError, match="does not fit this model's UNet"):
+        engine.run(_txt2img(tiny_model_dir, [_control(tmp_path / "wide-adapter")]))
+    plain = engine.run(_txt2img(tiny_model_dir)).variants[0].image  # the UNet is restored
+    assert plain.shape == (64, 64, 3)
+    assert "forward" not in engine.load(str(tiny_model_dir)).base.unet.__dict__
