@@ -81,7 +81,7 @@ def mode_from_psd_key(key: bytes) -> str:
     mode = _MODE_OF_PSD_KEY.get(key)
     if mode is not None:
         return mode
-    return PSD_PREFIX + key.decode("latin-1")
+    return PSD_PREFIX + key.decode("latin-1").rstrip()
 
 
 def psd_key_of(mode: str) -> bytes:
@@ -89,8 +89,8 @@ def psd_key_of(mode: str) -> bytes:
     key = PSD_KEYS.get(mode)
     if key is not None:
         return key
-    if mode.startswith(PSD_PREFIX) and len(mode) == len(PSD_PREFIX) + 4:
-        return mode[len(PSD_PREFIX) :].encode("latin-1", "replace")
+    if mode.startswith(PSD_PREFIX) and 0 < len(mode) - len(PSD_PREFIX) <= 4:
+        return mode[len(PSD_PREFIX) :].encode("latin-1", "replace").ljust(4)
     return PSD_KEYS[NORMAL]
 
 

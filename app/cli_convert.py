@@ -78,8 +78,7 @@ class _Refused(Exception):
 
 
 def _convert(source: Path, target: Path, force: bool) -> int:
-    from app.files import FileError, chosen_result, export_flat, open_document, save_any
-    from app.image_io import EXPORT_FORMATS
+    from app.files import FileError, open_document, save_any
 
     try:
         exists = os.path.lexists(target)
@@ -87,32 +86,14 @@ def _convert(source: Path, target: Path, force: bool) -> int:
             raise _Refused(f"{_short(target)} exists; add --force to overwrite")
         if exists and os.path.lexists(source) and _same_file(source, target):
             raise _Refused("input and output are the same file")
-        doc = open_document(source)
-        carried = _image_parameters(source)
-        if carried and target.suffix.lower() in EXPORT_FORMATS and chosen_result(doc) is None:
-            export_flat(doc, target, carried)  # a PNG's A1111 text goes on into a JPEG's EXIF
-        else:
-            save_any(doc, target)
+        doc = open_document(source)  # a picture's A1111 text comes along (layer extra)
+        save_any(doc, target)
     except FileError as err:
         raise _Refused(str(err)) from None
     except OSError as err:
         raise _Refused(_describe_os_error(err)) from None
     print(f"{source} -> {target} ({doc.width}x{doc.height}, {len(doc.layers)} layers)")
     return EXIT_OK
-
-
-def _image_parameters(path: Path) -> str | None:
-    """The A1111 ``parameters`` of a flat PNG/JPEG/WebP input (None for projects and plain
-    images, or when it cannot be read: the conversion goes on without it)."""
-    if path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
-        return None
-    from inference.parameters import read_image_parameters
-
-    try:
-        return read_image_parameters(path)
-    except Exception as err:  # optional metadata: it never stops a conversion
-        log.info("no parameters read from %s: %s", path, err)
-        return None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -150,7 +131,7 @@ def _quiet(verbose: bool):
         return
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)
+    root.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")

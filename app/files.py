@@ -106,8 +106,11 @@ def open_document(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMI
         return open_psd(path, _limits(pixel_limit))
     if suffix not in OPEN_FORMATS:
         raise ImageLoadError(f"{path.name}: unsupported file type {suffix or '(none)'}")
-    pixels = load_rgba(path, pixel_limit)
+    info: dict[str, str] = {}
+    pixels = load_rgba(path, pixel_limit, info)
     doc = Document.from_rgba(pixels, name=path.stem)
+    if "parameters" in info:  # an A1111/Impasto picture: its recipe travels with it
+        doc.layers[0].extra["parameters"] = info["parameters"]
     doc.path = None  # an opened image is not a project: Save asks where
     return doc
 
@@ -183,9 +186,10 @@ def export_flat_with_recipe(
     doc: Document, path: str | os.PathLike, layer_id: int | None = None
 ) -> None:
     """Flattened export carrying the chosen result's recipe (see :func:`chosen_result`) as the
-    PNG ``parameters`` chunk or JPEG/WebP EXIF UserComment; no text when there is no result."""
+    PNG ``parameters`` chunk or JPEG/WebP EXIF UserComment. Without a result, the text an opened
+    picture brought along (``layer.extra["parameters"]``) is carried; else no text."""
     result = chosen_result(doc, layer_id)
-    parameters = None
+    parameters = _carried_parameters(doc) if layer_id is None else None
     if result is not None:
         try:
             parameters = recipe_parameters(result.recipe)
@@ -193,6 +197,15 @@ def export_flat_with_recipe(
             # a recipe read from a file may hold anything: the picture still exports
             log.warning("the recipe of %r cannot be written as text (%s)", result.name, err)
     export_flat(doc, path, parameters)
+
+
+def _carried_parameters(doc: Document) -> str | None:
+    """The A1111 text an opened picture brought along (topmost visible layer holding one)."""
+    for layer in reversed(doc.layers):
+        text = layer.extra.get("parameters")
+        if layer.visible and isinstance(text, str) and text.strip():
+            return text
+    return None
 
 
 def export_mask_png(doc: Document, path: str | os.PathLike) -> None:

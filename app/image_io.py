@@ -13,6 +13,7 @@ import logging
 import os
 import stat
 import struct
+import threading
 import warnings
 from pathlib import Path
 
@@ -40,11 +41,22 @@ class ImageSaveError(SaveError):
     pass
 
 
-def set_pillow_limit(pixel_limit: int) -> None:
-    """Make Pillow's own bomb check agree with ours: it warns above ``MAX_IMAGE_PIXELS`` and
-    refuses above twice that. Ours refuses above ``pixel_limit``, so raising the limit in Settings
-    works and an image just under it opens (the warning is ignored where we decode)."""
-    Image.MAX_IMAGE_PIXELS = max(int(pixel_limit), 1)
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def open_with_limit(source, pixel_limit: int) -> Image.Image:
+    """``Image.open`` with Pillow's own bomb check agreeing with ours: it warns above
+    ``MAX_IMAGE_PIXELS`` and refuses above twice that, at open time. Ours refuses above
+    ``pixel_limit``, so for this open Pillow's threshold is our limit (restored afterwards, so
+    other code in the process keeps Pillow's default): raising the limit in Settings works, and an
+    image just under it opens (callers ignore the warning)."""
+    with _PILLOW_LIMIT_LOCK:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max(int(pixel_limit), 1)
+        try:
+            return Image.open(source)
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
 
 
 def too_big_message(name: str, width: int, height: int, pixel_limit: int) -> str:
@@ -60,6 +72,8 @@ def check_readable_file(path: Path, what: str = "a file") -> None:
     loop, a name the system refuses, or a file we may not read."""
     try:
         info = os.stat(path)
+    except ValueError:  # an embedded NUL
+        raise OpenError(f"{str(path)[:60]!r} is not a valid file name") from None
     except FileNotFoundError:
         raise OpenError(f"{path.name}: file not found ({path})") from None
     except PermissionError:
@@ -83,19 +97,21 @@ def check_readable_file(path: Path, what: str = "a file") -> None:
         raise OpenError(f"{path.name}: {err.strerror or err}") from None
 
 
-def load_rgba(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> np.ndarray:
+def load_rgba(
+    path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT, info: dict | None = None
+) -> np.ndarray:
     """Decode an image file into straight 8-bit sRGB RGBA (h, w, 4), honouring EXIF orientation
-    and converting embedded colour profiles, CMYK, Lab, grey and 16/32-bit data to sRGB."""
+    and converting embedded colour profiles, CMYK, Lab, grey and 16/32-bit data to sRGB.
+    ``info``, if given, receives ``"parameters"``: the A1111 text the file carries, if any."""
     path = Path(path)
     try:
         check_readable_file(path, "an image")
     except OpenError as err:
         raise ImageLoadError(str(err)) from None
-    set_pillow_limit(pixel_limit)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with open_with_limit(path, pixel_limit) as image:
                 width, height = image.size
                 if width * height > pixel_limit:
                     raise ImageLoadError(too_big_message(path.name, width, height, pixel_limit))
@@ -106,8 +122,12 @@ def load_rgba(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -
                     )
                 check_memory(width * height * 12, path.name)  # decoded + converted + RGBA
                 image.load()
+                parameters = _parameters_of(image)
                 image = ImageOps.exif_transpose(image)
-                return to_srgb_rgba(image, path.name)
+                rgba = to_srgb_rgba(image, path.name)
+                if parameters is not None and info is not None:
+                    info["parameters"] = parameters
+                return rgba
     except ImageLoadError:
         raise
     except UnidentifiedImageError as err:
@@ -123,6 +143,45 @@ def load_rgba(path: str | os.PathLike, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -
         raise ImageLoadError(f"{path.name} needs more memory than is available") from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageLoadError(f"{path.name} is damaged or truncated ({err})") from err
+
+
+MAX_PARAMETERS_CHARS = 65536
+
+
+def _parameters_of(image: Image.Image) -> str | None:
+    """The AUTOMATIC1111 ``parameters`` text: a PNG text chunk, or EXIF UserComment (JPEG/WebP).
+    None when absent or unreadable."""
+    text = None
+    raw = getattr(image, "text", {}) if image.format == "PNG" else {}
+    if isinstance(raw.get("parameters"), str):
+        text = raw["parameters"]
+    else:
+        try:
+            comment = image.getexif().get_ifd(0x8769).get(0x9286)
+        except Exception:  # broken EXIF: no parameters, the picture still opens
+            comment = None
+        if isinstance(comment, bytes):
+            text = _decode_user_comment(comment)
+        elif isinstance(comment, str):
+            text = comment
+    if not text:
+        return None
+    text = validate_text(text)
+    return text[:MAX_PARAMETERS_CHARS] if text.strip() else None
+
+
+def _decode_user_comment(comment: bytes) -> str | None:
+    from inference.parameters import decode_user_comment  # one decoder for the whole app
+
+    try:
+        return decode_user_comment(comment)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def validate_text(text: str) -> str:
+    """Text without NULs and other control characters but newlines and tabs."""
+    return "".join(c for c in text if c in "\n\t" or (ord(c) >= 0x20 and c != "\x7f"))
 
 
 def check_memory(needed_bytes: int, name: str) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtGui import QUndoCommand
 from app.document import Document, LayerLockedError
 from app.geometry import Rect
 from app.layers import ControlSettings, Layer, LayerKind
+from app.pose_details import has_details, with_details, without_details
 from app.tools.base import Phase, PointerEvent
 from inference.openpose import Part, Person, Pose
 from inference.openpose_render import (
@@ -39,6 +40,7 @@ ROTATE_OFFSET_PX = 28.0  # rotate handle above the box
 MIN_FIGURE_PX = 12.0  # a rubber band smaller than this (on screen) is a click
 ROTATE_SNAP_DEGREES = 15.0  # with shift
 MIN_SCALE = 0.02
+CLICK_FIGURE_HEIGHT = 0.8  # a figure added by a click is this share of the canvas height
 
 RGB = tuple[int, int, int]
 FACE_POINT_COLOR: RGB = (255, 255, 255)
@@ -110,6 +112,15 @@ def default_figure_box(doc: Document) -> Rect:
     return Rect(margin_x, margin_y, doc.width - 2 * margin_x, doc.height - 2 * margin_y)
 
 
+def figure_box_at(doc: Document, x: float, y: float) -> Rect:
+    """A standing figure's box centred on (x, y), scaled to the canvas and kept inside it."""
+    height = max(8, round(doc.height * CLICK_FIGURE_HEIGHT))
+    width = max(4, min(doc.width, round(height * 0.5)))
+    left = min(max(round(x - width / 2), 0), max(doc.width - width, 0))
+    top = min(max(round(y - height / 2), 0), max(doc.height - height, 0))
+    return Rect(left, top, width, height)
+
+
 def add_person(doc: Document, layer_id: int, box: Rect | None = None) -> int:
     """Add a default standing figure fitted to ``box`` (default: :func:`default_figure_box`);
     returns its index."""
@@ -127,6 +138,17 @@ def delete_person(doc: Document, layer_id: int, index: int) -> None:
 def mirror_person(doc: Document, layer_id: int, index: int) -> None:
     pose = current_pose(doc, layer_id)
     set_pose(doc, layer_id, pose.with_person(index, pose.people[index].mirrored()), "Mirror person")
+
+
+def toggle_hands_and_face(doc: Document, layer_id: int, index: int) -> bool:
+    """Give the person default hands and face, or take them away; True when they now have them."""
+    pose = current_pose(doc, layer_id)
+    person = pose.people[index]
+    adding = not has_details(person)
+    changed = with_details(person) if adding else without_details(person)
+    text = "Add hands and face" if adding else "Remove hands and face"
+    set_pose(doc, layer_id, pose.with_person(index, changed), text)
+    return adding
 
 
 def transform_person(
@@ -322,7 +344,8 @@ class PoseTool:
     - drag the selected figure's corner handle to scale, the handle above it to rotate
       (shift snaps to 15°);
     - drag on empty canvas to add a standing figure fitted to the dragged box (a pose layer is
-      created when there is none); click on empty canvas to deselect.
+      created when there is none); click on empty canvas to deselect, or, while there is no
+      figure yet, to add one there, scaled to the canvas.
     Each gesture is one undo step; :meth:`cancel` (Esc) puts the pose back as it was.
     """
 
@@ -470,13 +493,17 @@ class PoseTool:
         left, right = sorted((band[0], band[2]))
         top, bottom = sorted((band[1], band[3]))
         min_size = MIN_FIGURE_PX / self.zoom
-        if right - left < min_size or bottom - top < min_size:
-            self.selected = None  # a click on empty canvas
-            return self.doc.rect
         layer = self.target_layer()
-        box = Rect.from_edges(
-            math.floor(left), math.floor(top), math.ceil(right), math.ceil(bottom)
-        )
+        if right - left < min_size or bottom - top < min_size:  # a click on empty canvas
+            pose = None if layer is None else current_pose(self.doc, layer.id)
+            if pose is not None and pose.people:
+                self.selected = None
+                return self.doc.rect
+            box = figure_box_at(self.doc, band[0], band[1])  # nothing yet: add a figure there
+        else:
+            box = Rect.from_edges(
+                math.floor(left), math.floor(top), math.ceil(right), math.ceil(bottom)
+            )
         if layer is None:
             self.doc.history.beginMacro("Add person")
             layer = add_pose_layer(self.doc)
@@ -513,6 +540,12 @@ class PoseTool:
 
     def mirror_selected(self) -> bool:
         return self._act_on_selected(mirror_person)
+
+    def toggle_hands_and_face_selected(self) -> bool:
+        return self._act_on_selected(toggle_hands_and_face)
+
+    def has_selection(self) -> bool:
+        return self._selected_index(self._pose()) is not None
 
     def add_person(self, box: Rect | None = None) -> int:
         """Add a standing figure (in the selection / ``box``), creating a pose layer if needed."""

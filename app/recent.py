@@ -26,18 +26,18 @@ class RecentFiles:
             log.warning("ignoring unreadable recent-files list %s: %s", self.path, err)
             return []
         return (
-            [str(p) for p in data if isinstance(p, str)][:MAX_RECENT]
+            [p for p in data if isinstance(p, str) and p and "\0" not in p][:MAX_RECENT]
             if isinstance(data, list)
             else []
         )
 
     def add(self, path: str | Path) -> None:
-        text = str(Path(path).resolve())
+        text = _absolute(path)
         self.paths = [text, *(p for p in self.paths if p != text)][:MAX_RECENT]
         self._save()
 
     def remove(self, path: str | Path) -> None:
-        text = str(Path(path).resolve())
+        text = _absolute(path)
         if text in self.paths:
             self.paths.remove(text)
             self._save()
@@ -49,3 +49,10 @@ class RecentFiles:
             atomic_save(self.path, lambda tmp: tmp.write_bytes(data), backup=False)
         except Exception as err:  # a lost recent list must never break opening or saving
             log.warning("could not save the recent-files list: %s", err)
+
+
+def _absolute(path: str | Path) -> str:
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):  # a symbolic link loop: keep the name as given
+        return str(Path(path).absolute())

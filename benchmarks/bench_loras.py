@@ -7,6 +7,11 @@ Run by hand (CPU is fine; tiny random-weight model and LoRA built in code):
 
 "switched off" = a request without LoRAs after one with (the adapters stay loaded but disabled,
 so the next LoRA request loads nothing); its ratio to "never loaded" is the price of keeping them.
+
+``--accuracy`` (tiny model only): 8-bit levels between a kohya LoRA applied by the engine and the
+same factors merged into the weights by hand (W += weight * alpha/rank * up @ down), for a full
+layer set and for partial sets (text-encoder q_proj of one layer beside every MLP, as pruned LoRAs
+hold), and the number of layers applied of those in the file.
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ def main() -> int:
     parser.add_argument("--model", help="a real model folder/.safetensors instead of the tiny one")
     parser.add_argument("--lora", help="a real LoRA file instead of the tiny one")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (steadier)")
+    parser.add_argument("--accuracy", action="store_true", help="levels off a hand merge")
     args = parser.parse_args()
+    if args.accuracy:
+        return accuracy(args)
 
     import torch
 
@@ -93,6 +101,81 @@ def main() -> int:
     base = min(times["never loaded"])
     for name, values in times.items():
         print(f"{name:<18} best {min(values):7.3f} s   ratio {min(values) / base:5.3f}")
+    return 0
+
+
+def accuracy(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    torch.set_num_threads(args.threads)
+    from inference.api import EngineSettings, Mode
+    from inference.engine import Engine
+    from inference.loras import apply_loras, loaded_loras, unload_loras
+    from tests.tiny_loras import (
+        TEXT_MLP_TARGETS,
+        TEXT_TARGETS,
+        UNET_FF_TARGETS,
+        UNET_TARGETS,
+        merge_lora_into,
+        only,
+        save_kohya_lora,
+        tiny_lora_factors,
+    )
+    from tests.tiny_models import save_tiny_model
+
+    def render(pipe) -> np.ndarray:
+        generator = torch.Generator("cpu").manual_seed(1)
+        out = pipe(
+            "a cat",
+            num_inference_steps=args.steps,
+            width=args.size,
+            height=args.size,
+            generator=generator,
+            output_type="np",
+        )
+        return np.rint(np.clip(out.images[0], 0, 1) * 255).astype(np.int16)
+
+    wide = tiny_lora_factors(
+        seed=7,
+        rank=4,
+        alpha=3.0,
+        unet_targets=UNET_TARGETS + UNET_FF_TARGETS,
+        text_targets=TEXT_TARGETS + TEXT_MLP_TARGETS,
+    )
+    sets = {
+        "full (attention + MLP, UNet + text)": wide,
+        "text q_proj of layer 0 + text mlp.fc1 + UNet ff": only(
+            wide, "text_encoder.encoder.layers.0.self_attn.q_proj", "mlp.fc1", "ff.net"
+        ),
+        "text q_proj of layer 0 only": only(wide, "text_encoder.encoder.layers.0.self_attn.q_proj"),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        model = str(save_tiny_model(Path(tmp) / "tiny"))
+        pipe = Engine(EngineSettings(device="cpu")).load(model).pipeline(Mode.TXT2IMG)
+        for index, (name, factors) in enumerate(sets.items()):
+            path = save_kohya_lora(Path(tmp) / f"set{index}.safetensors", factors)
+            unload_loras(pipe)
+            apply_loras(pipe, [(str(path), 0.8)])
+            (adapter,) = loaded_loras(pipe)
+            applied = sum(
+                adapter in getattr(module, "lora_A", {})
+                for part in (pipe.unet, pipe.text_encoder)
+                for module in part.modules()
+                if hasattr(module, "get_delta_weight")
+            )
+            ours = render(pipe)
+            reference = StableDiffusionPipeline.from_pretrained(
+                model, safety_checker=None, feature_extractor=None, local_files_only=True
+            )
+            reference.set_progress_bar_config(disable=True)
+            merge_lora_into(reference, factors, 0.8)
+            diff = np.abs(ours - render(reference))
+            print(
+                f"{name:<50} layers applied {applied}/{len(factors)}   levels off the hand "
+                f"merge: mean {diff.mean():.3f}, max {diff.max()}"
+            )
     return 0
 
 

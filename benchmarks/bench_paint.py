@@ -12,8 +12,8 @@
    over a Screen layer, the stroke crossing both; per-dab cost vs the plain sketch stroke in the
    same process, and the first fitted paint of such an 8192² document.
 
-``--modes`` runs only the blend-mode/group parts (1 and 5 with groups, and the plain sketch
-stroke they are compared with).
+``--modes`` runs only the blend-mode/group parts (5: the group strokes interleaved with the plain
+sketch strokes they are compared with, and the first paint).
 """
 
 from __future__ import annotations
@@ -148,44 +148,59 @@ class DabBench:
 
 def report_dabs(app: QApplication, modes_only: bool = False) -> None:
     print(f"## Cost per dab: {DABS}-dab stroke, size {SIZE}, best of {RUNS} interleaved strokes")
-    cases = [(BrushTarget.MASK, False), (BrushTarget.SKETCH, False), (BrushTarget.SKETCH, True)]
-    if modes_only:
-        cases = cases[1:]
-    plain: dict[tuple[int, str], float] = {}
-    for target, modes in cases:
+    targets = [] if modes_only else [BrushTarget.MASK, BrushTarget.SKETCH]
+    for target in targets:
         for zoom, label in ((1.0, "100%"), (None, "fit")):
-            small = DabBench(app, 1024, target, zoom, modes)
-            large = DabBench(app, 8192, target, zoom, modes)
+            small = DabBench(app, 1024, target, zoom)
+            large = DabBench(app, 8192, target, zoom)
             for _ in range(RUNS):  # interleaved, so load spikes hit both sizes alike
                 small.run_once()
                 large.run_once()
-            ratio = large.per_dab_ms / small.per_dab_ms
-            name = "groups" if modes else target.value
-            versus = ""
-            if modes:
-                versus = (
-                    f"; vs plain sketch {small.per_dab_ms / plain[(1024, label)]:.2f}x (1024²), "
-                    f"{large.per_dab_ms / plain[(8192, label)]:.2f}x (8192²)"
-                )
-            elif target is BrushTarget.SKETCH:
-                plain[(1024, label)], plain[(8192, label)] = small.per_dab_ms, large.per_dab_ms
-            print(
-                f"{name:6s} view {label:4s}: 1024² {small.per_dab_ms:.3f} ms/dab, "
-                f"8192² {large.per_dab_ms:.3f} ms/dab (zoom {large.view.zoom:.3f}) "
-                f"-> ratio {ratio:.2f}{versus}"
-            )
-            for bench in (small, large):
-                rendered, painted, events = bench.stats
-                widget_px = bench.view.width() * bench.view.height()
-                per_event = painted / max(1, events)
-                print(
-                    f"    {bench.side}²: {bench.dabs} dabs, re-rendered {rendered:,} doc px "
-                    f"for {bench.dirty_px:,} dirty px ({rendered / bench.dirty_px:.2f}x); "
-                    f"{events} paints of {per_event:,.0f} screen px = "
-                    f"{per_event / widget_px * 100:.2f}% of the {widget_px:,} px view"
-                )
-            small.close()
-            large.close()
+            print_pair(target.value, label, small, large)
+    print(
+        "## Blend modes and groups: the sketch inside a Multiply group at 80% over a Screen "
+        "layer, interleaved with the plain sketch stroke"
+    )
+    for zoom, label in ((1.0, "100%"), (None, "fit")):
+        benches = {
+            (modes, side): DabBench(app, side, BrushTarget.SKETCH, zoom, modes)
+            for modes in (False, True)
+            for side in (1024, 8192)
+        }
+        for _ in range(RUNS):
+            for bench in benches.values():
+                bench.run_once()
+        small, large = benches[(True, 1024)], benches[(True, 8192)]
+        print_pair("groups", label, small, large)
+        plain_small, plain_large = benches[(False, 1024)], benches[(False, 8192)]
+        print(
+            f"    vs the plain sketch stroke: {small.per_dab_ms / plain_small.per_dab_ms:.2f}x"
+            f" (1024²), {large.per_dab_ms / plain_large.per_dab_ms:.2f}x (8192²)"
+        )
+        for bench in benches.values():
+            if bench not in (small, large):
+                bench.close()
+
+
+def print_pair(name: str, label: str, small: DabBench, large: DabBench) -> None:
+    ratio = large.per_dab_ms / small.per_dab_ms
+    print(
+        f"{name:6s} view {label:4s}: 1024² {small.per_dab_ms:.3f} ms/dab, "
+        f"8192² {large.per_dab_ms:.3f} ms/dab (zoom {large.view.zoom:.3f}) "
+        f"-> ratio {ratio:.2f}"
+    )
+    for bench in (small, large):
+        rendered, painted, events = bench.stats
+        widget_px = bench.view.width() * bench.view.height()
+        per_event = painted / max(1, events)
+        print(
+            f"    {bench.side}²: {bench.dabs} dabs, re-rendered {rendered:,} doc px "
+            f"for {bench.dirty_px:,} dirty px ({rendered / bench.dirty_px:.2f}x); "
+            f"{events} paints of {per_event:,.0f} screen px = "
+            f"{per_event / widget_px * 100:.2f}% of the {widget_px:,} px view"
+        )
+    small.close()
+    large.close()
 
 
 def report_first_paint(app: QApplication, modes: bool = False) -> None:

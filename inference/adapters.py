@@ -36,6 +36,7 @@ from inference.api import (
     ModelNotFoundError,
     Request,
 )
+from inference.library.entry import Base
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,13 @@ def load_adapter(path: str, loaded: Any, settings: EngineSettings) -> Any:
     config = read_adapter_config(folder)
     if config is None:
         raise ModelLoadError(f"{folder.name} is not a T2I-Adapter folder")
+    if not settings.allow_pickle and not any(folder.glob("*.safetensors")):
+        raise ModelLoadError(
+            f"T2I-Adapter {folder.name} has no .safetensors weights (pickle .bin files run code "
+            "when loaded; allow pickle files in settings to use it)"
+        )
     family = adapter_family(config)
-    base_is_xl = loaded.info.family == "sdxl"
+    base_is_xl = Base.parse(loaded.info.family) is Base.SDXL
     if (family == "sdxl") != base_is_xl:
         wanted = "SDXL" if family == "sdxl" else "SD1.x"
         raise ModelLoadError(
@@ -89,7 +95,10 @@ def load_adapter(path: str, loaded: Any, settings: EngineSettings) -> Any:
         )
     with _load_errors(f"T2I-Adapter {folder.name}"):
         model = T2IAdapter.from_pretrained(
-            str(folder), torch_dtype=loaded.dtype, local_files_only=True
+            str(folder),
+            torch_dtype=loaded.dtype,
+            local_files_only=True,
+            use_safetensors=None if settings.allow_pickle else True,
         )
     model.to(loaded.device)
     model.eval()

@@ -3,15 +3,21 @@
 Inpaint with ``--image`` and ``--mask``, img2img with only ``--image``, txt2img with neither.
 Without ``--model`` the classic (OpenCV) engine inpaints. ``--lora PATH[:WEIGHT]`` (repeatable)
 applies LoRAs, recorded A1111-style in the PNG's parameters. Bad input exits with code 2 and one
-line.
+line. Without ``--model`` neither torch nor diffusers is imported.
+
+A finished generation is never lost: when ``--out`` cannot be written (disk full, a read-only
+folder), the result goes to a fallback folder (the user cache, else the temp folder) and the
+error line says where.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +34,8 @@ from inference.api import (
     Request,
     Sampler,
 )
+from inference.atomic_write import check_writable_target
+from inference.limits import DEFAULT_PIXEL_LIMIT, MAX_MASK_BLUR
 
 PROG = "impasto generate"
 EXIT_BAD_INPUT = 2
@@ -53,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--cfg", type=float, default=7.0, help="guidance scale")
     p.add_argument("--strength", type=float, default=0.75, help="denoising strength (0-1]")
-    p.add_argument("--seed", type=int, default=None, help="default: random")
+    p.add_argument("--seed", type=int, default=None, help="default (or -1): random")
     p.add_argument(
         "--sampler", default=Sampler.EULER_A.value, help="; ".join(s.value for s in Sampler)
     )
@@ -63,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=512, help="txt2img width")
     p.add_argument("--height", type=int, default=512, help="txt2img height")
     p.add_argument("--padding", type=int, default=32, help="context around the mask (pixels)")
-    p.add_argument("--mask-blur", type=int, default=4, help="feather of the pasted mask (pixels)")
+    p.add_argument(
+        "--mask-blur",
+        type=int,
+        default=4,
+        help=f"feather of the pasted mask (0..{MAX_MASK_BLUR} pixels)",
+    )
     p.add_argument("--model-size", type=int, default=None, help="generation resolution override")
     p.add_argument("--color-match", action="store_true", help="match colours to the surroundings")
     p.add_argument("--previews", help="folder for one preview PNG per step")
@@ -92,36 +105,63 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _read_image(path: str, what: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+def _open_image(path: str, what: str):
+    """Decode ``path`` with EXIF orientation applied, refusing files above the pixel limit
+    before their pixels are allocated. Returns a loaded PIL image."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     file = Path(path)
-    if not file.is_file():
+    if file.is_dir():
+        raise BadInput(f"{what} {path} is a folder, not an image")
+    if not file.exists():
         raise BadInput(f"{what} not found: {path}")
+    if not file.is_file():
+        raise BadInput(f"{what} {path} is not a regular file")
     try:
-        with Image.open(file) as image:
-            image.load()
-            mode = (
-                "RGBA"
-                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-                else "RGB"
-            )
-            return np.asarray(image.convert(mode)).copy()
-    except (UnidentifiedImageError, OSError) as error:
-        raise BadInput(f"cannot read {what} {path}: {error}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit below
+            with Image.open(file) as image:
+                width, height = image.size
+                if width * height > DEFAULT_PIXEL_LIMIT:
+                    raise BadInput(
+                        f"{what} {path} is {width}x{height} ({width * height / 1e6:.0f} MP), "
+                        f"above the {DEFAULT_PIXEL_LIMIT / 1e6:.0f} MP limit"
+                    )
+                image.load()
+                return ImageOps.exif_transpose(image)
+    except BadInput:
+        raise
+    except Image.DecompressionBombError as error:
+        raise BadInput(f"{what} {path} is too large to open safely ({error})") from None
+    except UnidentifiedImageError:
+        raise BadInput(f"cannot read {what} {path}: not an image format Pillow knows") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise BadInput(f"cannot read {what} {path}: {reason}") from None
+
+
+def _read_image(path: str, what: str) -> np.ndarray:
+    image = _open_image(path, what)
+    transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    return np.asarray(image.convert("RGBA" if transparent else "RGB")).copy()
 
 
 def _read_mask(path: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if not Path(path).is_file():
-        raise BadInput(f"mask not found: {path}")
-    try:
-        with Image.open(path) as image:
-            gray = np.asarray(image.convert("L"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise BadInput(f"cannot read mask {path}: {error}") from None
+    gray = np.asarray(_open_image(path, "mask").convert("L"))
     return np.where(gray > 127, 255, 0).astype(np.uint8)
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Ranges the engine does not check itself, refused before any file is read."""
+    if not 0 <= args.mask_blur <= MAX_MASK_BLUR:
+        raise BadInput(f"--mask-blur must be 0..{MAX_MASK_BLUR} pixels, not {args.mask_blur}")
+    if not 0 <= args.padding <= 8192:
+        raise BadInput(f"--padding must be 0..8192 pixels, not {args.padding}")
+    if args.seed is not None and not -1 <= args.seed < 2**32:
+        raise BadInput(f"--seed must be 0..{2**32 - 1} (or -1 for random), not {args.seed}")
+    for name in ("cfg", "strength"):
+        if not math.isfinite(getattr(args, name)):
+            raise BadInput(f"--{name} must be a finite number")
 
 
 def build_request(args: argparse.Namespace) -> Request:
@@ -146,7 +186,8 @@ def build_request(args: argparse.Namespace) -> Request:
     crop_box = cropping.crop_box_for_mask(mask, args.padding) if mask is not None else None
     if mode is Mode.INPAINT and crop_box is None:
         raise BadInput("the mask is empty: paint the area to regenerate in white")
-    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(0, 2**31))
+    random_seed = args.seed is None or args.seed == -1
+    seed = int(np.random.default_rng().integers(0, 2**31)) if random_seed else args.seed
     return Request(
         mode=mode,
         prompt=args.prompt,
@@ -185,6 +226,7 @@ def _controls(args: argparse.Namespace, image: np.ndarray | None, mode: Mode) ->
     ):
         if not Path(model_path).expanduser().exists():
             raise BadInput(f"ControlNet model not found: {model_path}")
+        _refuse_pickles([model_path], args.allow_pickle)
         control = _read_image(image_path, "control image")[..., :3]
         weight = args.control_weight[index] if index < len(args.control_weight) else 1.0
         controls.append(
@@ -240,7 +282,18 @@ def _loras(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
         except ModelLoadError as error:
             raise BadInput(str(error)) from None
         loras.append((str(Path(path).expanduser()), weight))
+    _refuse_pickles([p for p, _ in loras], args.allow_pickle)
     return tuple(loras)
+
+
+def _refuse_pickles(paths: list[str], allow_pickle: bool) -> None:
+    """Pickle LoRAs/ControlNets are refused here, before any model loads."""
+    from inference.models import refuse_pickles
+
+    try:
+        refuse_pickles(paths, allow_pickle)
+    except ModelLoadError as error:
+        raise BadInput(str(error)) from None
 
 
 class _Progress:
@@ -249,12 +302,18 @@ class _Progress:
     def __init__(self, quiet: bool, previews: Path | None) -> None:
         self.quiet, self.previews, self.start = quiet, previews, time.monotonic()
         self.line_open = False
+        self.preview_error: str | None = None
 
     def __call__(self, step: int, total: int, image: np.ndarray, box=None, region=None) -> None:
         if self.previews is not None:
             from inference.parameters import write_png
 
-            write_png(self.previews / f"step_{step:03d}.png", image)
+            target = self.previews / f"step_{step:03d}.png"
+            try:
+                write_png(target, image)
+            except OSError as error:  # previews are a courtesy: stop them, keep generating
+                self.preview_error = f"previews stopped: cannot write {target}: {_reason(error)}"
+                self.previews = None
         if self.quiet:
             return
         width = 30
@@ -279,43 +338,59 @@ def output_paths(out: Path, count: int) -> list[Path]:
     return [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(2, count + 1)]
 
 
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
+def _check_outputs(out: Path, previews: Path | None) -> None:
+    """Refuse, before any work, outputs that clearly cannot be written."""
+    try:
+        check_writable_target(out)
+    except OSError as error:
+        where = error.filename or out
+        raise BadInput(f"cannot write {where}: {_reason(error)}") from None
+    if out.suffix.lower() != ".png":
+        raise BadInput(f"--out must be a .png file (the recipe is kept in PNG text): {out}")
+    if previews is not None:
+        if previews.exists() and not previews.is_dir():
+            raise BadInput(f"--previews must name a folder, but {previews} is a file")
+        try:
+            previews.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise BadInput(
+                f"cannot create the previews folder {previews}: {_reason(error)}"
+            ) from None
+        if not os.access(previews, os.W_OK | os.X_OK):
+            raise BadInput(f"cannot write previews into {previews}: the folder is not writable")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        out = Path(args.out)
-        if not out.parent.exists():
-            raise BadInput(f"output folder does not exist: {out.parent}")
+        _check_numbers(args)
+        out = Path(args.out).expanduser()
+        previews = Path(args.previews).expanduser() if args.previews else None
+        _check_outputs(out, previews)
         request = build_request(args)
         from inference.engine import validate_request
 
         validate_request(request)
-        previews = Path(args.previews) if args.previews else None
-        if previews is not None:
-            previews.mkdir(parents=True, exist_ok=True)
     except (BadInput, InvalidRequestError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return _generate(args, request, out, previews)
 
 
-def _quiet_libraries() -> None:
-    """Keep the terminal to our progress bar: no library progress bars or load chatter."""
-    import diffusers.utils.logging as diffusers_logging
-    import transformers.utils.logging as transformers_logging
-
-    diffusers_logging.set_verbosity_error()
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-
-
 def _generate(args: argparse.Namespace, request: Request, out: Path, previews: Path | None) -> int:
     from inference.api import EngineSettings
     from inference.engine import Engine
-    from inference.parameters import format_parameters, write_png
+    from inference.parameters import format_parameters
 
-    _quiet_libraries()
+    if request.model_path is not None:
+        from inference.quiet import quiet_libraries
+
+        quiet_libraries()
     engine = Engine(EngineSettings(device=args.device, allow_pickle=args.allow_pickle))
     cancel = CancelToken()
     progress = _Progress(args.quiet, previews)
@@ -335,9 +410,68 @@ def _generate(args: argparse.Namespace, request: Request, out: Path, previews: P
         return 1
     finally:
         progress.close_line()
-        engine.close()
-    for path, variant in zip(output_paths(out, len(result.variants)), result.variants, strict=True):
+        if request.model_path is not None:
+            engine.close()  # frees device memory; the classic engine holds none
+    outputs = []
+    for variant in result.variants:
         recipe = result.recipe.completed(seed=variant.seed)
-        write_png(path, variant.image, format_parameters(recipe))
-        print(f"wrote {path} (seed {variant.seed})")
+        outputs.append((variant.image, format_parameters(recipe), variant.seed))
+    code = write_outputs(out, outputs)
+    if progress.preview_error is not None:
+        print(f"{PROG}: warning: {progress.preview_error}", file=sys.stderr)
+    return code
+
+
+Output = tuple[np.ndarray, str, int]  # image, A1111 parameters, seed
+
+
+def write_outputs(out: Path, outputs: list[Output]) -> int:
+    """Write every variant; if ``out`` fails, keep them all in a fallback folder and say where."""
+    from inference.parameters import write_png
+
+    paths = output_paths(out, len(outputs))
+    for index, (path, (image, parameters, seed)) in enumerate(zip(paths, outputs, strict=True)):
+        try:
+            write_png(path, image, parameters)
+        except OSError as error:
+            kept = _keep_safe(out, outputs[index:])
+            what = f"cannot write {error.filename or path}: {_reason(error)}"
+            if kept is None:
+                print(
+                    f"{PROG}: error: {what}; the result could not be kept anywhere else either",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"{PROG}: error: {what}; the result was kept in {kept}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(f"wrote {path} (seed {seed})")
     return 0
+
+
+def fallback_folders() -> list[Path]:
+    """Where an unwritable result goes instead: the user cache, then the temp folder."""
+    import tempfile
+
+    import platformdirs
+
+    return [
+        Path(platformdirs.user_cache_dir("impasto")) / "unsaved",
+        Path(tempfile.gettempdir()) / "impasto-unsaved",
+    ]
+
+
+def _keep_safe(out: Path, outputs: list[Output]) -> Path | None:
+    """Write ``outputs`` into the first fallback folder that takes them all; its path."""
+    from inference.parameters import write_png
+
+    stem = (out.stem or "result")[:60]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for folder in fallback_folders():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for image, parameters, seed in outputs:
+                write_png(folder / f"{stem}-{stamp}-{seed}.png", image, parameters)
+        except OSError:
+            continue
+        return folder if len(outputs) > 1 else folder / f"{stem}-{stamp}-{outputs[0][2]}.png"
+    return None

@@ -19,8 +19,19 @@ from inference.library import (
 )
 
 
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage, so an error stays one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="impasto models",
         description=(
             "List the Stable Diffusion models found in FOLDERs (default: the Hugging Face cache "
@@ -38,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as error:
+        print(f"impasto models: error: {error}", file=sys.stderr)
+        return 2
     if args.folders:
         folders = [Path(f) for f in args.folders]
         extra: list[Path] = []

@@ -1,6 +1,6 @@
 """``impasto pose``: render OpenPose JSON to ControlNet control images, headless.
 
-    impasto pose render POSE.json --out POSE.png [--width W --height H]
+    impasto pose render POSE.json --out POSE.png [--width W --height H] [--min-confidence C]
     impasto pose new --out POSE.json --width W --height H [--people N]
 
 Bad input exits with status 2 and one line on stderr; nothing is written then.
@@ -15,13 +15,21 @@ import sys
 from pathlib import Path
 
 from inference.api import InvalidRequestError
-from inference.openpose import MAX_CANVAS_SIDE, Person, Pose, load_pose, save_pose, write_atomic
+from inference.atomic_write import check_writable_target, write_atomic
+from inference.openpose import (
+    MAX_CANVAS_SIDE,
+    Person,
+    Pose,
+    check_canvas_pixels,
+    load_pose,
+    save_pose,
+)
 from inference.openpose_render import render_pose
 
 log = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
-EXIT_WRITE_FAILED = 1
+EXIT_WRITE_FAILED = 2  # like bad input: one line, nothing half-written
 
 
 class _UsageError(Exception):
@@ -48,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--height", type=int, help="output height (default: the pose canvas)")
     render.add_argument("--no-hands", action="store_true", help="leave hands out")
     render.add_argument("--no-face", action="store_true", help="leave the face out")
+    render.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="C",
+        help="draw points whose confidence is at least C (0..1); default: the file's "
+        "convention (1.0 for ControlNet JSON with a canvas size, as sd-webui-controlnet; "
+        "above 0 for OpenPose's own output)",
+    )
 
     new = commands.add_parser("new", help="write a pose JSON with default standing figures")
     new.add_argument("--out", type=Path, required=True, help="JSON file to write")
@@ -74,9 +91,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"impasto pose: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as err:
-        target = getattr(err, "filename", None) or ""
+        target = getattr(err, "filename", None) or args_out(argv)
         print(f"impasto pose: error: cannot write {target}: {err.strerror or err}", file=sys.stderr)
         return EXIT_WRITE_FAILED
+
+
+def args_out(argv: list[str]) -> str:
+    """The ``--out`` value, for an error that did not name its file."""
+    for i, arg in enumerate(argv):
+        if arg == "--out" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--out="):
+            return arg.removeprefix("--out=")
+    return "the output"
 
 
 def _check_size(name: str, value: int | None) -> None:
@@ -87,13 +114,15 @@ def _check_size(name: str, value: int | None) -> None:
 def _render(args: argparse.Namespace) -> int:
     _check_size("width", args.width)
     _check_size("height", args.height)
+    check_writable_target(args.out)
     if args.out.suffix.lower() != ".png":
         raise _UsageError(
             f"--out must be a .png file (control images must be lossless): {args.out}"
         )
     canvas = (args.width, args.height) if args.width and args.height else None
-    pose = load_pose(args.pose, canvas_size=canvas)
+    pose = load_pose(args.pose, canvas_size=canvas, min_confidence=args.min_confidence)
     width, height = _output_size(pose, args.width, args.height)
+    check_canvas_pixels(width, height)
     image = render_pose(pose, width, height, hands=not args.no_hands, face=not args.no_face)
 
     from PIL import Image  # Pillow only where an image is written
@@ -120,6 +149,8 @@ def _output_size(pose: Pose, width: int | None, height: int | None) -> tuple[int
 def _new(args: argparse.Namespace) -> int:
     _check_size("width", args.width)
     _check_size("height", args.height)
+    check_canvas_pixels(args.width, args.height)
+    check_writable_target(args.out)
     if not 1 <= args.people <= 16:
         raise _UsageError(f"--people must be within 1..16, not {args.people}")
     slot = args.width / args.people

@@ -19,12 +19,12 @@ from inference.api import (
     Request,
     ResizeMode,
 )
+from inference.library.entry import Base
 from inference.models import CONFIGS_DIR, read_checkpoint_shapes, sidecar_config_dir
 
 log = logging.getLogger(__name__)
 
-FAMILY_BY_CONTEXT = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
-FAMILY_NAMES = {"sd1": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL"}
+FAMILY_BY_CONTEXT = {768: Base.SD1, 1024: Base.SD2, 2048: Base.SDXL}
 
 
 def controlnet_context_dim(path: Path, allow_pickle: bool = False) -> int:
@@ -45,14 +45,14 @@ def controlnet_context_dim(path: Path, allow_pickle: bool = False) -> int:
     raise ModelLoadError(f"{path.name} does not look like a ControlNet (no cross-attention found)")
 
 
-def _single_file_config(path: Path, family: str) -> Path:
+def _single_file_config(path: Path, family: Base) -> Path:
     sidecar = sidecar_config_dir(path)
     if (sidecar / "config.json").is_file():
         return sidecar
-    bundled = {"sd1": "controlnet-sd15", "sdxl": "controlnet-sdxl"}.get(family)
+    bundled = {Base.SD1: "controlnet-sd15", Base.SDXL: "controlnet-sdxl"}.get(family)
     if bundled is None:
         raise ModelLoadError(
-            f"no bundled config for {FAMILY_NAMES[family]} ControlNet {path.name}: put its "
+            f"no bundled config for {family.value} ControlNet {path.name}: put its "
             f"diffusers config.json in {sidecar}/"
         )
     return CONFIGS_DIR / bundled
@@ -70,13 +70,14 @@ def load_controlnet(path: str, loaded: Any, settings: EngineSettings) -> Any:
     if file.is_file() and _is_pickle(file) and not settings.allow_pickle:
         raise _refuse_pickle(file)
     context = controlnet_context_dim(file, settings.allow_pickle)
-    family = FAMILY_BY_CONTEXT.get(context, f"{context}-wide")
+    family = FAMILY_BY_CONTEXT.get(context, Base.UNKNOWN)
     base_context = int(loaded.base.unet.config.cross_attention_dim)
     if context != base_context:
         base_family = FAMILY_BY_CONTEXT.get(base_context, loaded.info.family)
+        wanted = family.value if family is not Base.UNKNOWN else f"{context}-wide"
         raise ModelLoadError(
-            f"ControlNet {file.stem} is for {FAMILY_NAMES.get(family, family)} models but "
-            f"{loaded.info.name} is {FAMILY_NAMES.get(base_family, base_family)}; "
+            f"ControlNet {file.stem} is for {wanted} models but "
+            f"{loaded.info.name} is {base_family.value}; "
             "pick a ControlNet made for this model"
         )
     with _load_errors(f"ControlNet {file.name}"):

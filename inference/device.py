@@ -44,6 +44,24 @@ def reserve_ui_core() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while importing torch/diffusers and loading a model.
+
+    Those create millions of objects; each full collection on this thread then holds the GIL
+    for 200-500 ms and the UI thread stalls. Afterwards the survivors are frozen (moved out of
+    the collector's reach) so later full collections stay short too.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def choose_dtype(device: Any, precision: str = "auto") -> Any:
     """fp32 on the CPU; fp16 on CUDA/MPS (bf16 when asked and supported)."""
     import torch
@@ -80,6 +98,7 @@ def place_pipeline(pipe: Any, settings: EngineSettings, device: Any) -> None:
 def free_memory() -> None:
     import torch
 
+    gc.unfreeze()  # objects frozen after a load (see gc_paused) may be garbage now
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

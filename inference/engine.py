@@ -33,6 +33,7 @@ from inference.api import (
     Variant,
 )
 from inference.classic import is_classic, run_classic
+from inference.limits import MAX_MASK_BLUR
 from inference.models import LoadedModel  # no torch at import: it loads inside load_model
 from inference.recipe import ControlUnit, Recipe, lora_uses
 
@@ -83,6 +84,8 @@ def validate_request(request: Request) -> None:
         raise InvalidRequestError(f"strength must be in (0, 1], not {request.strength}")
     if request.mask_blur < 0 or request.padding < 0:
         raise InvalidRequestError("mask blur and padding cannot be negative")
+    if request.mask_blur > MAX_MASK_BLUR:
+        raise InvalidRequestError(f"mask blur must be at most {MAX_MASK_BLUR} pixels")
     if request.model_size is not None and not 64 <= request.model_size <= 4096:
         raise InvalidRequestError("model size must be between 64 and 4096 pixels")
     if request.mode is Mode.TXT2IMG:
@@ -155,8 +158,16 @@ class Engine:
     sharing one set of weights); loading another evicts the oldest.
     """
 
-    def __init__(self, settings: EngineSettings | None = None, max_models: int = 1) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        max_models: int = 1,
+        reserve_ui_core: bool = False,
+    ) -> None:
         self.settings = settings or EngineSettings()
+        # an app with a UI asks for a core to be left free; torch is set up on the worker thread,
+        # at the first model load, never where the UI thread would wait for the import
+        self._reserve_ui_core = reserve_ui_core
         self.max_models = max(1, max_models)
         self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._controlnets: OrderedDict[str, Any] = OrderedDict()
@@ -216,20 +227,32 @@ class Engine:
         if is_classic(request.model_path):
             return run_classic(request, on_preview, cancel)
         assert request.model_path is not None
-        loaded = self.load(request.model_path, request.vae_path)
-        self._check_cancel(cancel)
-        native = request.model_size or loaded.native_size
-        work = prepare_work(request, native)
-        from inference import adapters  # T2I-Adapters leave the ControlNets to the code below
+        from inference.device import gc_paused, reserve_ui_core
+        from inference.models import refuse_pickles  # before the base model loads
 
-        nets, adapter_job = adapters.prepare(
-            request, loaded, work.plan, self._controlnets, self.settings
+        refuse_pickles(
+            [c.model_path for c in request.controls] + [p for p, _ in request.loras],
+            self.settings.allow_pickle,
         )
-        controlnet, control_images = self._controls(nets, loaded, work)
-        pipe = loaded.pipeline(request.mode, controlnet, self._control_key(nets))
-        from inference.loras import apply_loras
 
-        apply_loras(pipe, request.loras, allow_pickle=self.settings.allow_pickle)
+        with gc_paused():  # imports and loading: no collector pauses that stall the UI thread
+            if self._reserve_ui_core:
+                self._reserve_ui_core = False
+                reserve_ui_core()
+            loaded = self.load(request.model_path, request.vae_path)
+            self._check_cancel(cancel)
+            native = request.model_size or loaded.native_size
+            work = prepare_work(request, native)
+            from inference import adapters  # T2I-Adapters leave the ControlNets to the code below
+
+            nets, adapter_job = adapters.prepare(
+                request, loaded, work.plan, self._controlnets, self.settings
+            )
+            controlnet, control_images = self._controls(nets, loaded, work)
+            pipe = loaded.pipeline(request.mode, controlnet, self._control_key(nets))
+            from inference.loras import apply_loras
+
+            apply_loras(pipe, request.loras, allow_pickle=self.settings.allow_pickle)
         images = self._generate(
             nets, loaded, pipe, work, control_images, on_preview, cancel, adapter_job
         )

@@ -271,6 +271,12 @@ def _load(pipe: Any, lora: LoraFile, allow_pickle: bool) -> None:
     shapes, state_dict = _read(lora, allow_pickle)
     _check_kind_and_base(pipe, lora, shapes)
     name = lora.adapter_name
+    expected: dict[tuple[str, str], str] = {}  # (component, module path) -> name in the file
+    if _is_kohya(shapes):
+        tensors = state_dict if state_dict is not None else _load_tensors(lora)
+        state_dict, expected = _kohya_to_peft(pipe, lora, tensors)
+    else:
+        expected = _peft_layers(shapes)
     source: Any = state_dict if state_dict is not None else str(lora.path.parent)
     kwargs: dict[str, Any] = {"adapter_name": name}
     if state_dict is None:
@@ -291,7 +297,172 @@ def _load(pipe: Any, lora: LoraFile, allow_pickle: bool) -> None:
     if not any(name in names for names in pipe.get_list_adapters().values()):
         _delete_adapter(pipe, name)
         raise ModelLoadError(f"the LoRA {lora.name} changes no layer of this model")
-    log.info("loaded LoRA %s", lora.path)
+    missing = [label for layer, label in expected.items() if not _has_adapter(pipe, layer, name)]
+    if missing:
+        _delete_adapter(pipe, name)
+        raise ModelLoadError(
+            f"the LoRA {lora.name} could not apply {len(missing)} of its {len(expected)} layers "
+            f"({_some(missing)}); nothing of it was loaded"
+        )
+    log.info("loaded LoRA %s (%d layers)", lora.path, len(expected))
+
+
+# ---- kohya/A1111 keys -> PEFT keys ----------------------------------------------------------
+#
+# diffusers converts kohya text-encoder attention keys to its old ``self_attn.to_q_lora`` names,
+# which transformers' CLIP no longer accepts: a file with a partial attention set beside MLP layers
+# lost those layers silently, and one with only a partial attention set did not load at all. So
+# kohya files are converted here, layer by layer, to the PEFT form diffusers passes through as is
+# (``unet.<module>.lora_A.weight``), with alpha/rank folded into ``lora_B`` so no alphas are needed.
+
+_KOHYA_COMPONENTS = {
+    "lora_unet_": "unet",
+    "lora_te_": "text_encoder",
+    "lora_te1_": "text_encoder",
+    "lora_te2_": "text_encoder_2",
+}
+_KOHYA_PARTS = (".lora_down.weight", ".lora_up.weight", ".alpha")
+
+
+def _stem(key: str) -> str:
+    """``lora_unet_x.lora_down.weight`` / ``lora_unet_x.alpha`` -> ``lora_unet_x``."""
+    return key.split(".", 1)[0]
+
+
+def _is_kohya(shapes: dict[str, tuple[int, ...]]) -> bool:
+    """Every key is ``lora_unet_*`` / ``lora_te*_`` with a plain down/up/alpha tensor."""
+    return bool(shapes) and all(
+        key.startswith(tuple(_KOHYA_COMPONENTS)) and key.endswith(_KOHYA_PARTS) for key in shapes
+    )
+
+
+def _load_tensors(lora: LoraFile) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(lora.path), device="cpu")
+    except Exception as error:
+        raise ModelLoadError(f"{lora.path.name} could not be read ({_brief(error)})") from None
+
+
+def _kohya_module_names(pipe: Any, component: str, prefix: str) -> dict[str, str]:
+    """kohya name (``lora_te_text_model_encoder_layers_0_self_attn_q_proj``) -> module path."""
+    import torch
+
+    model = getattr(pipe, component, None)
+    if model is None:
+        return {}
+    names: dict[str, str] = {}
+    for path, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear | torch.nn.Conv2d) and ".lora_" not in path:
+            if path.endswith(".base_layer"):  # already wrapped by PEFT for another adapter
+                path = path[: -len(".base_layer")]
+            flat = path.replace(".", "_")
+            names[prefix + flat] = path
+            if component.startswith("text_encoder") and not path.startswith("text_model."):
+                # kohya trained on transformers 4, whose CLIPTextModel nests ``text_model``
+                names[prefix + "text_model_" + flat] = path
+    return names
+
+
+def _kohya_to_peft(
+    pipe: Any, lora: LoraFile, tensors: dict[str, Any]
+) -> tuple[dict[str, Any], dict[tuple[str, str], str]]:
+    """PEFT-form state dict and the layers it must change, from a kohya state dict."""
+    import torch
+
+    tensors = _map_sgm_names(pipe, tensors)
+    stems = sorted({_stem(key) for key in tensors})
+    lookups: dict[str, dict[str, str]] = {}
+    converted: dict[str, Any] = {}
+    expected: dict[tuple[str, str], str] = {}
+    unknown: list[str] = []
+    for stem in stems:
+        prefix = next(p for p in _KOHYA_COMPONENTS if stem.startswith(p))
+        component = _KOHYA_COMPONENTS[prefix]
+        if prefix not in lookups:
+            lookups[prefix] = _kohya_module_names(pipe, component, prefix)
+        path = lookups[prefix].get(stem)
+        down = tensors.get(f"{stem}.lora_down.weight")
+        up = tensors.get(f"{stem}.lora_up.weight")
+        if path is None or down is None or up is None:
+            unknown.append(stem)
+            continue
+        base = getattr(pipe, component).get_submodule(path)
+        weight = getattr(base, "base_layer", base).weight
+        rank = down.shape[0]
+        if (
+            up.shape[1] != rank
+            or down.shape[1] != weight.shape[1]
+            or up.shape[0] != weight.shape[0]
+            or down.dim() != weight.dim()
+        ):
+            raise ModelLoadError(
+                f"the LoRA {lora.name} does not fit this model ({stem}: "
+                f"{tuple(up.shape)} x {tuple(down.shape)} for a {tuple(weight.shape)} layer)"
+            )
+        alpha_tensor = tensors.get(f"{stem}.alpha")
+        alpha = float(alpha_tensor.item()) if alpha_tensor is not None else float(rank)
+        # the file's dtype is kept (as diffusers would load it); the scaling is done in float32
+        converted[f"{component}.{path}.lora_A.weight"] = down.contiguous()
+        converted[f"{component}.{path}.lora_B.weight"] = (
+            (up.to(torch.float32) * (alpha / rank)).to(up.dtype).contiguous()
+        )
+        expected[(component, path)] = stem
+    if unknown:
+        raise ModelLoadError(
+            f"the LoRA {lora.name} does not fit this model: {len(unknown)} of its "
+            f"{len(stems)} layers are not in it ({_some(unknown)})"
+        )
+    return converted, expected
+
+
+def _map_sgm_names(pipe: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+    """SDXL kohya files name UNet blocks the original way (``input_blocks_4_1``): map those to
+    diffusers' block names with diffusers' own table; other files come back as they are."""
+    if not any(
+        p in key for key in tensors for p in ("input_blocks", "middle_block", "output_blocks")
+    ):
+        return tensors
+    from diffusers.loaders.lora_conversion_utils import _maybe_map_sgm_blocks_to_diffusers
+
+    unet = {k: v for k, v in tensors.items() if k.startswith("lora_unet_")}
+    rest = {k: v for k, v in tensors.items() if not k.startswith("lora_unet_")}
+    try:
+        unet = _maybe_map_sgm_blocks_to_diffusers(unet, pipe.unet.config)
+    except Exception as error:
+        raise ModelLoadError(
+            f"the LoRA's UNet block names are not understood ({_brief(error)})"
+        ) from None
+    return {**unet, **rest}
+
+
+def _peft_layers(shapes: dict[str, tuple[int, ...]]) -> dict[tuple[str, str], str]:
+    """The layers a diffusers/PEFT-form file (``unet.<module>.lora_A.weight``) must change."""
+    layers: dict[tuple[str, str], str] = {}
+    for key in shapes:
+        component, _, rest = key.partition(".")
+        if component in ("unet", "text_encoder", "text_encoder_2") and rest.endswith(
+            ".lora_A.weight"
+        ):
+            path = rest[: -len(".lora_A.weight")]
+            layers[(component, path)] = key[: -len(".lora_A.weight")]
+    return layers
+
+
+def _has_adapter(pipe: Any, layer: tuple[str, str], name: str) -> bool:
+    component, path = layer
+    try:
+        module = getattr(pipe, component).get_submodule(path)
+    except (AttributeError, ValueError):
+        return False
+    adapters = getattr(module, "lora_A", None)
+    return adapters is not None and name in adapters
+
+
+def _some(names: Sequence[str], shown: int = 3) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _read(lora: LoraFile, allow_pickle: bool) -> tuple[dict[str, tuple[int, ...]], dict | None]:
@@ -325,9 +496,10 @@ def _read_pickle(lora: LoraFile) -> tuple[dict[str, tuple[int, ...]], dict]:
     try:
         state = torch.load(str(lora.path), map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ModelLoadError(
-            f"{lora.path.name} could not be read safely ({_brief(error)})"
-        ) from None
+        from inference.models import pickle_error_text
+
+        reason = pickle_error_text(error)
+        raise ModelLoadError(f"{lora.path.name} was not loaded: {reason}") from None
     while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import logging
 import os
-import threading
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.api import EngineSettings, Mode, ModelLoadError, ModelNotFoundError
+from inference.library.entry import Base
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class ModelInfo:
 
     path: Path
     format: str  # "folder" | "single_file"
-    family: str  # "sd1" | "sd2" | "sdxl"
+    family: Base  # SD1, SD2 or SDXL
     inpaint: bool
     config_dir: Path | None = None  # for single files: the diffusers config folder used
     v_prediction: bool = False  # the file carries a ``v_pred`` marker key (v-prediction models)
@@ -93,39 +92,90 @@ def read_checkpoint_shapes(path: Path, allow_pickle: bool) -> dict[str, tuple[in
 
 
 def _load_pickle_state(path: Path) -> dict:
+    """A pickle checkpoint's tensors, through ``torch.load(weights_only=True)`` only. Memory-mapped
+    when the file is torch's zip format; old non-zip ``.ckpt`` files are read without mmap."""
+    import zipfile
+
     import torch
 
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        mmap = zipfile.is_zipfile(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes: not the user's concern
+            state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:
-        raise ModelLoadError(f"{path.name} could not be read safely ({error})") from None
-    while isinstance(state, dict) and "state_dict" in state:
+        raise ModelLoadError(f"{path.name} was not loaded: {pickle_error_text(error)}") from None
+    while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelLoadError(f"{path.name} holds no tensors")
     return state
 
 
-def detect_family(shapes: dict[str, tuple[int, ...]]) -> tuple[str, bool]:
+def pickle_error_text(error: BaseException) -> str:
+    """One line for a failed ``torch.load(weights_only=True)``: what was refused, never torch's
+    advice to retry with ``weights_only=False`` (that is exactly what must not happen)."""
+    text = str(error)
+    if "Weights only load failed" in text or "WeightsUnpickler" in text:
+        details = [
+            line.strip().removeprefix("WeightsUnpickler error:").strip()
+            for line in text.splitlines()
+            if line.strip()
+            and not line.strip().startswith(("Weights only load failed", "Check the documentation"))
+            and "weights_only" not in line
+        ]
+        detail = next((d for d in details if d), "objects other than tensors")
+        detail = detail if len(detail) <= 160 else detail[:157] + "..."
+        return f"it holds more than plain tensors, which could run code ({detail})"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = first or type(error).__name__
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
+def refuse_pickles(paths: list[str], allow_pickle: bool) -> None:
+    """Refuse pickle files among ``paths`` (LoRAs, ControlNets) before anything is loaded."""
+    if allow_pickle:
+        return
+    for text in paths:
+        path = Path(text).expanduser()
+        if path.is_file() and _is_pickle(path):
+            raise _refuse_pickle(path)
+
+
+def detect_family(shapes: dict[str, tuple[int, ...]]) -> tuple[Base, bool]:
     """(family, inpaint) of an LDM/A1111 single-file checkpoint."""
-    if _UNET_IN not in shapes:
+    conv_in = shapes.get(_UNET_IN)
+    if conv_in is None:
         raise ModelLoadError(
             "this file holds no Stable Diffusion UNet (is it a LoRA, VAE or ControlNet?)"
         )
-    inpaint = shapes[_UNET_IN][1] == 9
+    if len(conv_in) != 4:
+        raise ModelLoadError(
+            f"this file's UNet input layer has shape {tuple(conv_in)}, not a 4-D convolution: "
+            "not a Stable Diffusion checkpoint"
+        )
+    inpaint = conv_in[1] == 9
     if any(k.startswith("conditioner.embedders.1.") for k in shapes):
-        return "sdxl", inpaint
+        return Base.SDXL, inpaint
     if any(k.startswith("conditioner.embedders.0.model.") for k in shapes):
         raise ModelLoadError("SDXL refiner checkpoints are not supported; use an SDXL base model")
     if any(k.startswith("cond_stage_model.model.") for k in shapes):
-        return "sd2", inpaint
+        return Base.SD2, inpaint
     if any(k.startswith("cond_stage_model.transformer.") for k in shapes):
-        return "sd1", inpaint
-    context = shapes.get(_UNET_CONTEXT, (0, 0))[-1]
-    return {768: "sd1", 1024: "sd2", 2048: "sdxl"}.get(context, "sd1"), inpaint
+        return Base.SD1, inpaint
+    context_shape = shapes.get(_UNET_CONTEXT, ())
+    context = context_shape[-1] if len(context_shape) == 2 else 0
+    return {768: Base.SD1, 1024: Base.SD2, 2048: Base.SDXL}.get(context, Base.SD1), inpaint
 
 
-def bundled_config_dir(family: str, inpaint: bool) -> Path:
-    name = {"sd1": "sd15", "sd2": "sd2", "sdxl": "sdxl"}[family] + ("-inpaint" if inpaint else "")
-    return CONFIGS_DIR / name
+_CONFIG_NAMES = {Base.SD1: "sd15", Base.SD2: "sd2", Base.SDXL: "sdxl"}
+
+
+def bundled_config_dir(family: Base | str, inpaint: bool) -> Path:
+    base = Base.parse(family)
+    if base not in _CONFIG_NAMES:
+        raise ModelLoadError(f"no bundled configuration for {base.value} models")
+    return CONFIGS_DIR / (_CONFIG_NAMES[base] + ("-inpaint" if inpaint else ""))
 
 
 def _read_json(path: Path) -> dict:
@@ -135,13 +185,13 @@ def _read_json(path: Path) -> dict:
         raise ModelLoadError(f"cannot read {path}: {error}") from None
 
 
-def _folder_family(folder: Path) -> tuple[str, bool]:
+def _folder_family(folder: Path) -> tuple[Base, bool]:
     index = _read_json(folder / "model_index.json")
     unet = _read_json(folder / "unet" / "config.json") if (folder / "unet").is_dir() else {}
     inpaint = unet.get("in_channels", 4) == 9
     if "text_encoder_2" in index or "XL" in str(index.get("_class_name", "")):
-        return "sdxl", inpaint
-    return ("sd2" if unet.get("cross_attention_dim") == 1024 else "sd1"), inpaint
+        return Base.SDXL, inpaint
+    return (Base.SD2 if unet.get("cross_attention_dim") == 1024 else Base.SD1), inpaint
 
 
 def inspect_model(path: str | os.PathLike, allow_pickle: bool = False) -> ModelInfo:
@@ -170,26 +220,13 @@ def inspect_model(path: str | os.PathLike, allow_pickle: bool = False) -> ModelI
 
 # ---- hashing -------------------------------------------------------------------------------------
 
-_hash_cache: dict[tuple[str, int, int], str] = {}
-_hash_lock = threading.Lock()
-
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """Full SHA-256 hex of a file, cached by (path, size, mtime)."""
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _hash_lock:
-        if key in _hash_cache:
-            return _hash_cache[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    value = digest.hexdigest()
-    with _hash_lock:
-        _hash_cache[key] = value
-    return value
+    """Full SHA-256 hex of a file, through the library's persistent cache (one per user: a new
+    process does not hash an unchanged checkpoint again)."""
+    from inference.library.hashing import file_sha256 as cached_sha256
+
+    return cached_sha256(path)
 
 
 def model_hash(info: ModelInfo) -> str:
@@ -295,10 +332,10 @@ _PIPELINES = {
 }
 
 
-def pipeline_class(family: str, mode: Mode, controlnet: bool = False) -> Any:
+def pipeline_class(family: Base | str, mode: Mode, controlnet: bool = False) -> Any:
     import diffusers
 
-    return getattr(diffusers, _PIPELINES[(family == "sdxl", controlnet)][mode])
+    return getattr(diffusers, _PIPELINES[(Base.parse(family) is Base.SDXL, controlnet)][mode])
 
 
 @contextlib.contextmanager
@@ -376,13 +413,15 @@ def load_model(
 ) -> LoadedModel:
     """Load a model folder or single file onto the configured device (offline only)."""
     from inference import device as devices
+    from inference.quiet import quiet_libraries
 
+    quiet_libraries()  # no library chatter on load, unless --verbose (GUI and CLI alike)
     info = inspect_model(path, settings.allow_pickle)
     device = devices.choose_device(settings)
     dtype = devices.choose_dtype(device, settings.precision)
     digest = model_hash(info)
     kwargs: dict[str, Any] = {"torch_dtype": dtype, "local_files_only": True}
-    if info.family != "sdxl":
+    if info.family is not Base.SDXL:
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     if vae_path:
         kwargs["vae"] = load_vae(vae_path, settings, dtype, info.family)
@@ -434,7 +473,7 @@ def _scheduler_config(pipe: Any, info: ModelInfo) -> dict:
     return config
 
 
-def load_vae(path: str, settings: EngineSettings, dtype: Any, family: str = "sd1") -> Any:
+def load_vae(path: str, settings: EngineSettings, dtype: Any, family: Base | str = Base.SD1) -> Any:
     from diffusers import AutoencoderKL
 
     vae_path = Path(path).expanduser()
@@ -449,7 +488,8 @@ def load_vae(path: str, settings: EngineSettings, dtype: Any, family: str = "sd1
             raise _refuse_pickle(vae_path)
         config = sidecar_config_dir(vae_path)
         if not (config / "config.json").is_file():
-            config = CONFIGS_DIR / ("sdxl" if family == "sdxl" else "sd15") / "vae"
+            sdxl = Base.parse(family) is Base.SDXL
+            config = CONFIGS_DIR / ("sdxl" if sdxl else "sd15") / "vae"
         return AutoencoderKL.from_single_file(
             str(vae_path), config=str(config), torch_dtype=dtype, local_files_only=True
         )

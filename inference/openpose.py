@@ -9,24 +9,29 @@ The JSON is the OpenPose / ControlNet exchange format::
                  "hand_right_keypoints_2d": [...], "face_keypoints_2d": [...]}],
      "canvas_width": W, "canvas_height": H}
 
-Hidden points are written as ``0, 0, 0`` and visible ones with ``c = 1.0``. On import a point with
-``c > 0`` is visible; coordinates may be pixels or normalised to 0..1 (detected, or forced).
+Hidden points are written as ``0, 0, 0`` and visible ones with ``c = 1.0``. On import, which points
+are visible follows the file's convention unless a threshold is given: a file with a canvas size is
+ControlNet's format, where sd-webui-controlnet draws only points with ``c >= 1``; OpenPose's own
+output (no canvas size) marks a missing point with ``c = 0`` and any detection score above it is
+shown. Coordinates are normalised when every visible one has ``|v| <= 1`` (the rule of
+sd-webui-openpose-editor, whose hands sit a little outside 0..1), else pixels; or forced.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
+from inference import safe_json
 from inference.api import InvalidRequestError
+from inference.atomic_write import write_atomic
+from inference.limits import DEFAULT_PIXEL_LIMIT, MAX_JSON_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,8 @@ HAND_POINTS = 21
 FACE_POINTS = 70
 MAX_CANVAS_SIDE = 65536
 MAX_PEOPLE = 256
-MAX_JSON_BYTES = 50 * 1024 * 1024
+# ControlNet's format (a canvas size given): sd-webui-controlnet hides points with c < 1.
+CONTROLNET_MIN_CONFIDENCE = 1.0
 # A visible point further than this many canvas sizes outside the canvas is not a pose, it is junk.
 ABSURD_CANVAS_MULTIPLE = 4.0
 
@@ -365,6 +371,8 @@ def pose_to_json(pose: Pose, *, normalized: bool = False) -> dict[str, Any]:
 
 
 def dumps_pose(pose: Pose, *, normalized: bool = False, indent: int | None = None) -> str:
+    import json
+
     return json.dumps(pose_to_json(pose, normalized=normalized), indent=indent, allow_nan=False)
 
 
@@ -378,19 +386,25 @@ def load_pose(
     *,
     canvas_size: tuple[int, int] | None = None,
     normalized: bool | None = None,
+    min_confidence: float | None = None,
+    pixel_limit: int = DEFAULT_PIXEL_LIMIT,
 ) -> Pose:
+    """Read a pose JSON file (a regular file of at most 50 MB) and parse it."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_JSON_BYTES:
-            raise PoseFormatError(f"{path} is {size} bytes; a pose file is at most 50 MB")
-        raw = path.read_bytes()
-    except OSError as err:
-        raise PoseFormatError(f"cannot read pose file {path}: {err.strerror or err}") from err
+        raw = safe_json.read_capped(path, MAX_JSON_BYTES)
+    except safe_json.JSONError as err:
+        raise PoseFormatError(f"cannot read pose file {path}: {err}") from None
     try:
-        return parse_pose_json(raw, canvas_size=canvas_size, normalized=normalized)
+        return parse_pose_json(
+            raw,
+            canvas_size=canvas_size,
+            normalized=normalized,
+            min_confidence=min_confidence,
+            pixel_limit=pixel_limit,
+        )
     except PoseFormatError as err:
-        raise PoseFormatError(f"{path}: {err}") from err
+        raise PoseFormatError(f"{path}: {err}") from None
 
 
 def parse_pose_json(
@@ -398,31 +412,34 @@ def parse_pose_json(
     *,
     canvas_size: tuple[int, int] | None = None,
     normalized: bool | None = None,
+    min_confidence: float | None = None,
+    pixel_limit: int = DEFAULT_PIXEL_LIMIT,
 ) -> Pose:
     """Parse and validate OpenPose JSON.
 
     ``canvas_size`` (width, height) is used when the JSON has no ``canvas_width/height`` (as
     OpenPose's own output). ``normalized`` forces the coordinate kind; None = detect: when every
-    visible coordinate lies within 0..1 the coordinates are fractions of the canvas.
+    visible coordinate has ``|v| <= 1`` the coordinates are fractions of the canvas.
+    ``min_confidence``: a point is visible when its confidence is at least this (and above 0);
+    None = the format's convention (1.0 for ControlNet's JSON with a canvas size, else any
+    confidence above 0). The canvas may hold at most ``pixel_limit`` pixels.
     BODY_25 bodies (75 numbers) are converted to the 18 COCO keypoints.
     """
-    if isinstance(data, (bytes, bytearray)):
+    if isinstance(data, (bytes, bytearray, str)):
         try:
-            data = bytes(data).decode("utf-8-sig")
-        except UnicodeDecodeError as err:
-            raise PoseFormatError(f"pose file is not UTF-8 text ({err.reason})") from err
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as err:
-            raise PoseFormatError(
-                f"malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"
-            ) from err
+            data = safe_json.loads(data)
+        except safe_json.JSONError as err:
+            raise PoseFormatError(str(err)) from None
     if not isinstance(data, dict):
         raise PoseFormatError(
             f'pose JSON must be an object with a "people" list, not {_json_type(data)}'
         )
-    width, height = _canvas_from_json(data, canvas_size)
+    if min_confidence is None:
+        has_canvas = "canvas_width" in data or "canvas_height" in data
+        min_confidence = CONTROLNET_MIN_CONFIDENCE if has_canvas else 0.0
+    elif not (isinstance(min_confidence, (int, float)) and 0 <= min_confidence <= 1):
+        raise PoseFormatError(f"the confidence threshold must be 0..1, not {min_confidence!r}")
+    width, height = _canvas_from_json(data, canvas_size, pixel_limit)
     people_json = data.get("people")
     if people_json is None:
         raise PoseFormatError('pose JSON has no "people" list')
@@ -432,8 +449,12 @@ def parse_pose_json(
         raise PoseFormatError(f"{len(people_json)} people is too many (at most {MAX_PEOPLE})")
 
     raw_people = [_read_person(i, entry) for i, entry in enumerate(people_json)]
+
+    def shown(c: float) -> bool:
+        return c > 0 and c >= min_confidence
+
     if normalized is None:
-        normalized = _looks_normalized(raw_people)
+        normalized = _looks_normalized(raw_people, shown)
     sx, sy = (width, height) if normalized else (1.0, 1.0)
 
     people = []
@@ -445,7 +466,7 @@ def parse_pose_json(
                 continue
             points = []
             for n, (x, y, c) in enumerate(triples):
-                visible = c > 0
+                visible = shown(c)
                 x, y = x * sx, y * sy
                 if visible:
                     _check_not_absurd(f"people[{i}].{part.json_key} point {n}", x, y, width, height)
@@ -455,7 +476,9 @@ def parse_pose_json(
     return Pose(width, height, tuple(people))
 
 
-def _canvas_from_json(data: dict[str, Any], fallback: tuple[int, int] | None) -> tuple[int, int]:
+def _canvas_from_json(
+    data: dict[str, Any], fallback: tuple[int, int] | None, pixel_limit: int
+) -> tuple[int, int]:
     has_w, has_h = "canvas_width" in data, "canvas_height" in data
     if not has_w and not has_h:
         if fallback is None:
@@ -463,7 +486,11 @@ def _canvas_from_json(data: dict[str, Any], fallback: tuple[int, int] | None) ->
                 "pose JSON has no canvas_width/canvas_height; give the canvas size "
                 "(for the CLI: --width and --height)"
             )
-        _check_canvas(*fallback)
+        try:
+            _check_canvas(*fallback)
+        except ValueError as err:
+            raise PoseFormatError(str(err)) from None
+        check_canvas_pixels(int(fallback[0]), int(fallback[1]), pixel_limit)
         return int(fallback[0]), int(fallback[1])
     if has_w != has_h:
         missing = "canvas_height" if has_w else "canvas_width"
@@ -481,7 +508,17 @@ def _canvas_from_json(data: dict[str, Any], fallback: tuple[int, int] | None) ->
         if not 0 < value <= MAX_CANVAS_SIDE:
             raise PoseFormatError(f"{key} {int(value)} is outside 1..{MAX_CANVAS_SIDE}")
         sizes.append(int(value))
+    check_canvas_pixels(sizes[0], sizes[1], pixel_limit)
     return sizes[0], sizes[1]
+
+
+def check_canvas_pixels(width: int, height: int, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> None:
+    """Refuse a canvas above the document pixel limit before anything is allocated for it."""
+    if width * height > pixel_limit:
+        raise PoseFormatError(
+            f"a {width}x{height} canvas is {width * height / 1e6:.0f} MP, above the "
+            f"{pixel_limit / 1e6:.0f} MP limit"
+        )
 
 
 RawPerson = dict[Part, list[tuple[float, float, float]] | None]
@@ -524,16 +561,16 @@ def _number(where: str, value: Any) -> float:
     return float(value)
 
 
-def _looks_normalized(people: list[RawPerson]) -> bool:
+def _looks_normalized(people: list[RawPerson], shown: Callable[[float], bool]) -> bool:
     coords = [
         v
         for person in people
         for triples in person.values()
         for x, y, c in triples or ()
-        if c > 0
+        if shown(c)
         for v in (x, y)
     ]
-    return bool(coords) and all(0.0 <= v <= 1.0 for v in coords)
+    return bool(coords) and all(abs(v) <= 1.0 for v in coords)
 
 
 def _check_not_absurd(where: str, x: float, y: float, width: int, height: int) -> None:
@@ -602,21 +639,6 @@ def _fit_standing_figure(
 
 
 # ---- helpers ------------------------------------------------------------------------------
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _swap(points: Points, pairs: Sequence[tuple[int, int]]) -> Points:

@@ -1,17 +1,16 @@
 """Render a :class:`~inference.openpose.Pose` as the ControlNet 1.1 OpenPose annotator draws it.
 
-OpenPose ControlNets were trained on images from that annotator (``annotator/openpose/util.py``
-in lllyasviel/ControlNet-v1-1-nightly, also controlnet_aux), so every drawing step here follows
-it exactly, including its integer truncations and drawing order:
+OpenPose ControlNets were trained on images from that annotator (``annotator/openpose`` in
+sd-webui-controlnet and controlnet_aux: ``draw_poses``), so every drawing step here follows it
+exactly, including its integer truncations and drawing order. On a black RGB canvas, person by
+person (a later person is drawn over an earlier one):
 
-1. black RGB canvas;
-2. for each of the 17 limbs, for each person: a filled convex polygon from ``cv2.ellipse2Poly``
-   (centre = limb midpoint, half-axes = (half the length, 4), angle truncated to whole degrees)
-   in the limb colour;
-3. the whole canvas times 0.6, truncated to uint8 (limbs end up at 60% of their colour);
-4. for each of the 18 joints, for each person: a filled circle of radius 4 at full colour;
-5. hands (left then right, per person): 20 bones as 2-px lines in HSV rainbow colours, then
-   21 blue dots of radius 4; 6. faces: white dots of radius 3.
+1. for each of the 17 limbs: a filled convex polygon from ``cv2.ellipse2Poly`` (centre = limb
+   midpoint, half-axes = (half the length, 4), angle truncated to whole degrees) in 60% of the
+   limb colour, truncated to whole numbers;
+2. for each of the 18 joints: a filled circle of radius 4 at full colour;
+3. hands (left then right): 20 bones as 2-px lines in HSV rainbow colours, then 21 blue dots of
+   radius 4; 4. the face: white dots of radius 3.
 
 Coordinates go through the annotator's normalised form: ``int(x / canvas_width * W)``.
 OpenCV is imported when drawing, so the editor can import the palette without loading it.
@@ -49,6 +48,12 @@ COLORS: tuple[tuple[int, int, int], ...] = (
     (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85),
 )  # fmt: skip
 
+# The annotator fills limbs with ``[int(float(c) * 0.6) for c in color]``.
+LIMB_COLORS: tuple[tuple[int, int, int], ...] = tuple(
+    (int(float(r) * LIMB_DIM), int(float(g) * LIMB_DIM), int(float(b) * LIMB_DIM))
+    for r, g, b in COLORS
+)
+
 HAND_EDGES: tuple[tuple[int, int], ...] = (
     (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10),
     (10, 11), (11, 12), (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19),
@@ -82,14 +87,13 @@ def render_pose(
     if out_w <= 0 or out_h <= 0:
         raise ValueError(f"output size {out_w}x{out_h} must be positive")
     canvas = np.zeros((out_h, out_w, 3), np.uint8)
-    if body:
-        canvas = _draw_bodies(canvas, pose)
-    if hands:
-        for person in pose.people:
+    for person in pose.people:
+        if body:
+            _draw_body(canvas, person, pose)
+        if hands:
             for part in (Part.LEFT_HAND, Part.RIGHT_HAND):
                 _draw_hand(canvas, person.part(part), pose)
-    if face:
-        for person in pose.people:
+        if face:
             _draw_face(canvas, person.face, pose)
     return canvas
 
@@ -98,37 +102,31 @@ def _normalised(pose: Pose, x: float, y: float) -> tuple[float, float]:
     return x / pose.width, y / pose.height
 
 
-def _draw_bodies(canvas: np.ndarray, pose: Pose) -> np.ndarray:
+def _draw_body(canvas: np.ndarray, person: Person, pose: Pose) -> None:
     import cv2
 
     H, W = canvas.shape[:2]
-    people: list[Person] = list(pose.people)
     for limb_index, (a, b) in enumerate(LIMBS):
-        for person in people:
-            pa, pb = person.body[a], person.body[b]
-            if not (pa.visible and pb.visible):
-                continue
-            # numpy float64 arithmetic in the annotator's order, so truncations agree exactly
-            ends = np.array([_normalised(pose, pa.x, pa.y), _normalised(pose, pb.x, pb.y)])
-            xs = ends[:, 0] * float(W)
-            ys = ends[:, 1] * float(H)
-            mid_x, mid_y = np.mean(xs), np.mean(ys)
-            length = ((ys[0] - ys[1]) ** 2 + (xs[0] - xs[1]) ** 2) ** 0.5
-            angle = math.degrees(math.atan2(ys[0] - ys[1], xs[0] - xs[1]))
-            polygon = cv2.ellipse2Poly(
-                (int(mid_x), int(mid_y)), (int(length / 2), STICK_WIDTH), int(angle), 0, 360, 1
-            )
-            cv2.fillConvexPoly(canvas, polygon, COLORS[limb_index])
-    canvas = (canvas * LIMB_DIM).astype(np.uint8)
-    for joint in range(len(COLORS)):
-        for person in people:
-            point = person.body[joint]
-            if not point.visible:
-                continue
-            x, y = _normalised(pose, point.x, point.y)
-            center = (int(x * W), int(y * H))
-            cv2.circle(canvas, center, JOINT_RADIUS, COLORS[joint], thickness=-1)
-    return canvas
+        pa, pb = person.body[a], person.body[b]
+        if not (pa.visible and pb.visible):
+            continue
+        # numpy float64 arithmetic in the annotator's order, so truncations agree exactly
+        ends = np.array([_normalised(pose, pa.x, pa.y), _normalised(pose, pb.x, pb.y)])
+        xs = ends[:, 0] * float(W)
+        ys = ends[:, 1] * float(H)
+        mid_x, mid_y = np.mean(xs), np.mean(ys)
+        length = ((ys[0] - ys[1]) ** 2 + (xs[0] - xs[1]) ** 2) ** 0.5
+        angle = math.degrees(math.atan2(ys[0] - ys[1], xs[0] - xs[1]))
+        polygon = cv2.ellipse2Poly(
+            (int(mid_x), int(mid_y)), (int(length / 2), STICK_WIDTH), int(angle), 0, 360, 1
+        )
+        cv2.fillConvexPoly(canvas, polygon, LIMB_COLORS[limb_index])
+    for joint, point in enumerate(person.body):
+        if not point.visible:
+            continue
+        x, y = _normalised(pose, point.x, point.y)
+        center = (int(x * W), int(y * H))
+        cv2.circle(canvas, center, JOINT_RADIUS, COLORS[joint], thickness=-1)
 
 
 def _draw_hand(canvas: np.ndarray, points: Points | None, pose: Pose) -> None:

@@ -29,9 +29,7 @@ those from the real thing; A1111 cannot either).
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -348,16 +346,10 @@ def write_png(path: str | Path, image: np.ndarray, parameters: str | None = None
     mode = "RGBA" if image.ndim == 3 and image.shape[2] == 4 else "RGB"
     if image.ndim == 2:
         mode = "L"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(np.ascontiguousarray(image), mode).save(handle, "PNG", pnginfo=info)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from inference.atomic_write import write_atomic
+
+    picture = Image.fromarray(np.ascontiguousarray(image), mode)
+    write_atomic(path, lambda handle: picture.save(handle, "PNG", pnginfo=info))
     return path
 
 

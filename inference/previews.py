@@ -35,7 +35,10 @@ class LinearPreview:
     def __init__(self, family: str, device: Any) -> None:
         import torch
 
-        factors, bias = (SDXL_FACTORS, SDXL_BIAS) if family == "sdxl" else (SD1_FACTORS, SD1_BIAS)
+        from inference.library.entry import Base
+
+        sdxl = Base.parse(family).latent_family == "sdxl"
+        factors, bias = (SDXL_FACTORS, SDXL_BIAS) if sdxl else (SD1_FACTORS, SD1_BIAS)
         self._factors = torch.tensor(factors, dtype=torch.float32, device=device)
         self._bias = torch.tensor(bias, dtype=torch.float32, device=device)
 

@@ -1,8 +1,10 @@
 """Tiny random LoRA files for the tiny models of :mod:`tests.tiny_models`, built in code.
 
 - :func:`tiny_lora_factors` -> ``{module path: (down, up, alpha)}`` for the UNet attention
-  projections and the text encoder's self-attention projections
-- :func:`save_kohya_lora` -> a kohya/A1111-style ``.safetensors`` (``lora_unet_*``, ``lora_te_*``)
+  projections and the text encoder's self-attention projections (or any other targets, e.g. the
+  MLPs); :func:`only` keeps a subset, as pruned or module-selected LoRAs hold
+- :func:`save_kohya_lora` -> a kohya/A1111-style ``.safetensors`` (``lora_unet_*``,
+  ``lora_te_text_model_*`` as kohya's transformers-4 CLIP names them)
 - :func:`save_diffusers_lora` -> a diffusers/PEFT-style file written by diffusers'
   ``save_lora_weights`` (``unet.*.lora_A.weight``)
 - :func:`merge_lora_into` -> add ``weight * alpha / rank * up @ down`` to a pipeline's weights by
@@ -16,6 +18,8 @@ from typing import Any
 
 UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 TEXT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
+UNET_FF_TARGETS = ("ff.net.0.proj", "ff.net.2")
+TEXT_MLP_TARGETS = ("mlp.fc1", "mlp.fc2")
 
 Factors = dict[str, tuple[Any, Any, float]]  # "unet.<module>" / "text_encoder.<module>"
 
@@ -27,6 +31,8 @@ def tiny_lora_factors(
     scale: float = 0.5,
     unet: bool = True,
     text_encoder: bool = True,
+    unet_targets: tuple[str, ...] = UNET_TARGETS,
+    text_targets: tuple[str, ...] = TEXT_TARGETS,
 ) -> Factors:
     """Random LoRA factors for every targeted Linear of the tiny UNet / text encoder."""
     import torch
@@ -37,9 +43,9 @@ def tiny_lora_factors(
     factors: Factors = {}
     parts = []
     if unet:
-        parts.append(("unet", build_tiny_unet(), UNET_TARGETS))
+        parts.append(("unet", build_tiny_unet(), unet_targets))
     if text_encoder:
-        parts.append(("text_encoder", build_tiny_text_encoder(), TEXT_TARGETS))
+        parts.append(("text_encoder", build_tiny_text_encoder(), text_targets))
     for prefix, model, targets in parts:
         for name, module in model.named_modules():
             if name.endswith(targets) and isinstance(module, torch.nn.Linear):
@@ -53,16 +59,32 @@ def tiny_lora_factors(
     return factors
 
 
-def save_kohya_lora(path: str | Path, factors: Factors) -> Path:
+def only(factors: Factors, *parts: str) -> Factors:
+    """The factors whose key contains any of ``parts`` (a partial layer set)."""
+    return {key: value for key, value in factors.items() if any(p in key for p in parts)}
+
+
+KOHYA_PREFIXES = {"unet": "lora_unet_", "text_encoder": "lora_te_"}
+KOHYA_SDXL_PREFIXES = {
+    "unet": "lora_unet_",
+    "text_encoder": "lora_te1_",
+    "text_encoder_2": "lora_te2_",
+}
+
+
+def save_kohya_lora(path: str | Path, factors: Factors, sdxl: bool = False) -> Path:
     """kohya-ss layout: ``lora_unet_<module_with_underscores>.lora_down.weight``, ``.lora_up``,
-    ``.alpha`` (text encoder: ``lora_te_``)."""
+    ``.alpha``; text encoder: ``lora_te_text_model_<module>`` (kohya's CLIP had ``text_model``
+    above ``encoder``; transformers 5 no longer has it); ``sdxl``: ``lora_te1_`` / ``lora_te2_``."""
     import torch
     from safetensors.torch import save_file
 
     state = {}
     for key, (down, up, alpha) in factors.items():
         prefix, module = key.split(".", 1)
-        stem = ("lora_unet_" if prefix == "unet" else "lora_te_") + module.replace(".", "_")
+        if prefix.startswith("text_encoder") and not module.startswith("text_model."):
+            module = "text_model." + module
+        stem = (KOHYA_SDXL_PREFIXES if sdxl else KOHYA_PREFIXES)[prefix] + module.replace(".", "_")
         state[f"{stem}.lora_down.weight"] = down.contiguous()
         state[f"{stem}.lora_up.weight"] = up.contiguous()
         state[f"{stem}.alpha"] = torch.tensor(alpha)

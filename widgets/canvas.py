@@ -40,20 +40,14 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import (
-    QAbstractSpinBox,
-    QApplication,
-    QLineEdit,
-    QPlainTextEdit,
-    QTextEdit,
-    QWidget,
-)
+from PySide6.QtWidgets import QWidget
 
 from app.compose import Patch, composite, needs_tree, render_tree
 from app.document import Document
 from app.geometry import Rect
 from app.layers import PAINT_KINDS, LayerKind
 from app.tools import BrushTool, LassoSelectTool, Phase, PointerEvent, RectSelectTool
+from widgets.keyboard import is_text_field
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +153,7 @@ class CanvasView(QWidget):
         self._scale = 1.0  # logical widget pixels per document pixel
         self._offset = QPointF(0, 0)  # widget position of the document origin
         self._fit_pending = True
+        self._fitted = False
         self._tiles: OrderedDict[tuple[int, int, int], _Tile] = OrderedDict()
         self._preview_image: tuple[QImage, np.ndarray, Rect] | None = None
         self._checker = _checker_brush()
@@ -277,6 +272,7 @@ class CanvasView(QWidget):
         self._scale = zoom / self.devicePixelRatioF()
         self._offset = QPointF(anchor.x() - doc_x * self._scale, anchor.y() - doc_y * self._scale)
         self._fit_pending = False
+        self._fitted = False
         self._after_view_change()
 
     def zoom_in(self, anchor: QPointF | None = None) -> None:
@@ -293,6 +289,7 @@ class CanvasView(QWidget):
         self._scale = min(avail_w / self.doc.width, avail_h / self.doc.height)
         self._center_document()
         self._fit_pending = False
+        self._fitted = True  # stays fitted when the view is resized (a panel opens or closes)
         self._after_view_change()
 
     def actual_pixels(self) -> None:
@@ -300,6 +297,7 @@ class CanvasView(QWidget):
         self.set_zoom(1.0)
 
     def pan_by(self, dx: float, dy: float) -> None:
+        self._fitted = False
         self._offset += QPointF(dx, dy)
         self._after_view_change()
 
@@ -315,7 +313,7 @@ class CanvasView(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if self._fit_pending and self.doc is not None:
+        if (self._fit_pending or self._fitted) and self.doc is not None:
             self.fit()
 
     def showEvent(self, event) -> None:
@@ -354,7 +352,7 @@ class CanvasView(QWidget):
             layer
             for layer in self.doc.layers
             if layer.kind is LayerKind.MASK
-            and layer.visible
+            and self.doc.is_shown(layer)  # hidden with its group too
             and layer.raster is not None
             and layer.opacity > 0
         ]
@@ -820,8 +818,7 @@ class CanvasView(QWidget):
 
     def enterEvent(self, event) -> None:
         # take keyboard focus (Space to pan, Esc to cancel) unless the user is typing somewhere
-        focus = QApplication.focusWidget()
-        if not isinstance(focus, QLineEdit | QTextEdit | QPlainTextEdit | QAbstractSpinBox):
+        if not is_text_field(self.window().focusWidget()):
             self.setFocus(Qt.FocusReason.MouseFocusReason)
         super().enterEvent(event)
 

@@ -64,6 +64,7 @@ from app.image_io import OPEN_FORMATS
 from app.io.errors import OpenError
 from app.layers import ControlSettings, Layer, LayerKind
 from inference.api import InvalidRequestError, ResizeMode
+from widgets.percent_spin import PercentSpinBox
 
 log = logging.getLogger(__name__)
 
@@ -749,9 +750,6 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
 
 
 def _fraction_spin(parent: QWidget) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox(parent)
-    spin.setRange(0.0, 1.0)
-    spin.setSingleStep(0.05)
-    spin.setDecimals(2)
+    spin = PercentSpinBox(parent)  # a fraction of the steps, shown as "35 %"
     spin.setKeyboardTracking(False)  # typing "0.35" is one change, not four
     return spin

@@ -107,6 +107,7 @@ class GeneratePanel(QWidget):
         self.jobs = jobs
         self._doc: Document | None = None
         self._detected: Workflow | None = None
+        self._message_workflow: Workflow | None = None  # the mode a request error was about
         self._syncing = False  # showing the session's values: the fields' signals are not edits
         self._shown_once = False
         library = scanner or _picker_library(model_picker)
@@ -231,10 +232,6 @@ class GeneratePanel(QWidget):
         body = QWidget(self)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(mode_row)
-        layout.addLayout(prompt_row)
-        layout.addWidget(self.prompt_edit)
-        layout.addWidget(self.negative_edit)
         if self.model_picker is not None:
             layout.addWidget(self.model_picker)
         else:
@@ -258,6 +255,10 @@ class GeneratePanel(QWidget):
             body.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
         )
         outer = QVBoxLayout(self)
+        for row in (mode_row, prompt_row):  # the mode and prompts never scroll away
+            outer.addLayout(row)
+        outer.addWidget(self.prompt_edit)
+        outer.addWidget(self.negative_edit)
         outer.addWidget(scroll, 1)
         outer.addLayout(buttons)
         outer.addWidget(self.progress_bar)
@@ -422,6 +423,10 @@ class GeneratePanel(QWidget):
         jobs.finished.connect(self._on_finished)
         jobs.cancelled.connect(self._on_cancelled)
         jobs.failed.connect(self._on_failed)
+        if jobs.staging is not None:  # "Done: 3 variants to choose from" goes once chosen
+            jobs.staging.changed.connect(
+                lambda: jobs.staging.active or self._set_progress_text("Done")
+            )
 
     # ---- the document -------------------------------------------------------------------
 
@@ -467,6 +472,9 @@ class GeneratePanel(QWidget):
     def _refresh_mode(self) -> None:
         doc = self._doc
         self._detected = detect_workflow(doc) if doc is not None else None
+        if self._message_workflow not in (None, self._detected):  # e.g. a mask was painted
+            self._message_workflow = None
+            self.show_message(None)
         self._show_mode()
         self._refresh_controls()
 
@@ -613,6 +621,7 @@ class GeneratePanel(QWidget):
             job_id = self.session.generate()
         except RequestBuildError as error:
             self.show_message(str(error))
+            self._message_workflow = self._detected  # goes when the picture's mode changes
             return None
         self.show_message(None)
         return job_id
@@ -694,7 +703,11 @@ class GeneratePanel(QWidget):
             return
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(step)
-        text = f"Step {step}/{total} · {elapsed:.1f} s"
+        text = f"Step {step}/{total}"
+        request = getattr(getattr(self.jobs.running, "plan", None), "request", None)
+        if request is not None and total != request.steps:  # strength scales the steps
+            text += f" ({request.steps} × strength {request.strength:.2f})"
+        text += f" · {elapsed:.1f} s"
         if step < total:
             text += f" · about {eta:.0f} s left" if eta >= 1 else " · almost done"
         self._set_progress_text(text)

@@ -166,13 +166,22 @@ class LayerList(QListWidget):
         self.setIconSize(QSize(THUMB, THUMB))
         self.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Ctrl/Shift-click selects several rows (for grouping); the current row is the active layer
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked
             | QAbstractItemView.EditTrigger.EditKeyPressed
         )
         self.setSpacing(1)
         self.setUniformItemSizes(True)
+
+    def startDrag(self, actions) -> None:
+        """A drag moves the current row only (a group moves with its contents)."""
+        current = self.currentItem()
+        if current is not None and len(self.selectedItems()) > 1:
+            self.clearSelection()
+            current.setSelected(True)
+        super().startDrag(actions)
 
     def fold_arrow_rect(self, item: QListWidgetItem):
         """Where a group row's fold arrow is drawn (viewport coordinates)."""
@@ -398,7 +407,7 @@ class LayersPanel(QWidget):
         if self.doc is None or self.doc.active_layer_id is None:
             return
         item = self.item_for(self.doc.active_layer_id)
-        if item is not None:
+        if item is not None and item is not self.list.currentItem():  # keep a Ctrl-click set
             with QSignalBlocker(self.list):
                 self.list.setCurrentItem(item)
 
@@ -551,11 +560,25 @@ class LayersPanel(QWidget):
         if layer is not None:
             self.doc.set_blend_mode(layer.id, mode)
 
+    def selected_layer_ids(self) -> list[int]:
+        """The selected rows' layers (the preview row never), or the active layer alone."""
+        ids = [
+            item.data(ID_ROLE)
+            for item in self.list.selectedItems()
+            if item.data(ID_ROLE) != self._preview_id
+        ]
+        active = self.doc.active_layer if self.doc is not None else None
+        if not ids and active is not None and active.kind is not LayerKind.PREVIEW:
+            ids = [active.id]
+        return ids
+
     def group_active(self) -> None:
-        """Ctrl+G: put the active layer in a new group."""
-        layer = self.doc.active_layer if self.doc is not None else None
-        if layer is not None and layer.kind is not LayerKind.PREVIEW:
-            self.doc.group_layers([layer.id])
+        """Ctrl+G: put the selected layers (or the active one) in a new group."""
+        if self.doc is None:
+            return
+        ids = self.selected_layer_ids()
+        if ids:
+            self.doc.group_layers(ids)
 
     def ungroup_active(self) -> None:
         layer = self.doc.active_layer if self.doc is not None else None

@@ -65,6 +65,7 @@ from app.tools import (
 )
 from widgets import icons
 from widgets.canvas import CanvasView
+from widgets.keyboard import ToolKeys, single_key_combinations
 from widgets.layers_panel import LayersPanel
 from widgets.tool_options import ToolOptionsBar
 
@@ -195,6 +196,7 @@ class MainWindow(QMainWindow):
         self.drop_handlers: list[Callable[[Path], bool]] = []  # see handle_dropped_path
         self.doc: Document | None = None
         self.document_name = "Untitled"
+        self.document_source: Path | None = None  # the file the document was opened from
         self.tools: dict[ToolId, object] = {}
         self.current_tool_id: ToolId = ToolId.MASK_BRUSH
         self._last_brush_family = ToolId.MASK_BRUSH
@@ -213,6 +215,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbox()
+        self.tool_keys = ToolKeys(self, single_key_combinations(list(self.action_map.values())))
         self.canvas.zoom_changed.connect(self._zoom_changed)
         self.canvas.cursor_moved.connect(self._cursor_moved)
         self.tool_options.options_changed.connect(self.canvas.update)
@@ -247,6 +250,7 @@ class MainWindow(QMainWindow):
     def set_document(self, doc: Document, name: str | None = None) -> None:
         self._disconnect_document()
         self.doc = doc
+        self.document_source = doc.path
         if name is not None:
             self.document_name = name
         doc.notice.connect(self._show_notice)
@@ -478,6 +482,7 @@ class MainWindow(QMainWindow):
         a("key_eraser", "Eraser", self._tool_eraser, "E")
         a("key_mask", "Mask Brush", lambda: self.select_tool(ToolId.MASK_BRUSH), "M")
         a("key_select", "Selection (again: lasso)", self._tool_selection, "S")
+        a("key_pose", "Pose Figure", lambda: self.select_tool(ToolId.POSE), "P")
         a("key_swap", "Swap Add/Subtract", self.swap_add_subtract, "X")
         a("brush_smaller", "Smaller Brush", lambda: self.resize_brush(1 / BRUSH_RESIZE_STEP), "[")
         a("brush_bigger", "Bigger Brush", lambda: self.resize_brush(BRUSH_RESIZE_STEP), "]")
@@ -751,9 +756,22 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def _last_folder(self) -> str:
-        if self.doc is not None and self.doc.path is not None:
-            return str(self.doc.path.parent)
-        return str(Path.home())
+        return str(self.document_folder())
+
+    def document_folder(self) -> Path:
+        """Where file dialogs start: the folder of the document's file, else the home folder."""
+        source = self.doc.path if self.doc is not None and self.doc.path else self.document_source
+        return Path(source).parent if source is not None else Path.home()
+
+    def suggested_path(self, suffix: str) -> Path:
+        """A file name for Save As / Export: ``photo.ora`` for a document opened from
+        ``photo.png``, in that file's folder."""
+        source = self.doc.path if self.doc is not None and self.doc.path else self.document_source
+        stem = Path(source).stem if source is not None else Path(self.document_name).stem
+        path = self.document_folder() / f"{stem or 'untitled'}{suffix}"
+        if source is not None and path == Path(source) and suffix != ".ora":
+            path = path.with_name(f"{path.stem}_edited{suffix}")  # never the original by default
+        return path
 
     def open_path(self, path: str | Path) -> bool:
         """Open an image (or project) as the current document. Any failure is shown and leaves
@@ -770,6 +788,7 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard(f"open {path.name}"):
             return False
         self.set_document(doc, path.name)
+        self.document_source = path
         self._show_notice(f"Opened {path.name} ({doc.width} × {doc.height})")
         doc.report_unknown_modes()  # blend modes kept but drawn as Normal: said once
         return True
@@ -818,8 +837,7 @@ class MainWindow(QMainWindow):
         return True
 
     def export_dialog(self) -> None:
-        stem = self.doc.path.stem if self.doc.path is not None else Path(self.document_name).stem
-        suggestion = str(Path(self._last_folder()) / f"{stem}.png")
+        suggestion = str(self.suggested_path(".png"))
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG", suggestion, "PNG image (*.png)")
         if path:
             if not Path(path).suffix:
@@ -871,6 +889,7 @@ class MainWindow(QMainWindow):
             for box in list(self._error_boxes):
                 box.close()
             self._disconnect_document()
+            self.tool_keys.detach()
             self.closed.emit()
             event.accept()
         else:

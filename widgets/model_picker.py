@@ -105,7 +105,7 @@ class ModelListModel(QAbstractListModel):
     def _refilter(self) -> None:
         rows: list[ModelEntry | None] = [None] if self._none_label is not None else []
         shown = [
-            e
+            e.with_pickle_allowed() if self._allow_pickle else e
             for e in self._all
             if (self._base is None or e.works_with(self._base))
             and (self._allow_pickle or e.format is not ModelFormat.PICKLE)

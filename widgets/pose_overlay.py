@@ -136,7 +136,7 @@ class PoseOverlayPainter:
         if not self.show_idle_layers or doc is None:
             return
         for layer in doc.layers:
-            if layer.kind is not LayerKind.POSE or not layer.visible or layer.pose is None:
+            if layer.kind is not LayerKind.POSE or not doc.is_shown(layer) or layer.pose is None:
                 continue
             people = current_pose(doc, layer.id).people
             if people:

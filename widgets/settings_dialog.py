@@ -270,7 +270,8 @@ class SettingsDialog(QDialog):
         self.folder_list.addItem(item)
 
     def _browse_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a model folder")
+        start = getattr(self, "start_folder", "")  # set by the workspace: the document's folder
+        folder = QFileDialog.getExistingDirectory(self, "Add a model folder", start)
         if folder:
             self.add_folder(folder)
 

@@ -1,4 +1,5 @@
-"""Tool options bar: size, hardness, opacity, colour, pressure, selection mode of the current tool.
+"""Tool options bar: size, hardness, opacity, colour, pressure, selection mode of the current tool;
+the pose actions (add person, mirror, hands and face, delete) for the pose tool.
 
 The bar edits the tool object it is given (``BrushTool.settings`` is replaced by a changed copy,
 ``*SelectTool.mode`` set); it keeps no settings of its own.
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QSlider,
     QSpinBox,
@@ -24,10 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.document import LayerLockedError
 from app.tools import BrushTarget, BrushTool, LassoSelectTool, RectSelectTool, SelectionMode
 from app.tools.brush import MAX_SIZE, MIN_SIZE
 
 SELECT_TOOLS = (RectSelectTool, LassoSelectTool)  # the tools with a selection mode
+POSE_HINT = "Click the canvas to add a person · drag joints · drag the box to move"
+POSE_SELECT_FIRST = "Click a figure first to select it"
+
 SELECTION_MODES = [
     ("Replace", SelectionMode.REPLACE),
     ("Add (Shift)", SelectionMode.ADD),
@@ -101,6 +107,22 @@ class ToolOptionsBar(QToolBar):
         self.mode_combo.setToolTip("How a new selection combines with the current one")
         self.mode_group = _group(QLabel("Mode"), self.mode_combo)
 
+        self.pose_buttons: dict[str, QPushButton] = {}
+        for key, label, tip in (
+            ("add", "Add person", "A standing figure in the selection (or the whole canvas)"),
+            ("mirror", "Mirror", "Flip the selected figure left to right"),
+            ("details", "Hands && face", "Add or remove hands and a face"),
+            ("delete", "Delete", "Remove the selected figure"),
+        ):
+            button = QPushButton(label)
+            button.setToolTip(tip)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(lambda _c=False, k=key: self._pose_action(k))
+            self.pose_buttons[key] = button
+        self.pose_hint = QLabel(POSE_HINT)
+        self.pose_hint.setObjectName("pose_hint")
+        self.pose_group = _group(*self.pose_buttons.values(), self.pose_hint)
+
         self.brush_groups = [
             self.size_group,
             self.hardness_group,
@@ -109,7 +131,7 @@ class ToolOptionsBar(QToolBar):
             self.pressure_group,
         ]
         self._actions = {}
-        for group in [*self.brush_groups, self.mode_group]:
+        for group in [*self.brush_groups, self.mode_group, self.pose_group]:
             self._actions[group] = self.addWidget(group)
 
         self.size_spin.valueChanged.connect(self._size_from_spin)
@@ -134,6 +156,8 @@ class ToolOptionsBar(QToolBar):
         painting = isinstance(tool, BrushTool) and not tool.settings.erase
         self._actions[self.color_group].setVisible(painting and tool.target is not BrushTarget.MASK)
         self._actions[self.mode_group].setVisible(is_select)
+        self._actions[self.pose_group].setVisible(getattr(tool, "name", "") == "pose")
+        self.pose_hint.setText(POSE_HINT)
         self.sync_from_tool()
 
     def sync_from_tool(self) -> None:
@@ -194,6 +218,24 @@ class ToolOptionsBar(QToolBar):
         color = QColorDialog.getColor(QColor(*self.tool.settings.color), self, "Pen colour")
         if color.isValid():
             self.set_color(color)
+
+    def _pose_action(self, key: str) -> None:
+        tool = self.tool
+        if getattr(tool, "name", "") != "pose":
+            return
+        method = {
+            "add": lambda: tool.add_person() is not None,
+            "mirror": tool.mirror_selected,
+            "details": tool.toggle_hands_and_face_selected,
+            "delete": tool.delete_selected,
+        }[key]
+        try:
+            done = method()
+        except LayerLockedError as err:
+            self.pose_hint.setText(str(err))
+        else:
+            self.pose_hint.setText(POSE_HINT if done else POSE_SELECT_FIRST)
+        self.options_changed.emit()
 
     def _mode_changed(self, index: int) -> None:
         if isinstance(self.tool, SELECT_TOOLS):

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
@@ -21,6 +22,7 @@ from app.generation.session import GenerationSessions
 from app.io.autosave import AutosaveManager
 from app.layers import LayerKind
 from app.library import ModelLibrary
+from app.model_choice import first_pick
 from app.recent import RecentFiles
 from app.settings import Settings, SettingsStore
 from app.staging import Staging
@@ -48,6 +50,15 @@ EXPORTS: dict[str, tuple[str, Callable]] = {
     "mask": ("Mask PNG (*.png)", files.export_mask_png),
     "pose_json": ("OpenPose JSON (*.json)", files.export_pose_json),
     "pose_png": ("Pose control image (*.png)", files.export_pose_png),
+}
+
+
+EXPORT_SUFFIXES = {
+    "psd": ".psd",
+    "flat": ".png",
+    "mask": "_mask.png",
+    "pose_json": "_pose.json",
+    "pose_png": "_pose.png",
 }
 
 
@@ -108,10 +119,16 @@ class Workspace(QObject):
         self.generate_dock = window.add_dock(self.generate_panel, "Generate")  # scrolls inside
         self.control_panel = ControlPanel(lambda: window.doc, scanner=self.scanner)
         self.control_dock = window.add_dock(_scrollable(self.control_panel), "Control")
-        window.tabifyDockWidget(self.control_dock, self.generate_dock)  # Generate in front
+        # Layers, Generate and Control stacked, each seen at once (no tabs); the prompt and
+        # Generate button stay visible inside the Generate panel, its settings scroll
+        window.splitDockWidget(self.generate_dock, self.control_dock, Qt.Orientation.Vertical)
         window.resizeDocks(
-            [window.layers_dock, self.generate_dock], [360, 560], Qt.Orientation.Vertical
+            [window.layers_dock, self.generate_dock, self.control_dock],
+            [390, 440, 110],
+            Qt.Orientation.Vertical,
         )
+        # the right column keeps its full height; the Variants strip opens under the canvas only
+        window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         window.resizeDocks([self.generate_dock], [400], Qt.Orientation.Horizontal)
         self.control_panel.tool_requested.connect(window.select_tool)
         self.strip = StagingStrip(self.staging)
@@ -131,6 +148,8 @@ class Workspace(QObject):
         self.autosave.autosave_failed.connect(
             lambda message: window.statusBar().showMessage(f"Autosave failed: {message}", 8000)
         )
+        self._tint_hidden_for: tuple[set[int], bool] = (set(), False)  # result ids, landed yet
+        self._layers_doc = None
         window.document_changed.connect(self._document_changed)
         self._watch(window.doc)
         window.save_handler = self.save
@@ -141,15 +160,20 @@ class Workspace(QObject):
         self._build_layer_actions()
         self._build_settings_action()
         self.apply_settings(settings, initial=True)
-        self._unsubscribe = self.store.subscribe(lambda s, _changed: self.apply_settings(s))
+        self._pick_after_scan = False  # model folders were added: choose a model once listed
+        self._unsubscribe = self.store.subscribe(self._settings_changed)
+        self.scanner.scan_finished.connect(self._pick_first_model)
         if scan_models:
             self.scanner.rescan()
 
     def _result_arrived(self, _job_id: int, layers: object) -> None:
         """Show the result, not the mask tint over it; the tint returns with the mask tools,
-        a mask edit or Alt+M."""
+        a mask edit, Alt+M, or when the result is undone (the mask will be used again)."""
         if layers:
             self.window.canvas.set_mask_shown(False)
+            ids = {layer.id for layer in layers}
+            landed = any(layer.id in ids for layer in self.window.doc.layers)
+            self._tint_hidden_for = (ids, landed)  # variants land later, on Accept
             self.window.statusBar().showMessage(
                 "Mask overlay hidden to show the result (Alt+M shows it)", 6000
             )
@@ -258,8 +282,7 @@ class Workspace(QObject):
         return self._save_to(doc.path)
 
     def save_as(self) -> bool:
-        doc = self.window.doc
-        start = str(doc.path.with_suffix(files.PROJECT_SUFFIX)) if doc.path else "untitled.ora"
+        start = str(self.window.suggested_path(files.PROJECT_SUFFIX))
         path, _ = QFileDialog.getSaveFileName(self.window, "Save project", start, PROJECT_FILTER)
         return bool(path) and self._save_to(Path(path))
 
@@ -295,7 +318,9 @@ class Workspace(QObject):
     def export(self, key: str, path: str | Path | None = None) -> bool:
         file_filter, writer = EXPORTS[key]
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.window, "Export", "", file_filter)
+            suffix = EXPORT_SUFFIXES[key]
+            start = str(self.window.suggested_path(suffix))
+            path, _ = QFileDialog.getSaveFileName(self.window, "Export", start, file_filter)
             if not path:
                 return False
         try:
@@ -309,7 +334,10 @@ class Workspace(QObject):
     def import_mask(self, path: str | Path | None = None) -> bool:
         if path is None:
             path, _ = QFileDialog.getOpenFileName(
-                self.window, "Import mask", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif)"
+                self.window,
+                "Import mask",
+                str(self.window.document_folder()),
+                "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif)",
             )
             if not path:
                 return False
@@ -337,6 +365,23 @@ class Workspace(QObject):
 
     def _watch(self, doc) -> None:
         self.autosave.watch(doc)
+        if self._layers_doc is not None and shiboken6.isValid(self._layers_doc):
+            self._layers_doc.layers_changed.disconnect(self._layers_changed)
+        doc.layers_changed.connect(self._layers_changed)
+        self._layers_doc = doc
+        self._tint_hidden_for = (set(), False)
+
+    def _layers_changed(self) -> None:
+        """Once the result that hid the mask tint is gone (undone), show the tint again."""
+        ids, landed = self._tint_hidden_for
+        if not ids:
+            return
+        present = any(layer.id in ids for layer in self.window.doc.layers)
+        if present:
+            self._tint_hidden_for = (ids, True)
+        elif landed:
+            self._tint_hidden_for = (set(), False)
+            self.window.canvas.set_mask_shown(True)
 
     def _document_changed(self, doc) -> None:
         for watched in self.autosave.watched_documents():
@@ -380,10 +425,29 @@ class Workspace(QObject):
     # ---- settings ------------------------------------------------------------------------
 
     def open_settings(self) -> None:
-        SettingsDialog(self.store, self.window).exec()
+        dialog = SettingsDialog(self.store, self.window)
+        dialog.start_folder = str(self.window.document_folder())  # where "Add folder" opens
+        dialog.exec()
 
     def open_hub_dialog(self) -> None:
         HubDialog(self.store, self.scanner, self.window).exec()
+
+    def _settings_changed(self, settings: Settings, changed: frozenset[str]) -> None:
+        if changed & {"model_folders", "include_hf_cache"}:
+            self._pick_after_scan = True
+        self.apply_settings(settings)
+
+    def _pick_first_model(self, *_args: object) -> None:
+        """After the user adds a model folder, leave the built-in classic engine for the last
+        used checkpoint (or the newest one) as soon as the scan lists it."""
+        if not self._pick_after_scan or self.scanner.is_scanning():
+            return
+        self._pick_after_scan = False
+        if self.picker.checkpoint() is not None:
+            return  # the user has a model already
+        entry = first_pick(self.scanner.entries(), self.store.settings.checkpoint or None)
+        if entry is not None and self.picker.set_checkpoint_path(entry.path):
+            self.window.statusBar().showMessage(f"Model: {entry.display_name}", 6000)
 
     def apply_settings(self, settings: Settings, initial: bool = False) -> None:
         self.window.apply_settings(settings)

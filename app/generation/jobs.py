@@ -104,11 +104,10 @@ def default_engine_factory(settings: Any = None) -> EngineFactory:
     imports no torch; models load on the worker thread at the first job."""
 
     def build() -> EngineProtocol:
-        from inference.device import reserve_ui_core
         from inference.engine import Engine
 
-        reserve_ui_core()  # the UI thread keeps a core while the CPU generates
-        return Engine(settings)
+        # the UI thread keeps a core while the CPU generates (set up on the worker thread)
+        return Engine(settings, reserve_ui_core=True)
 
     return build
 

@@ -101,7 +101,8 @@ def result_layers(plan: PlannedJob, result: Result) -> list[Layer]:
 
 
 def land_layers(doc: Document, layers: list[Layer], text: str | None = None) -> None:
-    """Insert ``layers`` at the top of the picture (below the mask) as one undoable step."""
+    """Insert ``layers`` at the top of the picture (below the mask) as one undoable step; the
+    top one becomes the active layer."""
     if not layers:
         return
     index = len(doc.layers)
@@ -113,6 +114,7 @@ def land_layers(doc: Document, layers: list[Layer], text: str | None = None) -> 
             doc.insert_layer(layer, index + offset, activate=False, text=f"Add {layer.name}")
     finally:
         doc.history.endMacro()
+    doc.set_active(layers[-1].id)  # new layers (a sketch) go above the result
 
 
 def result_name(prompt: str, seed: int) -> str:

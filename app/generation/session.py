@@ -32,9 +32,11 @@ from app.generation.request import (
     RequestBuildError,
     ResolutionPolicy,
     Workflow,
+    detect_workflow,
     params_from_recipe,
     recipe_loras,
 )
+from app.model_choice import inpaint_partner
 from inference.api import Sampler
 
 if TYPE_CHECKING:
@@ -156,6 +158,7 @@ class GenerationSession(QObject):
         """What a request is built from; with ``resolve_seed`` a random seed is drawn now."""
         v = self._values
         model = self._fresh_model()
+        model = self._inpaint_model(model, v.workflow)
         seed = v.seed
         if resolve_seed and v.random_seed:
             seed = random.randint(0, MAX_SEED)
@@ -190,6 +193,17 @@ class GenerationSession(QObject):
         if entry is not None and entry.hash and entry.hash != model.hash:
             model = replace(model, hash=entry.hash)
         return model
+
+    def _inpaint_model(self, model: ModelChoice, workflow: Workflow | None) -> ModelChoice:
+        """For inpainting, the inpaint checkpoint of the chosen model's family when the library
+        has one (the choice shown in the picker stays as it is)."""
+        doc = self.doc
+        if self.library is None or model.path is None or doc is None:
+            return model
+        if (workflow or detect_workflow(doc)) is not Workflow.INPAINT:
+            return model
+        partner = inpaint_partner(self.library.entries(), self.library.entry(model.path))
+        return model if partner is None else model_choice(partner, model.vae_path)
 
     # ---- verbs ----------------------------------------------------------------------------
 

@@ -108,8 +108,10 @@ def remove_stale_parts(
     for entry in entries:
         if not _PART.match(entry.name):
             continue
-        if prefix is not None and entry.name not in (f"{prefix}~.part",) and not (
-            entry.name.startswith(prefix + ".") and len(entry.name) == len(prefix) + 14
+        if (
+            prefix is not None
+            and entry.name not in (f"{prefix}~.part",)
+            and not (entry.name.startswith(prefix + ".") and len(entry.name) == len(prefix) + 14)
         ):
             continue
         try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import json
 import logging
 import os
@@ -702,7 +703,14 @@ class _SessionLock:
         except OSError as err:
             log.warning("cannot open the session lock %s: %s", path, err)
             return None
-        if not _lock_handle(handle):
+        locked = _lock_handle(handle)
+        if locked is None:
+            if own:  # autosave still works; a crash of this session cannot be told apart
+                log.warning("the autosave folder cannot be locked; recovery may not be offered")
+                return cls(handle)
+            log.warning("cannot tell whether the session %s is alive (no file locks)", session)
+            locked = False  # never take the work of a session that may be running
+        if not locked:
             handle.close()
             return None
         return cls(handle)
@@ -715,7 +723,11 @@ class _SessionLock:
         self._handle.close()
 
 
-def _lock_handle(handle) -> bool:
+_HELD = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
+
+
+def _lock_handle(handle) -> bool | None:
+    """True: locked. False: another process holds it. None: this file system cannot lock."""
     try:
         if os.name == "nt":
             import msvcrt
@@ -726,8 +738,8 @@ def _lock_handle(handle) -> bool:
             import fcntl
 
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # BlockingIOError / PermissionError: held by a live process
-        return False
+    except OSError as err:
+        return False if err.errno in _HELD else None
     return True
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from app.compose import composite
 from app.geometry import Rect
 from app.layers import PAINT_KINDS, ControlSettings, Layer, LayerKind
+from app.raster import Raster
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,16 @@ def crop_to_canvas(
     if inside == placed:
         return pixels, x, y
     return pixels[inside.slices(placed)], inside.x, inside.y
+
+
+def crop_layer_to_canvas(layer: Layer, canvas: Rect) -> None:
+    """Drop a canvas-bound layer's pixels outside the canvas (in place, before the document
+    holds the layer), so that what is read is what will be saved."""
+    raster = layer.raster
+    if layer.kind not in CANVAS_BOUND_KINDS or raster is None or raster.rect.is_empty:
+        return
+    placed = crop_to_canvas(raster.data, raster.x, raster.y, canvas)
+    layer.raster = Raster(raster.channels) if placed is None else Raster(raster.channels, *placed)
 
 
 def layer_rgba(layer: Layer, canvas: Rect) -> tuple[np.ndarray, int, int] | None:

@@ -535,18 +535,20 @@ def _collect(
 
 def _read_group(item: _Placed) -> Layer:
     """A ``<stack>`` as a group. ``isolation="auto"`` (the default) with src-over at full
-    opacity is the spec's non-isolated group: pass-through; anything else is isolated."""
+    opacity is the spec's non-isolated group: pass-through; anything else is isolated. Impasto's
+    own groups (``impasto:kind="group"``) are pass-through at any opacity when not isolated."""
     element = item.element
     mode = _blend_mode(element)
+    ours = element.get(_Q + "kind") == LayerKind.GROUP.value
     if (
         element.get("isolation", "auto") != "isolate"
         and mode == blend.NORMAL
-        and item.opacity >= 1.0
+        and (item.opacity >= 1.0 or ours)
     ):
         mode = blend.PASS_THROUGH
     return Layer(
         LayerKind.GROUP,
-        element.get("name", "Group"),
+        validate.clean_name(element.get("name"), "Group") or "Group",
         visible=item.visible,
         opacity=item.opacity,
         locked=element.get(_Q + "locked", element.get("edit-locked", "false")) == "true",

@@ -26,6 +26,7 @@ from PIL import Image
 
 from app import blend, groups
 from app.document import Document
+from app.geometry import Rect
 from app.image_io import ImageLoadError, to_srgb_rgba
 from app.io import layer_data, psd_roles, validate
 from app.io.atomic import atomic_save
@@ -213,6 +214,8 @@ def _read_psd(path: Path, limits: Limits) -> Document:
     icc = _icc_profile(psd)
     layers: list[Layer] = []
     _read_nodes(psd, None, layers, limits, budget, icc)
+    for layer in layers:  # as in an .ora: mask, sketch and control never beyond the canvas
+        layer_data.crop_layer_to_canvas(layer, Rect(0, 0, width, height))
     if not layers:  # no layer records: use the merged image
         budget.spend_pixels(width, height, "the merged image")
         image = psd.topil(apply_icc=False) or psd.composite(apply_icc=False)

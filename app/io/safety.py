@@ -247,13 +247,12 @@ def decode_png(data: bytes, what: str, budget: ReadBudget, *, mask: bool = False
     The size is checked from the header before any pixel is decompressed. A mask takes the alpha
     channel when the image has one (how Impasto stores masks), else the grey value.
     """
-    from app.image_io import set_pillow_limit
+    from app.image_io import open_with_limit
 
-    set_pillow_limit(budget.limits.max_layer_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with open_with_limit(io.BytesIO(data), budget.limits.max_layer_pixels) as image:
                 width, height = image.size
                 budget.spend_pixels(width, height, what)
                 image.load()

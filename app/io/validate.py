@@ -153,9 +153,24 @@ def _clean_params(raw: Any) -> Any:
     for key, value in raw.items():
         if not isinstance(key, str) or not _PARAM_KEY.match(key):
             continue
-        if _plain_value(value):
+        if _plain_tree(value, depth=3):
             out[key] = value
+        else:
+            log.warning("dropping the control parameter %s=%s", _short(key), _short(value))
     return out
+
+
+def _plain_tree(value: Any, depth: int) -> bool:
+    """A plain value, or lists/tuples/objects of them nested at most ``depth`` deep."""
+    if isinstance(value, (list, tuple)):
+        return depth > 0 and len(value) <= 1024 and all(_plain_tree(v, depth - 1) for v in value)
+    if isinstance(value, dict):
+        return (
+            depth > 0
+            and len(value) <= 1024
+            and all(isinstance(k, str) and _plain_tree(v, depth - 1) for k, v in value.items())
+        )
+    return _plain_value(value)
 
 
 def _plain_value(value: Any) -> bool:

@@ -2,9 +2,10 @@
 
     xvfb-run -s "-screen 0 1600x1000x24" python docs/screenshots/take_main_window.py
 
-Opens a generated photo-like landscape, paints an inpaint mask and a sketch through the canvas
-(synthetic mouse events, as a user would), makes a selection, hovers the mask brush, and grabs
-the window.
+The window exactly as ``impasto`` builds it (MainWindow + Workspace, settings in a temporary
+folder). Opens a generated photo-like landscape, paints an inpaint mask and a sketch through the
+canvas (synthetic mouse events, as a user would), makes a selection, hovers the mask brush, and
+grabs the window.
 """
 
 from __future__ import annotations
@@ -94,16 +95,27 @@ def drag_doc(window, points) -> None:
 
 def main() -> int:
     app = create_application()
+    from app.settings import SettingsStore
     from widgets.main_window import MainWindow, ToolId
+    from widgets.workspace import Workspace
 
     window = MainWindow()
     window.ask_unsaved = lambda action: "discard"
     window.resize(1600, 1000)
+    settings = tempfile.TemporaryDirectory()
+    folder = Path(settings.name)
+    workspace = Workspace(
+        window,
+        SettingsStore(folder / "settings.json"),
+        autosave_folder=folder / "autosave",
+        library_cache=folder / "library.json",
+        scan_models=False,
+    )
     window.show()
-    with tempfile.TemporaryDirectory() as folder:
-        photo = Path(folder) / "alpine_meadow.png"
-        Image.fromarray(landscape(), "RGBA").save(photo)
-        window.open_path(photo)
+    photo = folder / "alpine_meadow.png"
+    Image.fromarray(landscape(), "RGBA").save(photo)
+    window.open_path(photo)
+    workspace.generate_panel.prompt_edit.setPlainText("a wooden alpine cabin with a red roof")
     app.processEvents()
     window.canvas.fit()
 
@@ -155,6 +167,8 @@ def main() -> int:
     window.grab().save(str(OUT))
     print(f"saved {OUT}")
     window.close()
+    workspace.shutdown()
+    settings.cleanup()
     return 0
 
 

@@ -10,18 +10,20 @@ TAESD. Shapes decide the base where names alone cannot (cross-attention width: 7
 
 from __future__ import annotations
 
-import json
+import errno
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from inference import safe_json
 from inference.library.entry import Base, ModelKind
 
 Shapes = Mapping[str, tuple[int, ...]]
 
 CONTEXT_DIM_BASE = {768: Base.SD1, 1024: Base.SD2, 2048: Base.SDXL, 1280: Base.SDXL_REFINER}
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # diffusers config files are a few KB
 
 
 @dataclass(frozen=True)
@@ -277,12 +279,12 @@ def _bare_unet(shapes: Shapes, keys: list[str], _hint: str) -> Classification | 
 
 def read_json(path: Path) -> dict:
     """A JSON object from ``path``; raises ``ValueError`` with a readable reason."""
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path.name} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path.name} is not UTF-8 text") from None
+        data = safe_json.loads(safe_json.read_capped(path, MAX_CONFIG_BYTES))
+    except safe_json.JSONError as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path.name} is not a JSON object")
     return data

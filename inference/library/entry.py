@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from enum import StrEnum
+
+# The problem every pickle file (.ckpt/.pt/.pth/.bin) is listed with: unpickling can run code.
+PICKLE_PROBLEM = "pickle: not loaded unless allowed in settings"
 
 
 class ModelKind(StrEnum):
@@ -16,7 +20,8 @@ class ModelKind(StrEnum):
 
 
 class Base(StrEnum):
-    """The model family a file belongs to (what it can be combined with)."""
+    """The model family a file belongs to (what it can be combined with): the one vocabulary for
+    families across ``inference/`` (library, loading, ControlNets, previews)."""
 
     SD1 = "SD1.x"
     SD2 = "SD2.x"
@@ -31,6 +36,42 @@ class Base(StrEnum):
         """Bases that share a latent space (and so VAEs and TAESD decoders)."""
         return _LATENT_FAMILY.get(self)
 
+    @property
+    def native_size(self) -> int:
+        """The side length the base was trained at (SD1 512, SD2 768, SDXL 1024)."""
+        return _NATIVE_SIZE.get(self, 512)
+
+    @classmethod
+    def parse(cls, text: str | Base) -> Base:
+        """A base from its display value or a loose spelling (``sd1``, ``sd15``, ``sdxl``...)."""
+        if isinstance(text, Base):
+            return text
+        squashed = re.sub(r"[^a-z0-9]", "", str(text).lower())
+        for base in cls:
+            if squashed == re.sub(r"[^a-z0-9]", "", base.value.lower()):
+                return base
+        return _ALIASES.get(squashed, cls.UNKNOWN)
+
+
+_NATIVE_SIZE = {
+    Base.SD1: 512,
+    Base.SD2: 768,
+    Base.SDXL: 1024,
+    Base.SDXL_REFINER: 1024,
+    Base.SD3: 1024,
+    Base.FLUX: 1024,
+}
+_ALIASES = {
+    "sd1": Base.SD1,
+    "sd15": Base.SD1,
+    "sd14": Base.SD1,
+    "sd2": Base.SD2,
+    "sd21": Base.SD2,
+    "sdxl": Base.SDXL,
+    "sdxlrefiner": Base.SDXL_REFINER,
+    "sd3": Base.SD3,
+    "flux": Base.FLUX,
+}
 
 _LATENT_FAMILY = {
     Base.SD1: "sd",
@@ -67,6 +108,17 @@ class ModelEntry:
     @property
     def usable(self) -> bool:
         return self.problem is None and self.kind is not ModelKind.UNKNOWN
+
+    @property
+    def is_pickle(self) -> bool:
+        return self.format is ModelFormat.PICKLE
+
+    def with_pickle_allowed(self) -> ModelEntry:
+        """This entry as it stands when the settings allow pickle files (their only problem
+        gone); other entries are returned unchanged."""
+        if self.problem == PICKLE_PROBLEM:
+            return replace(self, problem=None)
+        return self
 
     def works_with(self, base: Base) -> bool:
         """Whether this component can be used with a checkpoint of ``base``.

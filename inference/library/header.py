@@ -6,13 +6,17 @@ to ``{"dtype", "shape", "data_offsets"}`` plus an optional ``__metadata__`` entr
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from dataclasses import dataclass
 
+from inference import safe_json
+
 # Real headers of SDXL checkpoints are a few hundred KB; anything near this is not a header.
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+MAX_HEADER_DEPTH = 8  # tensor entries are two levels deep; metadata values are strings
+MAX_RANK = 8
+MAX_COUNT = 2**53  # any size or offset beyond this is not a real file
 
 
 class HeaderError(ValueError):
@@ -51,26 +55,61 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
             raise HeaderError("truncated safetensors file (header runs past the end)")
         raw = handle.read(length)
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HeaderError(f"not a safetensors file (header is not JSON: {exc})") from None
+        data = safe_json.loads(raw, max_depth=MAX_HEADER_DEPTH)
+    except safe_json.JSONError as exc:
+        raise HeaderError(f"not a safetensors file (header is not JSON we accept: {exc})") from None
     if not isinstance(data, dict):
         raise HeaderError("not a safetensors file (header is not a JSON object)")
-    metadata = data.pop("__metadata__", None) or {}
+    metadata = data.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise HeaderError(f"malformed safetensors header: __metadata__ is {_json_type(metadata)}")
     tensors: dict[str, TensorInfo] = {}
     data_end = 0
     for name, info in data.items():
-        try:
-            shape = tuple(int(n) for n in info["shape"])
-            start, end = (int(n) for n in info["data_offsets"])
-            dtype = str(info["dtype"])
-        except (KeyError, TypeError, ValueError):
-            raise HeaderError(f"malformed safetensors header entry {name!r}") from None
+        shape, _start, end, dtype = _tensor_entry(name, info)
         tensors[str(name)] = TensorInfo(dtype, shape)
-        data_end = max(data_end, end, start)
+        data_end = max(data_end, end)
     if 8 + length + data_end > file_size:
         raise HeaderError(
             f"truncated safetensors file: tensors need {8 + length + data_end} bytes, "
             f"file has {file_size}"
         )
-    return SafetensorsHeader(tensors, {str(k): str(v) for k, v in dict(metadata).items()})
+    return SafetensorsHeader(tensors, {str(k): _text(v) for k, v in metadata.items()})
+
+
+def _tensor_entry(name: str, info: object) -> tuple[tuple[int, ...], int, int, str]:
+    """(shape, start, end, dtype) of one header entry, every value checked."""
+    where = f"malformed safetensors header entry {name[:80]!r}"
+    if not isinstance(info, dict):
+        raise HeaderError(f"{where}: not an object")
+    shape, offsets, dtype = info.get("shape"), info.get("data_offsets"), info.get("dtype")
+    if not isinstance(shape, list) or len(shape) > MAX_RANK:
+        raise HeaderError(f"{where}: shape is not a list of at most {MAX_RANK} sizes")
+    if not all(_count(n) for n in shape):
+        raise HeaderError(f"{where}: shape {_clip(shape)} is not whole non-negative numbers")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_count(n) for n in offsets):
+        raise HeaderError(f"{where}: data_offsets {_clip(offsets)} is not two byte offsets")
+    if offsets[0] > offsets[1]:
+        raise HeaderError(f"{where}: data_offsets run backwards")
+    if not isinstance(dtype, str) or not dtype or len(dtype) > 16:
+        raise HeaderError(f"{where}: dtype {_clip(dtype)} is not a type name")
+    return tuple(shape), offsets[0], offsets[1], dtype
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)[:1000]
+
+
+def _clip(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _json_type(value: object) -> str:
+    return {list: "a list", str: "a string", bool: "a boolean"}.get(type(value), "not an object")

@@ -23,7 +23,7 @@ from inference.library.classify import (
     has_weights,
     read_json,
 )
-from inference.library.entry import Base, ModelEntry, ModelFormat, ModelKind
+from inference.library.entry import PICKLE_PROBLEM, Base, ModelEntry, ModelFormat, ModelKind
 from inference.library.folders import IGNORED_MODEL_FOLDERS, app_model_roots, role_of
 from inference.library.hashing import (
     CancelFlag,
@@ -37,7 +37,7 @@ from inference.library.header import HeaderError, read_header
 
 log = logging.getLogger(__name__)
 
-CLASSIFIER_VERSION = 1  # bump when classify.py changes so cached classifications are redone
+CLASSIFIER_VERSION = 2  # bump when classify.py changes so cached classifications are redone
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 SKIPPED_DIRS = {"__pycache__", "node_modules", "venv", ".venv", "site-packages"}
@@ -124,7 +124,9 @@ def fill_hashes(
     """Compute the hashes still unknown, store them in the cache, and return the updated list.
 
     ``on_entry`` gets each entry as soon as its hash is known. Stops early on cancel."""
-    todo = [e for e in entries if e.hashable and e.hash is None and e.problem is None]
+    todo = [
+        e for e in entries if e.hashable and e.hash is None and e.problem in (None, PICKLE_PROBLEM)
+    ]
     total = sum(e.size for e in todo)
     done_bytes = 0
     updated: dict[str, ModelEntry] = {}
@@ -264,7 +266,12 @@ class _Walker:
                 continue
             self.seen.add(real)
             self._report(folder)
-            if self._model_folder(folder, hf_name, anchor):
+            try:
+                if self._model_folder(folder, hf_name, anchor):
+                    continue
+            except Exception as exc:  # one hostile folder must not end the scan
+                log.debug("listing %s failed", folder, exc_info=True)
+                self._bad(folder, f"could not be read ({str(exc)[:200] or type(exc).__name__})")
                 continue
             try:
                 with os.scandir(folder) as iterator:
@@ -383,6 +390,17 @@ class _Walker:
     # -- files
 
     def add_file(self, path: Path, role: ModelKind | None, name: str | None) -> None:
+        """List one file. Whatever goes wrong with it becomes its entry's problem: one bad
+        file never ends the scan."""
+        try:
+            self._add_file(path, role, name)
+        except Exception as exc:  # one hostile file must not hide the rest
+            log.debug("listing %s failed", path, exc_info=True)
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            display = name or path.stem
+            self._bad(path, f"could not be read ({reason})", ModelFormat.SAFETENSORS, display)
+
+    def _add_file(self, path: Path, role: ModelKind | None, name: str | None) -> None:
         self._report(path, force=True)  # before reading: a listener may see the file vanish
         display = name or path.stem
         abspath = os.path.abspath(path)
@@ -417,6 +435,7 @@ class _Walker:
                     size=info.st_size,
                     hash=short_hash(cached_sha) if cached_sha else None,
                     display_name=display,
+                    problem=PICKLE_PROBLEM,
                     format=ModelFormat.PICKLE,
                     sha256=cached_sha,
                     mtime_ns=info.st_mtime_ns,

@@ -533,3 +533,29 @@ def test_stale_parts_of_a_dead_session_are_removed(tmp_path):
     other.write_bytes(b"x")
     AutosaveManager(folder).recoverable()
     assert not part.exists() and other.exists()
+
+
+def test_a_folder_without_file_locks_never_takes_a_session_for_dead(tmp_path, monkeypatch, caplog):
+    import errno
+
+    def unsupported(_handle):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    folder = tmp_path / "autosave"
+    crashed = AutosaveManager(folder)
+    doc = Document.blank(8, 8)
+    crashed.watch(doc)
+    paint(doc)
+    crashed.autosave_now()
+    crashed._lock.release()
+    import fcntl
+
+    monkeypatch.setattr(fcntl, "flock", lambda *_a: unsupported(None))
+    manager = AutosaveManager(folder)
+    assert manager.recoverable() == []  # unknown: left alone, not stolen
+    doc2 = Document.blank(8, 8)
+    manager.watch(doc2)
+    paint(doc2)
+    assert len(manager.autosave_now()) == 1  # this session still autosaves
+    assert "cannot be locked" in caplog.text
+    manager.shutdown()

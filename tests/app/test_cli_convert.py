@@ -84,3 +84,38 @@ def test_force_overwrites(project, tmp_path):
     assert main([str(project), str(out)]) == 2
     assert main([str(project), str(out), "--force"]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+A1111_TEXT = (
+    "a lighthouse at dusk, ✓\nNegative prompt: blurry\n"
+    "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 16x12"
+)
+
+
+def test_png_recipe_is_carried_to_jpeg_webp_png_and_through_ora(tmp_path):
+    from PIL.PngImagePlugin import PngInfo
+
+    source = tmp_path / "a1111.png"
+    info = PngInfo()
+    info.add_text("parameters", A1111_TEXT)
+    Image.new("RGB", (16, 12), (10, 20, 30)).save(source, pnginfo=info)
+    for suffix in (".jpg", ".webp", ".png"):
+        out = tmp_path / f"out{suffix}"
+        assert main([str(source), str(out)]) == 0
+        from app.files import open_document
+
+        carried = open_document(out).layers[0].extra["parameters"]
+        assert carried == A1111_TEXT, suffix
+        assert parse_parameters(carried).seed == 42
+    assert main([str(source), str(tmp_path / "p.ora")]) == 0
+    assert main([str(tmp_path / "p.ora"), str(tmp_path / "again.png")]) == 0
+    with Image.open(tmp_path / "again.png") as image:
+        assert image.text["parameters"] == A1111_TEXT
+
+
+def test_a_picture_without_text_exports_without_text(tmp_path):
+    source = tmp_path / "plain.png"
+    Image.new("RGB", (4, 4)).save(source)
+    assert main([str(source), str(tmp_path / "out.png")]) == 0
+    with Image.open(tmp_path / "out.png") as image:
+        assert "parameters" not in image.text

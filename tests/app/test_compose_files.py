@@ -205,3 +205,36 @@ def test_psd_round_trip_keeps_modes_and_groups(tmp_path):
     ]
     assert tree(back)[: len(expected_tree)] == expected_tree
     ref.assert_close(flatten(back.layers, back.rect), EXPECTED)
+
+
+def test_a_psd_only_mode_survives_psd_to_ora_to_psd(tmp_path):
+    """Vivid Light has no svg: twin: kept as psd:vLit, drawn as normal, written back as vLit."""
+    psd = PSDImage.new("RGBA", (W, H), color=(0, 0, 0, 0))
+    PixelLayer.frompil(Image.fromarray(BASE), psd, "base")
+    vivid = PixelLayer.frompil(Image.fromarray(P1), psd, "vivid")
+    vivid.blend_mode = BlendMode.VIVID_LIGHT
+    source = tmp_path / "vivid.psd"
+    psd.save(source)
+    doc = open_psd(source)
+    assert doc.layers[1].blend_mode == "psd:vLit"
+    assert doc.unknown_blend_modes() == {"psd:vLit"}
+    normal = [("layer", blend.NORMAL, 1.0, BASE), ("layer", blend.NORMAL, 1.0, P1)]
+    ref.assert_close(flatten(doc.layers, doc.rect), ref.flatten(normal, H, W))
+    save_ora(doc, tmp_path / "vivid.ora")
+    again = open_ora(tmp_path / "vivid.ora")
+    assert again.layers[1].blend_mode == "psd:vLit"
+    save_psd(again, tmp_path / "back.psd")
+    by_name = {layer.name: layer for layer in PSDImage.open(tmp_path / "back.psd")}
+    assert by_name["vivid"].blend_mode is BlendMode.VIVID_LIGHT
+
+
+def test_a_faded_pass_through_group_stays_pass_through_in_our_ora(tmp_path):
+    doc = impasto_doc()
+    passing = next(layer for layer in doc.layers if layer.name == "passing")
+    passing.opacity = 0.6
+    before = flatten(doc.layers, doc.rect)
+    save_ora(doc, tmp_path / "faded.ora")
+    back = open_ora(tmp_path / "faded.ora")
+    again = next(layer for layer in back.layers if layer.name == "passing")
+    assert again.blend_mode == blend.PASS_THROUGH and again.opacity == pytest.approx(0.6)
+    assert np.array_equal(flatten(back.layers, back.rect), before)

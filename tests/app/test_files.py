@@ -456,3 +456,19 @@ def test_opening_a_project_removes_its_own_stale_temp_files(tmp_path):
         os.utime(part, (time.time() - 3600,) * 2)
     files.open_document(project)
     assert not mine.exists() and not backup_part.exists() and other.exists()
+
+
+def test_recent_list_and_names_with_nul_or_loops_never_raise(tmp_path):
+    from app.recent import RecentFiles
+
+    store = tmp_path / "recent.json"
+    store.write_text(json.dumps(["/ok/a.ora", "bad\u0000name.ora", 5, ""]))
+    recent = RecentFiles(store)
+    assert recent.paths == ["/ok/a.ora"]
+    with pytest.raises(files.OpenError, match="not a valid file name"):
+        files.open_document("bad\0name.ora")
+    a, b = tmp_path / "a.ora", tmp_path / "b.ora"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    recent.add(a)
+    assert recent.paths[0].endswith("a.ora")

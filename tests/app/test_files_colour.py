@@ -188,9 +188,10 @@ def test_just_under_the_limit_opens_even_above_pillows_own_threshold(tmp_path, m
     assert load_rgba(path, pixel_limit=1_000_000).shape == (990, 1000, 4)
     with pytest.raises(ImageLoadError, match="above the 1 MP limit"):
         load_rgba(path, pixel_limit=900_000)
-    # raising the limit works: Pillow's own threshold follows ours
+    # raising the limit works: Pillow's own threshold follows ours, for this open only
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     assert load_rgba(path, pixel_limit=2_000_000).shape == (990, 1000, 4)
+    assert Image.MAX_IMAGE_PIXELS == 100  # the rest of the process keeps its own threshold
 
 
 def test_far_above_the_limit_is_our_sentence_not_pillows(tmp_path):

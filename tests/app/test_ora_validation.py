@@ -114,7 +114,15 @@ def test_control_settings_of_wrong_types_take_defaults(tmp_path):
         "end": 0.5,
         "enabled": "yes",
         "resize_mode": None,
-        "params": {"low": 100, "bad": {"deep": 1}, "\u0000": 1, "high": "200"},
+        "params": {
+            "low": 100,
+            "bad": {"deep": {"deeper": {"deepest": [1]}}},
+            "inf": float("inf"),
+            "\u0000": 1,
+            "high": "200",
+            "box": {"$tuple": [0, 0, 64, 64]},
+            "sizes": {"w": 3},
+        },
         "unknown": 1,
     }
     data = impasto_ora([{"name": "c", "kind": "control", "meta": {"control": control}}])
@@ -126,7 +134,7 @@ def test_control_settings_of_wrong_types_take_defaults(tmp_path):
         assert got.weight == default.weight and got.start == default.start
         assert got.end == 0.5
         assert got.enabled is True
-        assert got.params == {"low": 100, "high": "200"}
+        assert got.params == {"low": 100, "high": "200", "box": (0, 0, 64, 64), "sizes": {"w": 3}}
     # the control panel formats weights with {:.2f}; that must work on what was read
     assert f"{back.layers[0].control.weight:.2f}" == "1.00"
 

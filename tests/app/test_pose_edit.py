@@ -385,3 +385,35 @@ def test_any_sequence_of_joint_drags_undoes_and_redoes_exactly(steps):
     for expected in snapshots[1:]:
         doc.history.redo()
         assert layer.pose == expected
+
+
+def test_hands_and_face_follow_the_figure_and_toggle_off():
+    from app.pose_details import default_face, with_details
+    from app.pose_edit import add_pose_layer, set_pose, toggle_hands_and_face
+    from inference.openpose import Joint, Person, Pose
+
+    doc = Document.blank(400, 400)
+    layer = add_pose_layer(doc)
+    standing = Person.standing(100, 50, 150, 300)
+    set_pose(doc, layer.id, Pose(400, 400, (standing,)), "Add person")
+    assert toggle_hands_and_face(doc, layer.id, 0)
+    person = doc.layer(layer.id).pose.people[0]
+    assert len(person.face) == 70 and len(person.left_hand) == 21
+    wrist = person.joint(Joint.L_WRIST)
+    assert (person.left_hand[0].x, person.left_hand[0].y) == (wrist.x, wrist.y)
+    fingertip = person.left_hand[12]  # middle finger continues the forearm, downwards
+    assert fingertip.y > wrist.y
+    nose, neck = person.joint(Joint.NOSE), person.joint(Joint.NECK)
+    xs = [p.x for p in person.face]
+    ys = [p.y for p in person.face]
+    ear_span = abs(person.joint(Joint.L_EAR).x - person.joint(Joint.R_EAR).x)
+    assert max(xs) - min(xs) == pytest.approx(ear_span, rel=0.05)
+    assert min(ys) < nose.y < max(ys) <= neck.y + 1  # the face sits on the head, above the neck
+    # turned like the eyes: a figure upside down gets an upside-down face
+    flipped = standing.rotated(180)
+    assert default_face(flipped)[8].y < flipped.joint(Joint.NOSE).y  # the chin is above the nose
+    assert with_details(person) == person  # parts it has are kept
+    assert not toggle_hands_and_face(doc, layer.id, 0)
+    assert doc.layer(layer.id).pose.people[0] == standing
+    doc.history.undo()
+    assert doc.layer(layer.id).pose.people[0].face is not None

@@ -94,6 +94,20 @@ def _psd(mode: str, name: str = "Background\x00") -> Callable[[Path], Path]:
     return build
 
 
+def _psd_deep(depth: int) -> Callable[[Path], Path]:
+    def build(folder: Path) -> Path:
+        from psd_tools import PSDImage
+        from psd_tools.api.layers import PixelLayer
+
+        psd = PSDImage.new("RGB", (16, 12), depth=depth)
+        PixelLayer.frompil(Image.new("RGB", (16, 12), (200, 30, 40)), psd, "deep", top=0, left=0)
+        path = folder / f"depth{depth}.psd"
+        psd.save(path)
+        return path
+
+    return build
+
+
 def _psd_header(width: int, height: int, depth: int = 8, mode: int = 3) -> bytes:
     header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, height, width, depth, mode)
     return header + b"\0" * 64
@@ -382,6 +396,8 @@ PSD_CASES = [
     Case("cmyk_psd", _psd("CMYK")),
     Case("grey_psd_named_with_nul", _psd("L")),
     Case("psd_round_trip_through_psd", _psd("RGB"), output="out.psd"),
+    Case("psd_16_bit", _psd_deep(16)),
+    Case("psd_32_bit", _psd_deep(32), output="out.png"),
     Case(
         "psd_declaring_30000_squared",
         _write("big.psd", _psd_header(30000, 30000)),

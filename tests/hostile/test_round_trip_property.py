@@ -201,3 +201,59 @@ def test_every_image_that_opens_saves_to_one_that_opens_equal(mode, fmt, seed):
         except (OSError, ValueError, KeyError):
             return  # Pillow cannot write this mode in this format
         assert_round_trip(path, Path(folder))
+
+
+ROLE_JSON = st.fixed_dictionaries(
+    {},
+    optional={
+        "kind": st.sampled_from(["mask", "sketch", "pose", "control", "result", "image", "x", 3]),
+        "visible": st.booleans() | st.integers(),
+        "locked": st.booleans() | st.none(),
+        "opacity": st.floats(allow_nan=True, allow_infinity=True),
+        "recipe": JSON,
+        "control": st.dictionaries(st.sampled_from(["weight", "start", "params"]), JSON),
+        "pose": POSE,
+        "arrays": st.dictionaries(st.text(max_size=4), st.text(max_size=8)),
+    },
+)
+
+
+@st.composite
+def psd_files(draw) -> bytes:
+    import io
+    import json
+
+    from psd_tools import PSDImage
+    from psd_tools.api.layers import PixelLayer
+    from psd_tools.constants import Tag
+    from psd_tools.psd.tagged_blocks import MetadataSetting, MetadataSettings, TaggedBlock
+
+    psd = PSDImage.new("RGBA", (32, 24), color=(0, 0, 0, 0))
+    for index in range(draw(st.integers(1, 3))):
+        w, h = draw(st.integers(1, 10)), draw(st.integers(1, 10))
+        image = Image.new("RGBA", (w, h), (index * 80 % 256, 50, 90, draw(st.integers(0, 255))))
+        name = draw(st.text(max_size=8)) + draw(st.sampled_from(["", "\x00", "\x07"]))
+        layer = PixelLayer.frompil(
+            image, psd, "L", top=draw(st.integers(-8, 30)), left=draw(st.integers(-8, 30))
+        )
+        layer.name = name[:60]
+        layer.opacity = draw(st.integers(0, 255))
+        layer.visible = draw(st.booleans())
+        if draw(st.booleans()):
+            role = json.dumps(draw(ROLE_JSON)).encode()
+            item = MetadataSetting(key=b"impa", copy_on_sheet=True, data=role)
+            layer._record.tagged_blocks[Tag.METADATA_SETTING] = TaggedBlock(
+                key=Tag.METADATA_SETTING, data=MetadataSettings([item])
+            )
+    buffer = io.BytesIO()
+    psd.save(buffer)
+    return buffer.getvalue()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=psd_files())
+def test_every_psd_that_opens_saves_to_one_that_opens_equal(data):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "in.psd"
+        path.write_bytes(data)
+        assert_round_trip(path, Path(folder))

@@ -234,3 +234,13 @@ def test_adapter_whose_features_do_not_fit_the_unet_is_one_clear_error(
     plain = engine.run(_txt2img(tiny_model_dir)).variants[0].image  # the UNet is restored
     assert plain.shape == (64, 64, 3)
     assert "forward" not in engine.load(str(tiny_model_dir)).base.unet.__dict__
+
+
+def test_pickle_only_adapter_folder_is_refused(engine, tiny_model_dir, tmp_path):
+    from tests.tiny_adapters import build_tiny_adapter
+
+    folder = tmp_path / "bin-adapter"
+    build_tiny_adapter().save_pretrained(folder, safe_serialization=False)
+    assert not any(folder.glob("*.safetensors"))
+    with pytest.raises(ModelLoadError, match=r"no \.safetensors weights"):
+        engine.run(_txt2img(tiny_model_dir, [_control(folder)]))

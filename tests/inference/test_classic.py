@@ -19,7 +19,7 @@ def _scene():
     return image, mask
 
 
-@pytest.mark.parametrize("model_path", [None, "classic:telea", "classic:ns"])
+@pytest.mark.parametrize("model_path", [None, "classic:fill", "classic:telea", "classic:ns"])
 def test_classic_removes_object_and_keeps_the_rest(model_path):
     image, mask = _scene()
     previews = []

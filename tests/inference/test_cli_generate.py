@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -121,7 +123,7 @@ def test_classic_engine_without_model(tmp_path, scene):
         main(["--prompt", "", "--out", str(out), "--image", image, "--mask", mask_path, "--quiet"])
         == 0
     )
-    assert parse_parameters(read_png_parameters(out)).model == "classic:telea"
+    assert parse_parameters(read_png_parameters(out)).model == "classic:fill"
 
 
 def _one_error_line(capsys) -> str:
@@ -286,3 +288,175 @@ def test_a_file_that_is_not_a_lora_exits_2(tmp_path, tiny_model_dir, capsys):
     assert _txt2img(out, tiny_model_dir, "--lora", str(fake)) == 2
     assert "notes.safetensors" in _one_error_line(capsys)
     assert not out.exists()
+
+
+# ---- hardening ------------------------------------------------------------------------------
+
+
+def _classic_args(scene, out) -> list[str]:
+    image, mask_path, _ = scene
+    return ["--prompt", "", "--out", str(out), "--image", image, "--mask", mask_path, "--quiet"]
+
+
+def test_a_failed_write_keeps_the_result_and_says_where(tmp_path, scene, monkeypatch, capsys):
+    """Disk full on --out: one line, exit 2, and the finished result is kept in the user cache
+    (with its recipe), not lost."""
+    import errno
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "out.png"
+    real_replace = __import__("os").replace
+
+    def disk_full(src, dst, *args, **kwargs):
+        if str(dst) == str(out):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr("os.replace", disk_full)
+    assert main(_classic_args(scene, out)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"cannot write {out}: No space left on device" in err[0]
+    kept = Path(err[0].split("the result was kept in ")[1])
+    assert kept.parent == tmp_path / "cache" / "impasto" / "unsaved"
+    assert np.asarray(Image.open(kept)).shape == (64, 80, 3)
+    assert parse_parameters(read_png_parameters(kept)).mode == "inpaint"
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # no temp left
+
+
+def test_when_no_fallback_works_either_the_line_says_so(tmp_path, scene, monkeypatch, capsys):
+    import errno
+
+    def always_full(src, dst, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.replace", always_full)
+    assert main(_classic_args(scene, tmp_path / "out.png")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not be kept anywhere else" in err[0]
+
+
+def test_outputs_respect_the_umask(tmp_path, scene):
+    """Written like any new file (0666 less the umask), not mkstemp's private 0600."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.png"
+    code = (
+        "import os, sys; os.umask(0o027); from app.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "generate", *_classic_args(scene, out)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_exif_orientation_is_honoured(tmp_path, capsys):
+    """A JPEG stored 80x64 with orientation 6 is shown 64x80: the mask is drawn on what is shown,
+    and the result comes out upright."""
+    rng = np.random.default_rng(3)
+    stored = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    image = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(image, exif=exif.tobytes(), quality=95)
+    mask = np.zeros((80, 64), np.uint8)
+    mask[30:50, 20:40] = 255
+    mask_path = _write(tmp_path / "mask.png", mask)
+    out = tmp_path / "out.png"
+    args = ["--prompt", "", "--out", str(out), "--image", str(image), "--mask", mask_path]
+    assert main([*args, "--quiet"]) == 0
+    result = np.asarray(Image.open(out))
+    assert result.shape == (80, 64, 3)
+    upright = np.asarray(Image.open(image).transpose(Image.Transpose.ROTATE_270))
+    far = np.ones((80, 64), bool)
+    far[20:60, 10:50] = False
+    assert np.abs(result[far].astype(int) - upright[far].astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--mask-blur", "100000"], "--mask-blur must be 0..512"),
+        (["--mask-blur", "-3"], "--mask-blur must be 0..512"),
+        (["--seed", str(2**40)], "--seed must be"),
+        (["--cfg", "nan"], "--cfg must be a finite number"),
+    ],
+)
+def test_numbers_out_of_range_are_refused(tmp_path, scene, capsys, extra, message):
+    assert main([*_classic_args(scene, tmp_path / "o.png"), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_previews_naming_an_existing_file_is_refused(tmp_path, scene, capsys):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("keep me")
+    assert main([*_classic_args(scene, tmp_path / "o.png"), "--previews", str(taken)]) == 2
+    assert "--previews must name a folder" in capsys.readouterr().err
+    assert taken.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("kind", ["folder", "long", "missing"])
+def test_unwritable_out_is_refused_before_any_work(tmp_path, scene, capsys, kind):
+    out = {
+        "folder": tmp_path,
+        "long": tmp_path / ("x" * 300 + ".png"),
+        "missing": tmp_path / "nowhere" / "o.png",
+    }[kind]
+    assert main(_classic_args(scene, out)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("impasto generate: error: cannot write")
+
+
+def test_images_over_the_pixel_limit_are_refused_from_their_header(tmp_path, scene, capsys):
+    from tests.hostile_cli.generators import png_header_only
+
+    _image, mask_path, _ = scene
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(30000, 30000))  # 900 MP declared in 60 bytes
+    args = ["--prompt", "", "--out", str(tmp_path / "o.png"), "--image", str(bomb)]
+    assert main([*args, "--mask", mask_path]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too large to open safely" in err[0]
+
+
+def test_classic_path_imports_neither_torch_nor_diffusers(tmp_path, scene):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from app.main import main; code = main(sys.argv[1:]); "
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)); "
+        "sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "generate", *_classic_args(scene, tmp_path / "o.png")],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_pickle_lora_is_refused_before_the_base_model_loads(tmp_path, scene, monkeypatch, capsys):
+    import inference.models
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the base model was loaded before the pickle LoRA was refused")
+
+    monkeypatch.setattr(inference.models, "load_model", no_loading)
+    lora = tmp_path / "style.pt"
+    lora.write_bytes(b"\x80\x04N.")
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"\0" * 16)
+    args = [*_classic_args(scene, tmp_path / "o.png"), "--model", str(model), "--lora", str(lora)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "style.pt is a pickle" in err[0]

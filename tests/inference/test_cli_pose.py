@@ -147,3 +147,81 @@ def test_impasto_entry_point_dispatches_pose(pose_file, tmp_path):
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0
+
+
+def test_outputs_respect_the_umask_and_errors_name_the_real_target(pose_file, tmp_path):
+    path, _pose = pose_file
+    out = tmp_path / "out.png"
+    code = (
+        "import os, sys; os.umask(0o027); from app.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "pose", "render", str(path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_failed_write_names_the_output_not_the_temp_file(
+    pose_file, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    path, _pose = pose_file
+    out = tmp_path / "out.png"
+
+    def disk_full(src, dst, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(src))
+
+    monkeypatch.setattr("os.replace", disk_full)
+    assert main(["render", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"impasto pose: error: cannot write {out}: No space left on device"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pose.json"]  # temp file removed
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        ("[" * 100_000, [], "nested 100000 levels deep"),
+        ('{"canvas_width": ' + "1" * 5000 + ', "canvas_height": 9, "people": []}', [], "digits"),
+        ('{"canvas_width": 65536, "canvas_height": 65536, "people": []}', [], "MP limit"),
+        ('{"canvas_width": 1, "canvas_height": 65536, "people": []}', ["--width", "65536"], "MP"),
+    ],
+)
+def test_hostile_pose_files_are_one_line(tmp_path, capsys, content, extra, message):
+    path = tmp_path / "p.json"
+    path.write_text(content)
+    assert main(["render", str(path), "--out", str(tmp_path / "o.png"), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "fifo", "folder"])
+def test_non_regular_pose_inputs_are_refused_without_reading(tmp_path, capsys, source):
+    import os
+
+    target = {"/dev/zero": Path("/dev/zero"), "fifo": tmp_path / "f", "folder": tmp_path}[source]
+    if source == "fifo":
+        os.mkfifo(target)
+    assert main(["render", str(target), "--out", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "not a regular file" in err or "folder" in err
+
+
+def test_min_confidence_option_draws_low_confidence_points(tmp_path):
+    values = []
+    for p in Person.standing(10, 10, 140, 220).body:
+        values += [p.x, p.y, 0.5]
+    path = tmp_path / "p.json"
+    doc = {"people": [{"pose_keypoints_2d": values}], "canvas_width": 160, "canvas_height": 240}
+    path.write_text(json.dumps(doc))
+    hidden, shown = tmp_path / "hidden.png", tmp_path / "shown.png"
+    assert main(["render", str(path), "--out", str(hidden)]) == 0
+    assert main(["render", str(path), "--out", str(shown), "--min-confidence", "0.3"]) == 0
+    assert not _png(hidden).any()  # ControlNet's convention: confidence below 1 is not drawn
+    assert _png(shown).any()

@@ -17,6 +17,7 @@ from inference.api import (
     Request,
     Sampler,
 )
+from inference.library.entry import Base
 
 
 def _image(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:
@@ -227,7 +228,7 @@ def test_single_file_gives_the_same_image_as_the_folder(engine, tiny_model_dir, 
 
 def test_inpainting_checkpoint_serves_every_mode(engine, tiny_inpaint_single_file):
     info = engine.load(str(tiny_inpaint_single_file)).info
-    assert info.inpaint and info.family == "sd1" and info.format == "single_file"
+    assert info.inpaint and info.family is Base.SD1 and info.format == "single_file"
     assert engine.run(_txt2img(tiny_inpaint_single_file)).variants[0].image.shape == (64, 64, 3)
     img2img = Request(
         Mode.IMG2IMG,
@@ -288,7 +289,7 @@ def test_ckpt_is_refused_unless_allowed(tmp_path, tiny_single_file):
     with pytest.raises(ModelLoadError, match="pickle"):
         Engine(EngineSettings(device="cpu")).run(_txt2img(ckpt))
     info = inspect_model(ckpt, allow_pickle=True)  # weights_only loading
-    assert info.family == "sd1" and not info.inpaint
+    assert info.family is Base.SD1 and not info.inpaint
 
 
 def test_missing_and_broken_models_are_typed_errors(engine, tmp_path):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from inference.library.entry import Base
 from inference.models import (
     CONFIGS_DIR,
     bundled_config_dir,
@@ -22,9 +23,9 @@ def test_detect_family_from_ldm_keys():
     sd1 = {UNET_IN: (320, 4, 3, 3), "cond_stage_model.transformer.text_model.x": (1,)}
     sd2 = {UNET_IN: (320, 9, 3, 3), "cond_stage_model.model.token_embedding.weight": (1,)}
     sdxl = {UNET_IN: (320, 4, 3, 3), "conditioner.embedders.1.model.positional_embedding": (1,)}
-    assert detect_family(sd1) == ("sd1", False)
-    assert detect_family(sd2) == ("sd2", True)
-    assert detect_family(sdxl) == ("sdxl", False)
+    assert detect_family(sd1) == (Base.SD1, False)
+    assert detect_family(sd2) == (Base.SD2, True)
+    assert detect_family(sdxl) == (Base.SDXL, False)
 
 
 def test_detect_refuses_files_without_a_unet():
@@ -36,7 +37,7 @@ def test_detect_refuses_files_without_a_unet():
 
 def test_inspect_folder_and_single_file(tiny_model_dir, tiny_inpaint_model_dir, tiny_single_file):
     folder = inspect_model(tiny_model_dir)
-    assert (folder.format, folder.family, folder.inpaint) == ("folder", "sd1", False)
+    assert (folder.format, folder.family, folder.inpaint) == ("folder", Base.SD1, False)
     assert inspect_model(tiny_inpaint_model_dir).inpaint
     single = inspect_model(tiny_single_file)
     assert single.format == "single_file"
@@ -112,3 +113,53 @@ def test_v_pred_marker_switches_the_scheduler(engine, tmp_path, tiny_single_file
     assert loaded.info.v_prediction
     assert loaded.scheduler_config["prediction_type"] == "v_prediction"
     assert engine.load(str(tiny_single_file)).scheduler_config["prediction_type"] == "epsilon"
+
+
+def test_a_rank_0_unet_tensor_is_refused_not_crashed():
+    from inference.api import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="not a 4-D convolution"):
+        detect_family({UNET_IN: ()})
+    shapes = {UNET_IN: (320, 4, 3, 3), _CONTEXT: ()}
+    assert detect_family(shapes) == (Base.SD1, False)
+
+
+_CONTEXT = "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+
+
+def test_pickles_refused_by_default_and_one_line_when_allowed(tmp_path):
+    """A pickle that would run code: refused without loading by default; with pickles allowed,
+    torch.load(weights_only=True) refuses it and we say so in one line (no torch advice)."""
+    from inference.api import ModelLoadError
+    from tests.hostile_cli.generators import write_pickles
+
+    write_pickles(tmp_path)
+    with pytest.raises(ModelLoadError, match="pickle checkpoint"):
+        inspect_model(tmp_path / "evil.ckpt")
+    with pytest.raises(ModelLoadError) as info:
+        inspect_model(tmp_path / "evil.ckpt", allow_pickle=True)
+    message = str(info.value)
+    assert "\n" not in message and "weights_only" not in message
+    assert message.startswith("evil.ckpt was not loaded: it holds more than plain tensors")
+
+
+def test_old_non_zip_ckpt_loads_when_pickles_are_allowed(tmp_path, tiny_single_file):
+    """Legacy (pre-zip) torch checkpoints cannot be memory-mapped; they still load, and only
+    through weights_only."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from inference.api import EngineSettings
+    from inference.models import load_model
+
+    state = load_file(str(tiny_single_file))
+    ckpt = tmp_path / "old-model.ckpt"
+    torch.save({"state_dict": state}, str(ckpt), _use_new_zipfile_serialization=False)
+    sidecar = tiny_single_file.with_name(tiny_single_file.stem + ".config")
+    shutil.copytree(sidecar, tmp_path / "old-model.config")
+    info = inspect_model(ckpt, allow_pickle=True)
+    assert info.format == "single_file" and info.family is Base.SD1
+    loaded = load_model(ckpt, EngineSettings(device="cpu", allow_pickle=True))
+    assert loaded.base.unet is not None and len(loaded.hash) == 10

@@ -7,13 +7,14 @@ import pytest
 
 from inference import cropping
 from inference.api import Mode, Request
+from inference.library.entry import Base
 
 
 def test_sdxl_folder_is_detected(tiny_sdxl_model_dir):
     from inference.models import inspect_model
 
     info = inspect_model(tiny_sdxl_model_dir)
-    assert (info.family, info.inpaint) == ("sdxl", False)
+    assert (info.family, info.inpaint) == (Base.SDXL, False)
 
 
 @pytest.mark.parametrize("mode", list(Mode))
@@ -70,7 +71,7 @@ def test_sdxl_single_file_loads_and_matches_the_folder(
 
     folder = engine.load(str(tiny_sdxl_model_dir)).base
     single = engine.load(str(tiny_sdxl_single_file))
-    assert (single.info.family, single.info.format) == ("sdxl", "single_file")
+    assert (single.info.family, single.info.format) == (Base.SDXL, "single_file")
     for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
         a = getattr(folder, name).state_dict()
         b = getattr(single.base, name).state_dict()

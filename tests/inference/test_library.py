@@ -206,7 +206,7 @@ def test_diffusers_folder_without_weights_or_index(tmp_path: Path, tiny_models: 
     found = by_name(scan_folders([tmp_path]).entries)
     assert "no model_index.json" in found["broken"].problem
     assert "incomplete download" in found["no-weights"].problem
-    assert "not valid JSON" in found["garbled"].problem
+    assert "malformed JSON" in found["garbled"].problem
 
 
 # ---- A1111, ComfyUI and Hugging Face layouts ----------------------------------------------
@@ -495,3 +495,111 @@ def test_find_taesd_for_a_base() -> None:
     assert find_taesd(entries, Base.SD2).display_name == "taesd"  # diffusers folder first
     assert find_taesd(entries, Base.SDXL) is None  # only a pickle, not allowed
     assert find_taesd(entries, Base.SDXL, allow_pickle=True).display_name == "taesdxl_decoder"
+
+
+# ---- hostile files: each one is one listed entry, the rest of the library still works -------
+
+
+def test_every_malformed_safetensors_is_one_entry_and_the_good_one_still_lists(tmp_path):
+    from tests.hostile_cli.generators import BAD_SAFETENSORS, write_models
+
+    write_models(tmp_path)
+    found = by_name(scan_folders([tmp_path]).entries)
+    assert set(found) == {*BAD_SAFETENSORS, "good_lora"}
+    assert found["good_lora"].usable and found["good_lora"].kind is ModelKind.LORA
+    for name in BAD_SAFETENSORS:
+        assert not found[name].usable and found[name].problem, name
+    assert "__metadata__ is a list" in found["metadata_list"].problem
+    assert "__metadata__ is a string" in found["metadata_string"].problem
+    assert "nested" in found["deep_json"].problem
+    assert "digits" in found["huge_int"].problem
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"w": {"dtype": "F16", "shape": [True], "data_offsets": [0, 2]}},
+        {"w": {"dtype": "F16", "shape": [2**60], "data_offsets": [0, 2]}},
+        {"w": {"dtype": 5, "shape": [1], "data_offsets": [0, 2]}},
+        {"w": {"dtype": "F16", "shape": [1], "data_offsets": [0]}},
+        {"w": {"dtype": "F16", "shape": list(range(1, 12)), "data_offsets": [0, 2]}},
+    ],
+)
+def test_header_values_of_the_wrong_type_are_header_errors(tmp_path, header):
+    from tests.hostile_cli.generators import safetensors
+
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(safetensors(header, b"\0" * 8))
+    with pytest.raises(HeaderError, match="malformed safetensors header entry"):
+        read_header(path)
+
+
+def test_a_bug_on_one_file_becomes_its_problem_not_the_end_of_the_scan(tmp_path, monkeypatch):
+    import inference.library.scanner as scanner
+
+    fakes.write_fake_safetensors(tmp_path / "a.safetensors", fakes.sd1_checkpoint())
+    fakes.write_fake_safetensors(tmp_path / "b.safetensors", fakes.sd1_checkpoint())
+    real = scanner.classify_tensors
+
+    def explode_on_a(shapes, name_hint=""):
+        if name_hint == "a.safetensors":
+            raise IndexError("tuple index out of range")
+        return real(shapes, name_hint)
+
+    monkeypatch.setattr(scanner, "classify_tensors", explode_on_a)
+    found = by_name(scan_folders([tmp_path]).entries)
+    assert found["a"].problem == "could not be read (tuple index out of range)"
+    assert found["b"].usable
+
+
+def test_pickles_are_listed_with_a_problem_and_never_usable(tmp_path):
+    from inference.library.entry import PICKLE_PROBLEM
+
+    (tmp_path / "old.ckpt").write_bytes(b"\x80\x02}q\x00.")
+    entry = by_name(scan_folders([tmp_path]).entries)["old"]
+    assert entry.format is ModelFormat.PICKLE and entry.problem == PICKLE_PROBLEM
+    assert not entry.usable
+    allowed = entry.with_pickle_allowed()
+    assert allowed.usable and allowed.problem is None
+    broken = ModelEntry("/x", ModelKind.CHECKPOINT, problem="truncated")
+    assert broken.with_pickle_allowed() is broken
+
+
+def test_one_sha256_cache_across_processes(tmp_path, monkeypatch):
+    """A file hashed in one process is not hashed again in the next while it is unchanged,
+    and the cache file merges what two processes wrote."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"weights" * 1000)
+    other = tmp_path / "n.safetensors"
+    other.write_bytes(b"other" * 1000)
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys, inference.library.hashing as h\n"
+        "calls = []\n"
+        "real = h.sha256_file\n"
+        "h.sha256_file = lambda *a, **k: calls.append(a[0]) or real(*a, **k)\n"
+        "print(h.file_sha256(sys.argv[1]), len(calls))\n"
+    )
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=str(root))
+
+    def run(path: Path) -> tuple[str, int]:
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        digest, calls = out.stdout.split()
+        return digest, int(calls)
+
+    assert run(model) == (hashlib.sha256(model.read_bytes()).hexdigest(), 1)
+    assert run(other)[1] == 1
+    assert run(model)[1] == 0  # cached by the first process, kept when the second saved
+    assert run(other)[1] == 0
+    model.write_bytes(b"changed" * 1000)
+    assert run(model) == (hashlib.sha256(model.read_bytes()).hexdigest(), 1)
+    from inference.models import file_sha256
+
+    assert file_sha256(model) == hashlib.sha256(model.read_bytes()).hexdigest()

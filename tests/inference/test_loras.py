@@ -22,7 +22,12 @@ from inference.loras import (
     unload_loras,
 )
 from tests.tiny_loras import (
+    TEXT_MLP_TARGETS,
+    TEXT_TARGETS,
+    UNET_FF_TARGETS,
+    UNET_TARGETS,
     merge_lora_into,
+    only,
     save_diffusers_lora,
     save_kohya_lora,
     tiny_lora_factors,
@@ -179,6 +184,124 @@ def test_weight_changes_the_strength(pipe, base, kohya_file):
     apply_loras(pipe, [(str(kohya_file), 1.0)])
     strong = render(pipe)
     assert 0 < np.abs(weak - base).mean() < np.abs(strong - base).mean()
+
+
+# ---- every layer a file holds is applied, whatever subset it holds (issue 14) -----------------
+
+
+@pytest.fixture(scope="module")
+def wide_factors():
+    """Attention and MLP layers of both the UNet and the text encoder; alpha/rank = 0.75."""
+    return tiny_lora_factors(
+        seed=7,
+        rank=4,
+        alpha=3.0,
+        unet_targets=UNET_TARGETS + UNET_FF_TARGETS,
+        text_targets=TEXT_TARGETS + TEXT_MLP_TARGETS,
+    )
+
+
+def assert_deltas_match(pipe, factors, weight: float) -> None:
+    """Every layer of ``factors`` carries exactly weight * alpha / rank * up @ down, and no
+    other layer of the model carries anything."""
+    (adapter,) = loaded_loras(pipe)
+    changed = set()
+    for component in ("unet", "text_encoder"):
+        for path, module in getattr(pipe, component).named_modules():
+            if hasattr(module, "get_delta_weight") and adapter in getattr(module, "lora_A", {}):
+                changed.add(f"{component}.{path}")
+    assert changed == set(factors)
+    for key, (down, up, alpha) in factors.items():
+        component, path = key.split(".", 1)
+        delta = getattr(pipe, component).get_submodule(path).get_delta_weight(adapter).detach()
+        expected = (up @ down) * (weight * alpha / down.shape[0])
+        assert float((delta - expected).abs().max()) <= 1e-5 * float(expected.abs().max()), key
+
+
+TEXT_LAYER_0 = "text_encoder.encoder.layers.0."
+LAYER_SETS = {
+    "everything": (),
+    # a partial text-encoder attention set beside MLP layers (q without k/v/out): the layers
+    # diffusers' converter used to drop silently
+    "text q_proj of layer 0 + every text mlp.fc1 + UNet ff": (
+        TEXT_LAYER_0 + "self_attn.q_proj",
+        "mlp.fc1",
+        "ff.net",
+    ),
+    # only a partial attention set: used to fail with "Could not infer state dict type"
+    "text q_proj of layer 0 and v_proj of layer 3 only": (
+        TEXT_LAYER_0 + "self_attn.q_proj",
+        "text_encoder.encoder.layers.3.self_attn.v_proj",
+    ),
+    "UNet attn1.to_k and text out_proj only": ("attn1.to_k", "self_attn.out_proj"),
+}
+
+
+@pytest.mark.parametrize("layers", list(LAYER_SETS), ids=list(LAYER_SETS))
+def test_kohya_layer_subsets_match_weights_merged_by_hand(
+    pipe, base, lora_dir, wide_factors, tiny_model_dir, layers
+):
+    parts = LAYER_SETS[layers]
+    factors = only(wide_factors, *parts) if parts else wide_factors
+    path = save_kohya_lora(
+        lora_dir / f"subset-{list(LAYER_SETS).index(layers)}.safetensors", factors
+    )
+    apply_loras(pipe, [(str(path), 0.7)])
+    assert_deltas_match(pipe, factors, 0.7)
+    image = render(pipe)
+    assert np.abs(image - base).max() > 0.01  # the LoRA did something
+    expected = reference(tiny_model_dir, (factors, 0.7))
+    np.testing.assert_allclose(image, expected, atol=1e-3)
+
+
+def test_diffusers_partial_text_encoder_set_matches_weights_merged_by_hand(
+    pipe, base, lora_dir, tiny_model_dir
+):
+    wide = tiny_lora_factors(seed=8, rank=4, text_targets=TEXT_TARGETS + TEXT_MLP_TARGETS)
+    factors = only(wide, TEXT_LAYER_0 + "self_attn.q_proj", "mlp.fc1", "attn2.to_v")
+    path = save_diffusers_lora(lora_dir / "diffusers-partial.safetensors", factors)
+    apply_loras(pipe, [(str(path), 0.9)])
+    image = render(pipe)
+    assert np.abs(image - base).max() > 0.01
+    np.testing.assert_allclose(image, reference(tiny_model_dir, (factors, 0.9)), atol=1e-3)
+
+
+def test_a_layer_that_was_not_applied_is_an_error_naming_it(pipe, base, kohya_file, monkeypatch):
+    """If the libraries skip a part of the file (here: the whole text encoder), loading fails
+    and names what was skipped, instead of generating with half a LoRA."""
+    monkeypatch.setattr(pipe, "load_lora_into_text_encoder", lambda *args, **kwargs: None)
+    with pytest.raises(ModelLoadError, match=r"could not apply 20 of its 52 layers") as error:
+        apply_loras(pipe, [(str(kohya_file), 1.0)])
+    assert "lora_te_text_model_encoder_layers_0_self_attn" in str(error.value)
+    assert loaded_loras(pipe) == {}
+    assert np.array_equal(as_bytes(render(pipe)), as_bytes(base))
+
+
+def test_a_diffusers_layer_that_was_not_applied_is_an_error(
+    pipe, base, diffusers_file, monkeypatch
+):
+    monkeypatch.setattr(pipe, "load_lora_into_text_encoder", lambda *args, **kwargs: None)
+    with pytest.raises(ModelLoadError, match=r"text_encoder\.encoder\.layers\.0\.self_attn"):
+        apply_loras(pipe, [(str(diffusers_file), 1.0)])
+    assert np.array_equal(as_bytes(render(pipe)), as_bytes(base))
+
+
+def test_kohya_layer_the_model_lacks_is_named(pipe, base, tmp_path, kohya_factors):
+    import torch
+    from safetensors.torch import save_file
+
+    path = save_kohya_lora(tmp_path / "extra.safetensors", kohya_factors)
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    stem = "lora_te_text_model_encoder_layers_9_self_attn_q_proj"  # the tiny CLIP has 5 layers
+    state[f"{stem}.lora_down.weight"] = torch.ones(4, 32)
+    state[f"{stem}.lora_up.weight"] = torch.ones(32, 4)
+    save_file(state, str(path))
+    with pytest.raises(ModelLoadError, match=f"1 of its 53 layers are not in it \\({stem}\\)"):
+        apply_loras(pipe, [(str(path), 1.0)])
+    assert loaded_loras(pipe) == {}
+    assert np.array_equal(as_bytes(render(pipe)), as_bytes(base))
 
 
 # ---- switching off: byte-identical to the model before any LoRA ------------------------------
@@ -421,3 +544,39 @@ def test_split_tags_accepts_a1111_variants():
     text, found = split_lora_tags("<LORA:x:0.5> a dog, <lora:y:1.2:0.8> in snow")
     assert text == "a dog, in snow"
     assert found == [("x", 0.5), ("y", 1.2)]
+
+
+# ---- SDXL: two text encoders (lora_te1_ / lora_te2_) ------------------------------------------
+
+
+def test_sdxl_kohya_partial_sets_of_both_text_encoders(tmp_path):
+    import torch
+
+    from tests.tiny_models import build_tiny_sdxl_pipeline
+
+    pipe = build_tiny_sdxl_pipeline()
+    generator = torch.Generator().manual_seed(4)
+    factors = {}
+    for component, path in [
+        ("unet", "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"),
+        ("text_encoder", "encoder.layers.0.self_attn.q_proj"),
+        ("text_encoder", "encoder.layers.1.mlp.fc1"),
+        ("text_encoder_2", "text_model.encoder.layers.0.self_attn.v_proj"),
+        ("text_encoder_2", "text_model.encoder.layers.0.mlp.fc2"),
+    ]:
+        linear = getattr(pipe, component).get_submodule(path)
+        down = torch.randn(2, linear.in_features, generator=generator)
+        up = torch.randn(linear.out_features, 2, generator=generator)
+        factors[f"{component}.{path}"] = (down, up, 1.0)
+    path = save_kohya_lora(tmp_path / "xl-partial.safetensors", factors, sdxl=True)
+    try:
+        apply_loras(pipe, [(str(path), 0.6)])
+        (adapter,) = loaded_loras(pipe)
+        for key, (down, up, alpha) in factors.items():
+            component, module = key.split(".", 1)
+            delta = getattr(pipe, component).get_submodule(module).get_delta_weight(adapter)
+            delta = delta.detach()
+            expected = (up @ down) * (0.6 * alpha / down.shape[0])
+            assert float((delta - expected).abs().max()) <= 1e-5 * float(expected.abs().max())
+    finally:
+        unload_loras(pipe)

@@ -259,12 +259,49 @@ def test_normalised_flag_can_be_forced():
     assert parse_pose_json(data, normalized=False).people[0].body[0] == Keypoint(0.5, 0.5)
 
 
-def test_any_positive_confidence_is_visible_and_zero_is_hidden():
+def test_controlnet_json_hides_confidence_below_one_as_sd_webui_controlnet_does():
+    values = [10, 20, 0.3] * 16 + [30, 40, 1.0] + [7, 8, 0]
+    data = {"people": [{"pose_keypoints_2d": values}], "canvas_width": 100, "canvas_height": 100}
+    body = parse_pose_json(data).people[0].body
+    assert [p.visible for p in body] == [False] * 16 + [True, False]
+    # the threshold is an import option: 0.1 shows the 0.3 points, zero stays hidden
+    body = parse_pose_json(data, min_confidence=0.1).people[0].body
+    assert [p.visible for p in body] == [True] * 17 + [False]
+    assert body[0] == Keypoint(10, 20)
+
+
+def test_openpose_output_without_canvas_shows_any_positive_confidence():
     values = [10, 20, 0.3] * 17 + [7, 8, 0]
-    pose = parse_pose_json({"people": [{"pose_keypoints_2d": values}], "canvas_width": 100,
-                            "canvas_height": 100})  # fmt: skip
-    body = pose.people[0].body
+    data = {"version": 1.3, "people": [{"pose_keypoints_2d": values}]}
+    body = parse_pose_json(data, canvas_size=(100, 100)).people[0].body
     assert all(p.visible for p in body[:17]) and not body[17].visible
+    body = parse_pose_json(data, canvas_size=(100, 100), min_confidence=1).people[0].body
+    assert not any(p.visible for p in body)
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, float("nan")])
+def test_a_confidence_threshold_outside_0_to_1_is_refused(threshold):
+    data = {"people": [], "canvas_width": 10, "canvas_height": 10}
+    with pytest.raises(PoseFormatError, match="threshold"):
+        parse_pose_json(data, min_confidence=threshold)
+
+
+def test_openpose_editor_hands_slightly_outside_0_1_are_still_normalised():
+    """sd-webui-openpose-editor writes normalised points a hair outside 0..1 (hands at -0.0013);
+    its rule (|v| <= 1 with a canvas size means normalised) keeps the figure full size."""
+    figure = Person.standing(0.2, 0.1, 0.6, 0.8)  # in fractions of the canvas
+    body = [v for p in figure.body for v in (p.x, p.y, 1)]
+    hand = [0.1, 0.6, 1] * 20 + [-0.0013, 0.61, 1]
+    data = {"people": [{"pose_keypoints_2d": body, "hand_left_keypoints_2d": hand}],
+            "canvas_width": 512, "canvas_height": 768}  # fmt: skip
+    person = parse_pose_json(data).people[0]
+    assert person.body[0].x == pytest.approx(figure.body[0].x * 512)
+    assert person.body[0].y == pytest.approx(figure.body[0].y * 768)
+    assert person.left_hand[20].x == pytest.approx(-0.0013 * 512)
+    from inference.openpose_render import render_pose
+
+    drawn = int((render_pose(parse_pose_json(data)) > 0).any(axis=2).sum())
+    assert drawn > 1000  # the old 0..1 rule drew a 19-pixel figure in the corner
 
 
 def test_missing_canvas_uses_the_given_size_and_body25_is_converted():

@@ -1,9 +1,9 @@
-"""Golden-pixel tests: our renderer against a literal transcription of ControlNet 1.1's annotator.
+"""Golden-pixel tests: our renderer against a literal transcription of ControlNet's annotator.
 
-``annotator_draw_pose`` below follows ``draw_bodypose`` / ``draw_handpose`` / ``draw_facepose``
-of lllyasviel/ControlNet-v1-1-nightly ``annotator/openpose/util.py`` (same as controlnet_aux)
-step by step, on the annotator's own data layout (normalised ``candidate`` rows plus a ``subset``
-of indices, -1 = missing), so it shares no code with ``inference.openpose_render``.
+``annotator_draw_pose`` below follows ``draw_poses`` / ``draw_bodypose`` / ``draw_handpose`` /
+``draw_facepose`` of sd-webui-controlnet's ``annotator/openpose`` (same as controlnet_aux): person
+by person, limbs filled at ``int(c * 0.6)`` then joints, on the annotator's own data layout
+(normalised keypoints, None = missing), so it shares no code with ``inference.openpose_render``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inference.openpose import Joint, Keypoint, Part, Person, Pose
-from inference.openpose_render import render_pose
+from inference.openpose_render import COLORS, render_pose
 
 # ---- the annotator, transcribed ------------------------------------------------------------
 
@@ -46,36 +46,32 @@ def _hsv_to_rgb(hsv):
     return np.stack([r, g, b], axis=-1)[0]
 
 
-def draw_bodypose(canvas, candidate, subset):
+def draw_bodypose(canvas, keypoints):
+    """One person's body: 17 limbs at ``int(c * 0.6)``, then 18 joints (None = missing)."""
     H, W, _C = canvas.shape
-    candidate = np.array(candidate)
-    subset = np.array(subset)
     stickwidth = 4
-    for i in range(17):
-        for n in range(len(subset)):
-            index = subset[n][np.array(LIMB_SEQ[i]) - 1]
-            if -1 in index:
-                continue
-            Y = candidate[index.astype(int), 0] * float(W)
-            X = candidate[index.astype(int), 1] * float(H)
-            mX = np.mean(X)
-            mY = np.mean(Y)
-            length = ((X[0] - X[1]) ** 2 + (Y[0] - Y[1]) ** 2) ** 0.5
-            angle = math.degrees(math.atan2(X[0] - X[1], Y[0] - Y[1]))
-            polygon = cv2.ellipse2Poly(
-                (int(mY), int(mX)), (int(length / 2), stickwidth), int(angle), 0, 360, 1
-            )
-            cv2.fillConvexPoly(canvas, polygon, PALETTE[i])
-    canvas = (canvas * 0.6).astype(np.uint8)
-    for i in range(18):
-        for n in range(len(subset)):
-            index = int(subset[n][i])
-            if index == -1:
-                continue
-            x, y = candidate[index][0:2]
-            x = int(x * W)
-            y = int(y * H)
-            cv2.circle(canvas, (int(x), int(y)), 4, PALETTE[i], thickness=-1)
+    for (k1_index, k2_index), color in zip(LIMB_SEQ[:17], PALETTE):  # noqa: B905 (as upstream)
+        keypoint1 = keypoints[k1_index - 1]
+        keypoint2 = keypoints[k2_index - 1]
+        if keypoint1 is None or keypoint2 is None:
+            continue
+        Y = np.array([keypoint1[0], keypoint2[0]]) * float(W)
+        X = np.array([keypoint1[1], keypoint2[1]]) * float(H)
+        mX = np.mean(X)
+        mY = np.mean(Y)
+        length = ((X[0] - X[1]) ** 2 + (Y[0] - Y[1]) ** 2) ** 0.5
+        angle = math.degrees(math.atan2(X[0] - X[1], Y[0] - Y[1]))
+        polygon = cv2.ellipse2Poly(
+            (int(mY), int(mX)), (int(length / 2), stickwidth), int(angle), 0, 360, 1
+        )
+        cv2.fillConvexPoly(canvas, polygon, [int(float(c) * 0.6) for c in color])
+    for keypoint, color in zip(keypoints, PALETTE, strict=True):
+        if keypoint is None:
+            continue
+        x, y = keypoint
+        x = int(x * W)
+        y = int(y * H)
+        cv2.circle(canvas, (int(x), int(y)), 4, color, thickness=-1)
     return canvas
 
 
@@ -119,36 +115,21 @@ def draw_facepose(canvas, all_lmks):
 
 
 def annotator_draw_pose(pose: Pose, H: int, W: int) -> np.ndarray:
-    """The annotator's draw_pose, fed the way its detector feeds it: candidate rows are
-    normalised (x, y, score, id), subset rows index them; hands then faces (-1 = missing)."""
-    candidate, subset, hands, faces = [], [], [], []
-    for person in pose.people:
-        row = []
-        for point in person.body:
-            if point.visible:
-                row.append(len(candidate))
-                candidate.append([point.x / pose.width, point.y / pose.height, 1.0, len(candidate)])
-            else:
-                row.append(-1)
-        subset.append([*row, 1.0, float(sum(r >= 0 for r in row))])
-    for person in pose.people:
-        for hand in (person.left_hand, person.right_hand):
-            if hand is not None:
-                hands.append([
-                    [p.x / pose.width, p.y / pose.height] if p.visible else [-1.0, -1.0]
-                    for p in hand
-                ])  # fmt: skip
-    for person in pose.people:
-        if person.face is not None:
-            faces.append([
-                [p.x / pose.width, p.y / pose.height] if p.visible else [-1.0, -1.0]
-                for p in person.face
-            ])  # fmt: skip
+    """The annotator's ``draw_poses``: person by person, its body, both hands, then its face,
+    from normalised keypoints (hidden body points None, hidden hand/face points off-canvas)."""
+
+    def normalised(points):
+        return [
+            [p.x / pose.width, p.y / pose.height] if p.visible else [-1.0, -1.0] for p in points
+        ]
+
     canvas = np.zeros(shape=(H, W, 3), dtype=np.uint8)
-    if subset:
-        canvas = draw_bodypose(canvas, np.array(candidate).reshape(-1, 4), subset)
-    canvas = draw_handpose(canvas, hands)
-    canvas = draw_facepose(canvas, faces)
+    for person in pose.people:
+        body = [(p.x / pose.width, p.y / pose.height) if p.visible else None for p in person.body]
+        canvas = draw_bodypose(canvas, body)
+        hands = [normalised(h) for h in (person.left_hand, person.right_hand) if h is not None]
+        canvas = draw_handpose(canvas, hands)
+        canvas = draw_facepose(canvas, [normalised(person.face)] if person.face else [])
     return canvas
 
 
@@ -316,3 +297,18 @@ def test_limb_is_an_ellipse_of_half_width_4_along_the_bone():
     assert 20 < cols.min() <= 25 and 75 <= cols.max() < 80
     assert tuple(image[30, 22]) == (255, 85, 0)  # the neck dot (joint 1), over the limb
     assert limb[30, 50] and not limb[25, 50] and not limb[35, 50]
+
+
+def test_overlapping_people_are_drawn_person_by_person():
+    """The second person's limbs cover the first one's joints, as ControlNet's annotator draws
+    them (the old all-limbs-then-all-joints order left the first person's joints on top)."""
+    first = Person.standing(10, 10, 100, 200)
+    second = first.translated(6, 3)
+    pose = Pose(128, 224, (first, second))
+    ours = render_pose(pose)
+    np.testing.assert_array_equal(ours, annotator_draw_pose(pose, 224, 128))
+    neck = first.body[Joint.NECK]
+    alone = render_pose(Pose(128, 224, (first,)))
+    x, y = int(neck.x), int(neck.y)
+    assert tuple(alone[y, x]) == COLORS[Joint.NECK]  # drawn alone, its neck dot is on top
+    assert tuple(ours[y, x]) != COLORS[Joint.NECK]  # the second person's limbs cover it

@@ -111,3 +111,47 @@ def test_painting_inside_a_blended_group_repaints_its_area(qtbot, mode):
     tile = view._tiles[(0, 0, 0)]
     expected = straight_to_premultiplied_bgra(composite(doc.layers, tile.region))
     assert np.abs(tile.pixels.astype(np.float32) - expected).max() <= 1.0
+
+
+def test_mask_tint_hides_with_its_group(qtbot):
+    doc = Document.from_rgba(photo_pixels(64, 48))
+    doc.mask_layer.raster.write(Rect(0, 0, 64, 48), np.full((48, 64), 255, np.uint8))
+    group = doc.group_layers([doc.mask_layer.id])
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.set_document(doc)
+    tinted = view._render(doc.rect, 0)
+    doc.set_visible(group.id, False)
+    plain = straight_to_premultiplied_bgra(photo_pixels(64, 48))
+    assert np.abs(tinted.astype(np.float32) - plain).max() > 20
+    assert np.abs(view._render(doc.rect, 0).astype(np.float32) - plain).max() <= 0.5
+
+
+def test_idle_pose_skeleton_hides_with_its_group(qtbot):
+    from app.pose_edit import add_pose_layer
+    from inference.openpose import Joint, Person, Pose
+    from widgets.pose_overlay import PoseOverlayPainter
+
+    doc = Document.blank(128, 128)
+    add_pose_layer(doc, Pose(128, 128, (Person.standing(20, 10, 60, 110),)))
+    pose_layer = doc.active_layer
+    group = doc.group_layers([pose_layer.id])
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.resize(300, 300)
+    view.set_document(doc)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_zoom(2.0)
+    view._offset = QPointF(10, 6)
+    view.overlay_painters.append(PoseOverlayPainter(lambda: None))
+    wrist = pose_layer.pose.people[0].joint(Joint.R_WRIST)
+    screen = view.doc_to_widget(wrist.x, wrist.y)
+
+    def shown() -> tuple[int, int, int]:
+        color = view.grab().toImage().pixelColor(round(screen.x()), round(screen.y()))
+        return color.red(), color.green(), color.blue()
+
+    assert shown() != (255, 255, 255)  # the faint idle skeleton
+    doc.set_visible(group.id, False)
+    assert shown() == (255, 255, 255)

@@ -252,3 +252,25 @@ def test_opening_a_file_with_an_unknown_mode_says_so_once(window, tmp_path):
     assert "krita:linear_burn" in window.statusBar().currentMessage()
     window.doc.report_unknown_modes()
     assert told == []  # once per document
+
+
+def test_ctrl_click_selects_several_layers_and_ctrl_g_groups_them(window, qtbot):
+    doc = window.doc
+    doc.add_layer(LayerKind.IMAGE, "Upper")
+    panel = window.layers_panel
+    names = {layer.name: layer for layer in doc.layers}
+    viewport = panel.list.viewport()
+    for name, modifier in (
+        ("Upper", Qt.KeyboardModifier.NoModifier),
+        ("Background", Qt.KeyboardModifier.ControlModifier),
+    ):
+        center = panel.list.visualItemRect(panel.item_for(names[name].id)).center()
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, modifier, center)
+    assert sorted(panel.selected_layer_ids()) == sorted([names["Upper"].id, names["Background"].id])
+    qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    group = doc.active_layer
+    assert group.kind is LayerKind.GROUP
+    assert names["Upper"].parent_id == group.id and names["Background"].parent_id == group.id
+    assert doc.mask_layer.parent_id is None  # not selected, not grouped
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert names["Upper"].parent_id is None and group not in doc.layers

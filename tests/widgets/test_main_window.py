@@ -339,3 +339,62 @@ def test_mask_overlay_from_menu_and_settings(window, qtbot):
     assert window.canvas.mask_opacity == pytest.approx(0.35)
     assert window.pixel_limit == 7_000_000
     assert window._opacity_actions[35].isChecked()
+
+
+def test_pose_tool_click_adds_a_person_and_the_bar_offers_pose_actions(window, qtbot):
+    window.new_document(400, 300)
+    place(window)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_P)
+    assert window.current_tool_id is ToolId.POSE
+    bar = window.tool_options
+    qtbot.waitUntil(lambda: bar.pose_group.isVisible() and not bar.size_group.isVisible())
+    assert window.doc.layers_of(LayerKind.POSE) == []
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=QPoint(10 + 120, 10 + 150))
+    poses = window.doc.layers_of(LayerKind.POSE)
+    assert len(poses) == 1 and len(poses[0].pose.people) == 1
+    left, top, right, bottom = poses[0].pose.people[0].bounds()
+    assert 0.6 * 300 <= bottom - top <= 300  # scaled to the canvas, not a speck
+    assert abs((left + right) / 2 - 120) < 8  # where the click was
+    assert window.doc.history.count() == 1  # layer + person: one undo step
+
+    qtbot.mouseClick(bar.pose_buttons["details"], Qt.MouseButton.LeftButton)
+    person = window.doc.layers_of(LayerKind.POSE)[0].pose.people[0]
+    assert person.face is not None and person.left_hand is not None
+    assert all(0 <= p.x <= 400 and 0 <= p.y <= 300 for p in person.face)
+    qtbot.mouseClick(bar.pose_buttons["mirror"], Qt.MouseButton.LeftButton)
+    mirrored = window.doc.layers_of(LayerKind.POSE)[0].pose.people[0]
+    assert mirrored != person
+    qtbot.mouseClick(bar.pose_buttons["add"], Qt.MouseButton.LeftButton)
+    assert len(window.doc.layers_of(LayerKind.POSE)[0].pose.people) == 2
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=QPoint(395, 295))
+    assert len(window.doc.layers_of(LayerKind.POSE)[0].pose.people) == 2  # a click deselects
+    qtbot.mouseClick(bar.pose_buttons["mirror"], Qt.MouseButton.LeftButton)
+    assert "select" in bar.pose_hint.text()
+
+    for _ in range(4):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.doc.layers_of(LayerKind.POSE) == []
+
+
+def test_a_checked_checkbox_shows_a_tick(qtbot):
+    from PySide6.QtWidgets import QCheckBox
+
+    from widgets.app_window import STYLE_SHEET
+
+    icons = (STYLE_SHEET.parent / "icons").as_posix()
+    box = QCheckBox("")
+    box.setStyleSheet(STYLE_SHEET.read_text(encoding="utf-8").replace("@ICONS@", icons))
+    qtbot.addWidget(box)
+    box.show()
+
+    def indicator() -> np.ndarray:
+        pixels = qimage_to_rgba(box.grab().toImage())
+        return pixels[:, :16, :3].astype(int)
+
+    box.setChecked(True)
+    checked = indicator()
+    blue = (checked[..., 2] > 170) & (checked[..., 0] < 120)
+    assert blue.sum() > 20  # the filled box
+    ys, xs = np.nonzero(blue)
+    inside = checked[ys.min() + 1 : ys.max(), xs.min() + 1 : xs.max()]
+    assert int((inside.min(axis=2) > 200).sum()) >= 8  # a white tick inside it
