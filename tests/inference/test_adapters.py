@@ -244,3 +244,12 @@ def test_pickle_only_adapter_folder_is_refused(engine, tiny_model_dir, tmp_path)
     assert not any(folder.glob("*.safetensors"))
     with pytest.raises(ModelLoadError, match=r"no \.safetensors weights"):
         engine.run(_txt2img(tiny_model_dir, [_control(folder)]))
+
+
+def test_batch_with_adapter_matches_single_runs(engine, tiny_model_dir, tiny_adapter_dir):
+    control = _control(tiny_adapter_dir, weight=0.9)
+    batch = engine.run(_txt2img(tiny_model_dir, [control], batch_size=2)).variants
+    for variant in batch:
+        single = engine.run(_txt2img(tiny_model_dir, [control], seed=variant.seed)).variants[0]
+        _assert_close(variant.image, single.image)
+    assert not np.array_equal(batch[0].image, batch[1].image)
