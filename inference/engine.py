@@ -243,12 +243,19 @@ class Engine:
             self._check_cancel(cancel)
             native = request.model_size or loaded.native_size
             work = prepare_work(request, native)
-            controlnet, control_images = self._controls(request, loaded, work)
-            pipe = loaded.pipeline(request.mode, controlnet, self._control_key(request))
+            from inference import adapters  # T2I-Adapters leave the ControlNets to the code below
+
+            nets, adapter_job = adapters.prepare(
+                request, loaded, work.plan, self._controlnets, self.settings
+            )
+            controlnet, control_images = self._controls(nets, loaded, work)
+            pipe = loaded.pipeline(request.mode, controlnet, self._control_key(nets))
             from inference.loras import apply_loras
 
             apply_loras(pipe, request.loras, allow_pickle=self.settings.allow_pickle)
-        images = self._generate(request, loaded, pipe, work, control_images, on_preview, cancel)
+        images = self._generate(
+            nets, loaded, pipe, work, control_images, on_preview, cancel, adapter_job
+        )
         variants = tuple(
             self._variant(request, work, images[i], request.seed + i) for i in range(len(images))
         )
@@ -323,9 +330,11 @@ class Engine:
         control_images: list | None,
         on_preview: PreviewCallback | None,
         cancel: CancelToken | None,
+        adapter_job: Any = None,
     ) -> np.ndarray:
         import torch
 
+        from inference.adapters import attached
         from inference.device import oom_guard
         from inference.schedulers import make_scheduler
 
@@ -355,7 +364,7 @@ class Engine:
         kwargs["callback_on_step_end"] = on_step_end
         kwargs["callback_on_step_end_tensor_inputs"] = ["latents"]
         try:
-            with oom_guard(), torch.inference_mode():
+            with oom_guard(), torch.inference_mode(), attached(pipe, adapter_job, kwargs):
                 output = pipe(**kwargs)
         except _StopRequested:
             log.info("job cancelled during sampling")

@@ -369,6 +369,10 @@ def classify_component_folder(folder: Path, config: dict) -> Classification:
     if class_name == "ControlNetModel":
         base = _unet_config_base(config)
         return Classification(ModelKind.CONTROLNET, base, problem=problem)
+    if class_name == "T2IAdapter":  # a control model like a ControlNet (inference.adapters)
+        xl = config.get("adapter_type") == "full_adapter_xl"
+        base = Base.SDXL if xl else (Base.SD2 if "sd2" in hint else Base.SD1)
+        return Classification(ModelKind.CONTROLNET, base, problem=problem)
     if class_name == "AutoencoderKL":
         latent = config.get("latent_channels", 4)
         if latent != 4:
