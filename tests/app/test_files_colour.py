@@ -217,3 +217,15 @@ def test_psd_modes_we_cannot_read_are_named_not_called_damaged(tmp_path, mode, n
     with pytest.raises(files.OpenError, match=f"this {name} PSD could not be read") as caught:
         files.open_document(path)
     assert "damaged" not in str(caught.value)
+
+
+def test_opening_says_what_was_converted(tmp_path):
+    deep = tmp_path / "grey16.png"
+    deep.write_bytes(grey16_png(np.full((8, 8), 40000, np.uint16)))
+    assert "16-bit values scaled" in files.open_document(deep).colour_note
+    profiled = tmp_path / "linear.png"
+    Image.new("RGB", (8, 8), (128, 20, 240)).save(profiled, icc_profile=linear_rgb_icc())
+    assert "profile applied" in files.open_document(profiled).colour_note
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8), (128, 20, 240)).save(plain)
+    assert files.open_document(plain).colour_note is None

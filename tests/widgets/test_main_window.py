@@ -398,3 +398,32 @@ def test_a_checked_checkbox_shows_a_tick(qtbot):
     ys, xs = np.nonzero(blue)
     inside = checked[ys.min() + 1 : ys.max(), xs.min() + 1 : xs.max()]
     assert int((inside.min(axis=2) > 200).sum()) >= 8  # a white tick inside it
+
+
+def test_dropping_a_deep_colour_file_says_it_was_converted(window, tmp_path, qtbot):
+    from tests.hostile.builders import grey16_png
+
+    path = tmp_path / "scan16.png"
+    path.write_bytes(grey16_png(np.full((24, 30), 50000, np.uint16)))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(
+        QPoint(300, 300),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, enter)
+    drop = QDropEvent(
+        QPointF(300, 300),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, drop)
+    qtbot.waitUntil(lambda: window.doc.width == 30, timeout=2000)
+    message = window.statusBar().currentMessage()
+    assert "scan16.png" in message and "16-bit values scaled" in message
+    assert window.doc.layers[0].raster.data[0, 0, 0] == round(50000 * 255 / 65535)
