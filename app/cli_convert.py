@@ -59,7 +59,9 @@ def main(argv: list[str]) -> int:
     except _UsageError as err:
         print(f"impasto convert: {err} (usage: impasto convert IN OUT)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    with _quiet(args.verbose):
+    from inference.quiet import is_verbose  # `impasto --verbose convert ...` sets it
+
+    with _quiet(args.verbose or is_verbose()):
         try:
             return _convert(args.input, args.output, args.force)
         except _Refused as err:

@@ -200,7 +200,7 @@ def parse_parameters(text: str) -> Recipe:
     ``extra``; a text without a settings line is all prompt."""
     lines = text.split("\n")
     settings: list[tuple[str, str]] = []
-    last = _settings_pairs(lines[-1])
+    last = _settings_pairs(lines[-1], whole_line_is_enough=len(lines) >= 2)
     if (len(lines) >= 2 and (lines[-1] == "" or last is not None)) or len(last or ()) >= 3:
         lines.pop()  # a lone line of three or more pairs is settings (A1111 strips an empty prompt)
         settings = last or []
@@ -244,9 +244,11 @@ def parse_parameters(text: str) -> Recipe:
     return Recipe(**values)
 
 
-def _settings_pairs(line: str) -> list[tuple[str, str]] | None:
+def _settings_pairs(line: str, whole_line_is_enough: bool = False) -> list[tuple[str, str]] | None:
     """The (label, value) pairs of a settings line, or None when the line is not one (some text
-    between the pairs, or no known label and fewer than three pairs)."""
+    between the pairs, or no known label and fewer than three pairs). With
+    ``whole_line_is_enough`` (a last line below a prompt, as our formatter always writes one), a
+    line made only of pairs is settings even with few unknown labels (``Clip skip: 2``)."""
     matches = []
     position = 0
     while position < len(line):
@@ -256,13 +258,14 @@ def _settings_pairs(line: str) -> list[tuple[str, str]] | None:
             break
         matches.append(match)
         position = match.end()
+    whole = bool(matches)
     if not matches:  # not all pairs: A1111 still reads a line with three pairs in it as settings
         matches = list(_PAIR.finditer(line))
         if len(matches) < 3:
             return None
     pairs = [(m.group(1).strip(), _unquote(m.group(2).strip())) for m in matches]
     if len(pairs) < 3 and not any(label in _FIELD_OF for label, _ in pairs):
-        return None
+        return pairs if whole and whole_line_is_enough else None
     return pairs
 
 

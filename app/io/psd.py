@@ -178,9 +178,24 @@ def open_psd(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Docume
     except MemoryError as err:
         raise UnsafeFileError(f"{path.name} needs more memory than is available") from err
     except Exception as err:  # psd-tools raises many types for broken data
+        mode = _UNUSUAL_MODES.get(header[24:26]) if len(header) >= 26 else None
+        if mode is not None:  # name what we cannot read, rather than calling it damaged
+            raise OpenError(
+                f"{path.name}: this {mode} PSD could not be read ({err}); Impasto reads RGB, "
+                "CMYK, greyscale and Lab PSDs"
+            ) from err
         raise CorruptFileError(f"{path.name} is damaged or truncated ({err})") from err
     doc.path = None  # a PSD is an export format: Save asks where to put the project
     return doc
+
+
+# PSD colour modes psd-tools may fail on (header bytes 24-26); RGB, CMYK, grey and Lab are read.
+_UNUSUAL_MODES = {
+    b"\x00\x00": "Bitmap",
+    b"\x00\x02": "Indexed-colour",
+    b"\x00\x07": "Multichannel",
+    b"\x00\x08": "Duotone",
+}
 
 
 def _check_header(header: bytes, limits: Limits) -> None:

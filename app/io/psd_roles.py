@@ -28,6 +28,16 @@ from app.raster import Raster
 log = logging.getLogger(__name__)
 
 KEY = b"impa"
+_PIXEL_ROLES = frozenset(
+    {
+        LayerKind.IMAGE,
+        LayerKind.MASK,
+        LayerKind.SKETCH,
+        LayerKind.POSE,
+        LayerKind.CONTROL,
+        LayerKind.RESULT,
+    }
+)
 FORMAT = 1
 MAX_BYTES = 64 << 20  # one layer's role data
 MAX_ARRAY_ITEMS = 64 << 20
@@ -105,7 +115,8 @@ def apply_role(layer: Layer, meta: dict[str, Any] | None) -> Layer:
     except ValueError:
         log.warning("%s: unknown kind %r; kept as a picture layer", what, meta.get("kind"))
         return layer
-    if kind is LayerKind.PREVIEW:
+    if kind not in _PIXEL_ROLES:  # a preview, or a group: a pixel layer cannot become one
+        log.warning("%s: kind %s cannot hold pixels; kept as a picture layer", what, kind.value)
         kind = LayerKind.IMAGE
     arrays = meta.get("arrays") if isinstance(meta.get("arrays"), dict) else {}
 

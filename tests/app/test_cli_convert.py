@@ -119,3 +119,25 @@ def test_a_picture_without_text_exports_without_text(tmp_path):
     assert main([str(source), str(tmp_path / "out.png")]) == 0
     with Image.open(tmp_path / "out.png") as image:
         assert "parameters" not in image.text
+
+
+def test_verbose_shows_log_lines_and_quiet_hides_them(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.hostile.builders import impasto_ora
+
+    repo = Path(__file__).resolve().parents[2]
+    source = tmp_path / "odd.ora"
+    source.write_bytes(impasto_ora([{"meta": {"extra": {"ora_attrs": {"a b": "x"}}}}]))
+
+    def run(*flags):
+        out = tmp_path / f"out{len(flags)}.ora"
+        args = [sys.executable, "-m", "app.main", *flags, "convert", str(source), str(out)]
+        return subprocess.run(args, cwd=repo, capture_output=True, timeout=120)
+
+    quiet, verbose = run(), run("--verbose")
+    assert quiet.returncode == verbose.returncode == 0
+    assert quiet.stderr == b""
+    assert b"dropping the attribute" in verbose.stderr

@@ -206,3 +206,14 @@ def test_wider_than_a_canvas_can_be_is_one_sentence(tmp_path):
     Image.new("L", (40000, 8)).save(path)
     with pytest.raises(ImageLoadError, match="at most 32768 pixels a side"):
         files.open_document(path)
+
+
+@pytest.mark.parametrize("mode,name", [(7, "Multichannel"), (8, "Duotone"), (0, "Bitmap")])
+def test_psd_modes_we_cannot_read_are_named_not_called_damaged(tmp_path, mode, name):
+    import struct
+
+    path = tmp_path / "odd.psd"
+    path.write_bytes(b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, 8, 8, 8, mode) + b"\0" * 40)
+    with pytest.raises(files.OpenError, match=f"this {name} PSD could not be read") as caught:
+        files.open_document(path)
+    assert "damaged" not in str(caught.value)

@@ -7,7 +7,7 @@ import string
 from dataclasses import fields, replace
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from inference.api import ResizeMode
@@ -104,6 +104,8 @@ recipes = st.builds(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(recipes)
+@example(Recipe(extra=(("0", ""),)))  # a settings line of one unknown label, under no prompt
+@example(Recipe(prompt="a: b", extra=(("Clip skip", "2"),)))
 def test_text_round_trip(recipe):
     assert parse_parameters(format_parameters(recipe)) == recipe
 
@@ -328,7 +330,13 @@ plain_values = st.text(
     st.integers(1, 200),
     plain_values.filter(bool),
     st.integers(0, 2**32),
-    st.lists(st.builds(ControlUnit, control_type=plain_values, model=plain_values), max_size=2),
+    # sd-webui-controlnet's format has no empty value ("Model: " does not split at ": ")
+    st.lists(
+        st.builds(
+            ControlUnit, control_type=plain_values.filter(bool), model=plain_values.filter(bool)
+        ),
+        max_size=2,
+    ),
 )
 def test_a1111_reads_the_settings_we_write(recipe, steps, sampler, seed, units):
     from tests.a1111 import a1111_parse, controlnet_parse_unit

@@ -159,7 +159,7 @@ def test_real_engine_through_worker(make_worker, engine, tiny_model_dir):
             Mode.TXT2IMG, prompt="x", steps=2, width=64, height=64, model_path=str(tiny_model_dir)
         )
     )
-    events.wait_for(JobFinished, job)
+    events.wait_for(JobFinished, job, timeout=120.0)  # a first model load on a loaded CI machine
     assert events.of(job) == ["JobQueued", "JobStarted", "JobPreview", "JobPreview", "JobFinished"]
     assert isinstance(events.items[0], JobQueued) and isinstance(events.items[1], JobStarted)
 
