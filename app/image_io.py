@@ -23,10 +23,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.io.atomic import atomic_save
 from app.io.errors import OpenError, SaveError
+from inference.limits import DEFAULT_PIXEL_LIMIT  # 100 MP: one limit for documents, CLI, poses
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PIXEL_LIMIT = 100_000_000  # 100 megapixels (10k x 10k)
 OPEN_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 EXPORT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
