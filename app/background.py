@@ -22,6 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -209,9 +210,9 @@ class Background(QObject):
             except Exception as error:
                 if task.on_error is None:
                     log.exception("background task on %s failed", self.name)
-                self._relay.post(lambda t=task, e=error: self._failed(t, e))
+                self._relay.post(partial(self._failed, task, error))
             else:
-                self._relay.post(lambda t=task, r=result: self._done(t, r))
+                self._relay.post(partial(self._done, task, result))
 
     # ---- back on the UI thread -------------------------------------------------------------
 

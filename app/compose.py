@@ -47,6 +47,7 @@ def composite(
         alpha[:] = background[3] / 255.0
         premul[:] = np.asarray(background[:3], np.float32) / 255.0 * alpha
     for layer in stack:
+        assert layer.raster is not None  # _visible keeps raster layers only
         common = rect.intersected(layer.raster.rect)
         src = layer.raster.view(common).astype(np.float32) / 255.0
         src_a = src[..., 3:4] * layer.opacity
@@ -75,8 +76,10 @@ def _visible(layers: Iterable[Layer], rect: Rect, kinds: frozenset[LayerKind]) -
 
 def _over_opaque_base(base: Layer, upper: list[Layer], rect: Rect) -> np.ndarray:
     """An opaque base keeps alpha at 255, so each upper layer is blended only where it lies."""
+    assert base.raster is not None  # _visible keeps raster layers only
     out = base.raster.read(rect)
     for layer in upper:
+        assert layer.raster is not None
         common = rect.intersected(layer.raster.rect)
         src = layer.raster.view(common)
         src_a = src[..., 3:4].astype(np.float32) * (layer.opacity / 255.0)
@@ -91,6 +94,7 @@ def _topmost_opaque(stack: list[Layer], rect: Rect) -> int | None:
         layer = stack[index]
         if (
             layer.opacity >= 1.0
+            and layer.raster is not None
             and layer.raster.rect.contains(rect)
             and layer.raster.view(rect)[..., 3].min() == 255
         ):
@@ -106,7 +110,9 @@ def flatten_rgb(layers: Iterable[Layer], rect: Rect, matte=(255, 255, 255)) -> n
     stack = _visible(layers, rect, PAINT_KINDS)
     if stack and _topmost_opaque(stack, rect) == len(stack) - 1:
         # an opened photo alone: one multithreaded copy instead of a blend
-        return cv2.cvtColor(stack[-1].raster.view(rect), cv2.COLOR_RGBA2RGB)
+        top = stack[-1].raster
+        assert top is not None
+        return cv2.cvtColor(top.view(rect), cv2.COLOR_RGBA2RGB)
     return np.ascontiguousarray(composite(stack, rect, background=(*matte, 255))[..., :3])
 
 
@@ -241,6 +247,7 @@ def full_size_fetch(rect: Rect) -> Fetch:
     """Leaves read 1:1 over ``rect``."""
 
     def fetch(layer: Layer) -> Patch | None:
+        assert layer.raster is not None  # only raster leaves are fetched
         common = rect.intersected(layer.raster.rect)
         if common.is_empty:
             return None

@@ -58,6 +58,7 @@ def update_canny(
     doc.history.beginMacro("Canny thresholds")
     try:
         doc.replace_pixels(layer_id, doc.rect, pixels, "Canny thresholds")
+        assert layer.control is not None, "a Canny layer is a control layer"
         params = {**layer.control.params, "low": float(low), "high": float(high)}
         doc.set_layer_property(layer_id, "control", replace(layer.control, params=params))
     finally:

@@ -376,6 +376,7 @@ class Document(QObject):
         """Set ``rect`` of a raster layer to ``pixels`` as one undoable step."""
         layer = self.layer(layer_id)
         self.check_editable(layer)
+        assert layer.raster is not None, "only raster layers have pixels to replace"
         before = layer.raster.read(rect)
         self._write_pixels(layer_id, rect, pixels)
         self.history.push(PaintPixels(self, layer_id, [PixelPatch(rect, before, pixels)], text))
@@ -405,7 +406,8 @@ class Document(QObject):
 
     def show_preview(self, job_id: int, rect: Rect, pixels: np.ndarray) -> None:
         """Draw a step preview into the preview layer, scaled by the caller to ``rect``."""
-        old = self.preview.raster.rect if self.preview is not None else rect
+        shown = self.preview.raster if self.preview is not None else None
+        old = shown.rect if shown is not None else rect
         if self.preview is None:
             self.preview = Layer(LayerKind.PREVIEW, "Preview")
         if pixels.shape[2] == 3:
@@ -418,6 +420,7 @@ class Document(QObject):
     def clear_preview(self, job_id: int | None = None) -> None:
         if self.preview is None or (job_id is not None and job_id != self.preview_job):
             return
+        assert self.preview.raster is not None  # a PREVIEW layer is a raster kind
         rect = self.preview.raster.rect
         self.preview, self.preview_job = None, None
         self.preview_changed.emit(rect)
@@ -462,7 +465,9 @@ class Document(QObject):
         self.pixels_changed.emit(-1, self.rect)
 
     def _write_pixels(self, layer_id: int, rect: Rect, pixels: np.ndarray) -> None:
-        self.layer(layer_id).raster.write(rect, pixels)
+        raster = self.layer(layer_id).raster
+        assert raster is not None, "only raster layers have pixels to write"
+        raster.write(rect, pixels)
         self.pixels_changed.emit(layer_id, rect)
 
     def _set_selection(self, selection: Raster) -> None:

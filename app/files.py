@@ -201,6 +201,7 @@ def export_flat_with_recipe(
     result = chosen_result(doc, layer_id)
     parameters = _carried_parameters(doc) if layer_id is None else None
     if result is not None:
+        assert result.recipe is not None  # chosen_result picks only layers with a recipe
         try:
             parameters = recipe_parameters(result.recipe)
         except (TypeError, ValueError, KeyError, AttributeError) as err:
@@ -224,6 +225,7 @@ def export_mask_png(doc: Document, path: str | os.PathLike) -> None:
     if mask is None:
         pixels = np.zeros((doc.height, doc.width), np.uint8)
     else:
+        assert mask.raster is not None  # a MASK layer is a raster kind
         pixels = mask.raster.read(doc.rect)
     _save_png(path, Image.fromarray(pixels, "L"))
 
@@ -239,7 +241,9 @@ def import_mask_png(
     values = (grey * rgba[..., 3] + 127) // 255
     pixels = values.astype(np.uint8)
     if pixels.shape != (doc.height, doc.width):
-        resized = Image.fromarray(pixels, "L").resize((doc.width, doc.height), Image.BILINEAR)
+        resized = Image.fromarray(pixels, "L").resize(
+            (doc.width, doc.height), Image.Resampling.BILINEAR
+        )
         pixels = np.asarray(resized, np.uint8)
     mask = doc.mask_layer
     if mask is not None and mask.locked:
@@ -249,6 +253,7 @@ def import_mask_png(
         mask = doc.ensure_mask_layer()
         from app.raster import Raster
 
+        assert mask.raster is not None  # a MASK layer is a raster kind
         area = Raster(1, pixels).content_rect().united(mask.raster.content_rect())
         if not area.is_empty:
             doc.replace_pixels(mask.id, area, pixels[area.slices(doc.rect)].copy(), "Import mask")

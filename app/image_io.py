@@ -318,8 +318,13 @@ def _profile_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> Image.
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             converted = ImageCms.profileToProfile(
-                image, source, srgb_profile(), outputMode="RGB", renderingIntent=0
+                image,
+                source,
+                srgb_profile(),
+                outputMode="RGB",
+                renderingIntent=ImageCms.Intent.PERCEPTUAL,
             )
+            assert converted is not None  # None only when converting in place
             described = ImageCms.getProfileDescription(source).strip() or "embedded"
             _note(f"{described} profile applied")
             return converted
@@ -330,6 +335,7 @@ def _profile_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> Image.
             lab = ImageCms.createProfile("LAB")
             transform = ImageCms.buildTransform(lab, srgb_profile(), "LAB", "RGB")
             converted = ImageCms.applyTransform(image, transform)
+            assert converted is not None  # None only when converting in place
             _note("Lab converted")
             return converted
         except (ImageCms.PyCMSError, OSError, ValueError) as err:

@@ -145,7 +145,8 @@ class ModelLibrary(QObject):
             return None
         named = [e for e in self.loras() if e.usable and lora_name(e.path) == name]
         fitting = [e for e in named if base is None or e.works_with(base)]
-        return (fitting or named or [None])[0]
+        candidates = fitting or named
+        return candidates[0] if candidates else None
 
     def resolve_loras(
         self, entries: Any, base: Base | None = None

@@ -14,6 +14,7 @@ def _mask_and_area(doc: Document) -> tuple[int, Rect, np.ndarray]:
     layer = doc.ensure_mask_layer()
     doc.check_editable(layer)
     area = doc.rect
+    assert layer.raster is not None  # a MASK layer is a raster kind
     return layer.id, area, layer.raster.read(area)
 
 

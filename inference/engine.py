@@ -305,6 +305,7 @@ class Engine:
                 assert work.source is not None
                 source, strength = work.source, request.strength
             mask = work.mask if mode is Mode.INPAINT else np.full(source.shape[:2], 255, np.uint8)
+            assert mask is not None  # an inpaint request always has a mask
             kwargs.update(
                 image=Image.fromarray(source), mask_image=Image.fromarray(mask), strength=strength
             )

@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -78,7 +78,7 @@ class HubTransport(Protocol):
         """Every file of the repository; raises HubOfflineError / HubError."""
         ...
 
-    def stream(self, repo_id: str, path: str, revision: str | None) -> Iterator[bytes]:
+    def stream(self, repo_id: str, path: str, revision: str | None) -> Generator[bytes, None, None]:
         """The bytes of one file in chunks; closing the iterator must end the transfer."""
         ...
 
@@ -271,7 +271,7 @@ class HuggingFaceTransport:
                 repo_id,
                 revision=revision,
                 files_metadata=True,
-                timeout=self._timeout(),  # type: ignore[arg-type]
+                timeout=self._timeout(),
             )
         return [
             RemoteFile(
@@ -282,7 +282,7 @@ class HuggingFaceTransport:
             for sibling in info.siblings or []
         ]
 
-    def stream(self, repo_id: str, path: str, revision: str | None) -> Iterator[bytes]:
+    def stream(self, repo_id: str, path: str, revision: str | None) -> Generator[bytes, None, None]:
         if is_offline():
             raise HubOfflineError
         from huggingface_hub import get_session, hf_hub_url

@@ -210,7 +210,7 @@ def lora_recipe(loras: Sequence[tuple[str, float]]) -> dict[str, Any]:
     """
     if not loras:
         return {}
-    entries = []
+    entries: list[dict[str, Any]] = []
     for path, weight in loras:
         lora = find_lora_file(path)
         entries.append(

@@ -283,7 +283,7 @@ def clip_tokenizer(pad_token: str = "<|endoftext|>", model_max_length: int = 77)
     vocab, merges = clip_vocab_and_merges()
     return CLIPTokenizer(
         vocab=dict(vocab),
-        merges=list(merges),
+        merges=list(merges),  # type: ignore[arg-type]  # tokenizers takes pairs; stub says str
         pad_token=pad_token,
         model_max_length=model_max_length,
     )

@@ -249,7 +249,8 @@ class Person:
         return self.with_point_visible(Part.BODY, joint, visible)
 
     def with_part(self, part: Part, points: Sequence[Keypoint] | None) -> Person:
-        return replace(self, **{part.value: None if points is None else tuple(points)})
+        changes: dict[str, Any] = {part.value: None if points is None else tuple(points)}
+        return replace(self, **changes)
 
     # ---- whole-figure transforms -----------------------------------------------------------
 
@@ -598,7 +599,7 @@ def _place_hidden_points(
         Part.RIGHT_HAND: body[Joint.R_WRIST],
         Part.FACE: body[Joint.NOSE],
     }
-    result = {Part.BODY: tuple(body)}
+    result: dict[Part, Points | None] = {Part.BODY: tuple(body)}
     for part, anchor in anchors.items():
         points = parts[part]
         if points is None:
@@ -608,9 +609,7 @@ def _place_hidden_points(
         cx = sum(p.x for p in shown) / len(shown) if shown else anchor.x
         cy = sum(p.y for p in shown) / len(shown) if shown else anchor.y
         result[part] = tuple(p if p.visible else Keypoint(cx, cy, False) for p in points)
-    return Person(
-        result[Part.BODY], result[Part.LEFT_HAND], result[Part.RIGHT_HAND], result[Part.FACE]
-    )
+    return Person(tuple(body), result[Part.LEFT_HAND], result[Part.RIGHT_HAND], result[Part.FACE])
 
 
 def _fit_standing_figure(

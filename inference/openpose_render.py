@@ -120,7 +120,8 @@ def _draw_body(canvas: np.ndarray, person: Person, pose: Pose) -> None:
         polygon = cv2.ellipse2Poly(
             (int(mid_x), int(mid_y)), (int(length / 2), STICK_WIDTH), int(angle), 0, 360, 1
         )
-        cv2.fillConvexPoly(canvas, polygon, LIMB_COLORS[limb_index])
+        # the stubs type ellipse2Poly's result as nested sequences; it is an int32 ndarray
+        cv2.fillConvexPoly(canvas, polygon, LIMB_COLORS[limb_index])  # type: ignore[call-overload]
     for joint, point in enumerate(person.body):
         if not point.visible:
             continue

@@ -249,7 +249,7 @@ def _settings_pairs(line: str, whole_line_is_enough: bool = False) -> list[tuple
     between the pairs, or no known label and fewer than three pairs). With
     ``whole_line_is_enough`` (a last line below a prompt, as our formatter always writes one), a
     line made only of pairs is settings even with few unknown labels (``Clip skip: 2``)."""
-    matches = []
+    matches: list[re.Match[str]] = []
     position = 0
     while position < len(line):
         match = _PAIR.match(line, position)

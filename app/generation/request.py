@@ -142,7 +142,9 @@ def picture_is_blank(doc: Document) -> bool:
         return True
     if len(contributing) > 1:
         return False
-    data = contributing[0].raster.data
+    raster = contributing[0].raster
+    assert raster is not None
+    data = raster.data
     first = data[0, 0]
     if not np.array_equal(
         data[::7, ::7].reshape(-1, 4).min(0), data[::7, ::7].reshape(-1, 4).max(0)

@@ -474,7 +474,7 @@ def model_choice(entry: Any, vae_path: str | None = None) -> ModelChoice:
     """A library entry (``app.library.ModelEntry``) as the session's model choice."""
     from app.library import native_size
 
-    base = getattr(entry, "base", None)
+    base: Any = getattr(entry, "base", None)
     return ModelChoice(
         path=entry.path,
         name=entry.display_name or entry.path.rsplit("/", 1)[-1],

@@ -35,7 +35,7 @@ def backup_path(path: str | os.PathLike) -> Path:
 
 
 def atomic_save(
-    path: str | os.PathLike, write: Callable[[Path], None], *, backup: bool = True
+    path: str | os.PathLike, write: Callable[[Path], object], *, backup: bool = True
 ) -> None:
     """Call ``write(tmp_path)`` and move the result over ``path`` atomically.
 

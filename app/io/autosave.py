@@ -35,6 +35,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -355,8 +356,8 @@ class AutosaveManager(QObject):
             if not session.is_dir() or session == self.session_dir or _session_alive(session):
                 continue  # a running session (or one starting right now)
             remove_stale_parts(session, min_age_seconds=0)  # its writer is dead
-            items = [_read_meta(meta) for meta in sorted(session.glob("doc-*.json"))]
-            items = [item for item in items if item is not None]
+            read = [_read_meta(meta) for meta in sorted(session.glob("doc-*.json"))]
+            items = [item for item in read if item is not None]
             if not items:
                 shutil.rmtree(session, ignore_errors=True)
             found.extend(items)
@@ -490,6 +491,7 @@ class AutosaveManager(QObject):
 
     def _copy_raster(self, entry: _Watched, layer: Layer, precopy: _Precopy | None) -> Raster:
         raster = layer.raster
+        assert raster is not None, "only raster layers are copied"
         if precopy is None or precopy.buffer.shape != raster.data.shape:
             return raster.copy()  # no buffer prepared, or the layer grew since the plan
         return precopy.copy_from(raster, entry.generations.get(layer.id, 0))
@@ -512,7 +514,8 @@ class AutosaveManager(QObject):
             layer = _find_layer(entry.doc, layer_id) if entry is not None else None
             precopy = flight.precopies[(key, layer_id)]
             if (
-                layer is None
+                entry is None
+                or layer is None
                 or layer.raster is None
                 or precopy.buffer.shape != layer.raster.data.shape
             ):
@@ -570,6 +573,7 @@ class AutosaveManager(QObject):
             for layer_id, encoded in outcome.encoded.items():
                 if entry.generations.get(layer_id, 0) == job.generations[layer_id]:
                     entry.encoded[layer_id] = (job.live_keys[layer_id], encoded)
+            assert outcome.path is not None  # set by a write that neither failed nor was cancelled
             written.append(outcome.path)
         for path in written:
             self.autosaved.emit(path)
@@ -643,8 +647,8 @@ def _write_job(job: _Job, cancel: threading.Event, outcome: _Outcome) -> None:
         return
     cache = PngCache()
     for layer in job.snapshot.layers:
-        encoded = outcome.encoded.get(layer.id)
-        cache[layer.id] = (ora._content_key(layer), encoded or job.reused[layer.id])
+        fresh = outcome.encoded.get(layer.id)
+        cache[layer.id] = (ora._content_key(layer), fresh or job.reused[layer.id])
     ora.save_ora(job.snapshot, job.target, backup=False, merged=False, png_cache=cache)
     meta = {**job.meta, "saved_at": _now().isoformat()}
     text = json.dumps(meta, indent=1).encode("utf-8")
@@ -729,7 +733,7 @@ _HELD = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 def _lock_handle(handle) -> bool | None:
     """True: locked. False: another process holds it. None: this file system cannot lock."""
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":  # (not os.name: type checkers understand only this test)
             import msvcrt
 
             handle.seek(0)
@@ -744,7 +748,7 @@ def _lock_handle(handle) -> bool | None:
 
 
 def _unlock_handle(handle) -> None:
-    if os.name == "nt":
+    if sys.platform == "win32":
         import msvcrt
 
         handle.seek(0)

@@ -115,7 +115,7 @@ def pose_rgba(pose: Any, canvas: Rect) -> tuple[np.ndarray, int, int] | None:
     from inference.openpose_render import render_pose  # lazy: pulls in OpenCV
 
     rgb = render_pose(pose, canvas.w, canvas.h)
-    drawn = rgb.any(axis=2)
+    drawn = np.any(rgb, axis=2)  # the method's stub types the result as a possible scalar
     rows, cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
     if rows.size == 0:
         return None

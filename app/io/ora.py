@@ -37,12 +37,12 @@ import os
 import weakref
 import zipfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from xml.etree import ElementTree as ET
 
 import numpy as np
@@ -93,8 +93,27 @@ _Q = f"{{{NS}}}"
 # ---- writing -------------------------------------------------------------------------------
 
 
+class OraSource(Protocol):
+    """What the writer reads: a :class:`Document`, or autosave's frozen snapshot of one."""
+
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def rect(self) -> Rect: ...
+    @property
+    def layers(self) -> list[Layer]: ...
+    @property
+    def active_layer_id(self) -> int | None: ...
+    @property
+    def selection(self) -> Raster: ...
+    @property
+    def generation_state(self) -> dict[str, Any]: ...
+
+
 def save_ora(
-    doc: Document,
+    doc: OraSource,
     path: str | os.PathLike,
     *,
     backup: bool = True,
@@ -154,7 +173,7 @@ def _cached_layer_png(layer: Layer, canvas, cache: PngCache | None) -> tuple[byt
 
 
 def write_ora(
-    doc: Document,
+    doc: OraSource,
     target: str | os.PathLike | io.BufferedIOBase,
     *,
     merged: bool = True,
@@ -229,7 +248,9 @@ def _layer_png(layer: Layer, canvas) -> tuple[bytes, int, int, bool]:
     return _encode_png(Image.fromarray(np.ascontiguousarray(rgba), "RGBA")), x, y, False
 
 
-def _in_order(jobs: list[Callable[[], T]], workers: int = ENCODE_THREADS) -> Iterator[T]:
+def _in_order(
+    jobs: Sequence[Callable[[], T]], workers: int = ENCODE_THREADS
+) -> Generator[T, None, None]:
     """Run ``jobs`` on a few threads (PNG coding releases the GIL), yielding results in order
     with at most ``workers`` in flight, so memory stays bounded. A job's exception is raised
     in order, after the jobs in flight finish."""
@@ -591,8 +612,8 @@ def _read_layer(
     empty = element.get(_Q + "empty") == "true"
 
     meta: dict[str, Any] = {}
-    if element.get(_Q + "data"):
-        meta = _read_json(archive, element.get(_Q + "data"), limits, budget)
+    if data_name := element.get(_Q + "data"):
+        meta = _read_json(archive, data_name, limits, budget)
         if not isinstance(meta, dict):
             raise CorruptFileError(f"the data of {what} is not an object")
 
@@ -602,7 +623,7 @@ def _read_layer(
             raster = Raster(kind.channels)
         else:
             pixels = decode_png(data, what, budget, mask=kind is LayerKind.MASK)
-            placed = (pixels, item.x, item.y)
+            placed: tuple[np.ndarray, int, int] | None = (pixels, item.x, item.y)
             if kind in layer_data.CANVAS_BOUND_KINDS:  # never beyond the canvas in the model
                 placed = layer_data.crop_to_canvas(
                     pixels, item.x, item.y, Rect(0, 0, width, height)

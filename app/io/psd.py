@@ -111,6 +111,7 @@ def _write_nodes(parent, nodes: list[groups.Node], canvas) -> None:
 
     for node in nodes:
         layer = node.layer
+        psd_layer: Group | PixelLayer
         if layer.kind is LayerKind.GROUP:
             psd_layer = Group.new(parent, layer.name[:255], open_folder=not layer.collapsed)
             _write_nodes(psd_layer, node.children, canvas)

@@ -71,7 +71,8 @@ def write_role(psd_layer, layer: Layer) -> None:
     existing = blocks.get_data(Tag.METADATA_SETTING)
     items = [i for i in (existing or []) if getattr(i, "key", None) != KEY] + [item]
     blocks[Tag.METADATA_SETTING] = TaggedBlock(
-        key=Tag.METADATA_SETTING, data=MetadataSettings(items)
+        key=Tag.METADATA_SETTING,
+        data=MetadataSettings(items),  # type: ignore[arg-type]  # psd-tools types data as bytes
     )
 
 
@@ -111,14 +112,16 @@ def apply_role(layer: Layer, meta: dict[str, Any] | None) -> Layer:
         return layer
     what = f"layer {layer.name!r}"
     try:
-        kind = LayerKind(meta.get("kind"))
+        kind = LayerKind(meta.get("kind", ""))
     except ValueError:
         log.warning("%s: unknown kind %r; kept as a picture layer", what, meta.get("kind"))
         return layer
     if kind not in _PIXEL_ROLES:  # a preview, or a group: a pixel layer cannot become one
         log.warning("%s: kind %s cannot hold pixels; kept as a picture layer", what, kind.value)
         kind = LayerKind.IMAGE
-    arrays = meta.get("arrays") if isinstance(meta.get("arrays"), dict) else {}
+    arrays = meta.get("arrays")
+    if not isinstance(arrays, dict):
+        arrays = {}
 
     def load_array(name: str) -> np.ndarray:
         return _decode_array(arrays.get(name), name)

@@ -203,6 +203,7 @@ def check_pose_data(data: Any) -> None:
             raise InvalidPoseError(f"the pose canvas size {_short(value)} is not a whole number")
         if not 0 < value <= MAX_CANVAS_SIDE:
             raise InvalidPoseError(f"the pose canvas size {value} is outside 1..{MAX_CANVAS_SIDE}")
+    assert isinstance(width, int) and isinstance(height, int)  # checked just above
     people = data.get("people")
     if not isinstance(people, list) or len(people) > 100:
         raise InvalidPoseError("the pose has no list of people (or more than 100)")

@@ -89,6 +89,7 @@ class _TileCache:
 class Stroke:
     def __init__(self, doc: Document, layer: Layer, settings: BrushSettings):
         self.doc, self.layer, self.settings = doc, layer, settings
+        assert layer.raster is not None, "a brush stroke needs a raster layer"
         self.raster = layer.raster
         self.tail = () if self.raster.channels == 1 else (4,)
         self.before = _TileCache()
@@ -242,6 +243,7 @@ class BrushTool:
 
     def _finish(self) -> None:
         stroke, self.stroke = self.stroke, None
+        assert stroke is not None
         self.doc.push_painted(stroke.layer.id, stroke.finish(), self._undo_text())
 
     def cancel(self) -> None:

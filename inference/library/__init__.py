@@ -9,6 +9,7 @@ Typical use (off the UI thread)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from inference.library.classify import Classification, classify_tensors
@@ -32,7 +33,7 @@ from inference.library.select import find_taesd
 
 
 def default_folders(
-    user_folders: list[str | Path] | tuple[str | Path, ...] = (), include_hf_cache: bool = True
+    user_folders: Sequence[str | Path] = (), include_hf_cache: bool = True
 ) -> list[Path]:
     """The Hugging Face hub cache (when present and wanted) followed by the user's folders."""
     folders: list[Path] = []

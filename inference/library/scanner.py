@@ -319,8 +319,8 @@ class _Walker:
                         if path.is_relative_to(anchor)
                         else None
                     )
-                    name = _join(hf_name, Path(child.name).stem) if hf_name else None
-                    self.add_file(path, role=role, name=name)
+                    file_name = _join(hf_name, Path(child.name).stem) if hf_name else None
+                    self.add_file(path, role=role, name=file_name)
             stack.extend(reversed(subfolders))
 
     # -- model folders
@@ -413,7 +413,8 @@ class _Walker:
         if real in self.seen:
             return
         self.seen.add(real)
-        cached_sha = self._cached(real, info, "sha256")
+        cached = self._cached(real, info, "sha256")
+        cached_sha = cached if isinstance(cached, str) else None
         lower = path.name.lower()
         if lower.endswith(PICKLE_SUFFIXES):
             kind = role or _kind_from_name(lower)
