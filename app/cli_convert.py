@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -127,7 +128,7 @@ def _short(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _quiet(verbose: bool):
+def _quiet(verbose: bool) -> Iterator[None]:
     """One line per failure: log records and library warnings stay off stderr unless -v."""
     if verbose:
         yield

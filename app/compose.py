@@ -102,7 +102,9 @@ def _topmost_opaque(stack: list[Layer], rect: Rect) -> int | None:
     return None
 
 
-def flatten_rgb(layers: Iterable[Layer], rect: Rect, matte=(255, 255, 255)) -> np.ndarray:
+def flatten_rgb(
+    layers: Iterable[Layer], rect: Rect, matte: tuple[int, int, int] = (255, 255, 255)
+) -> np.ndarray:
     """Contiguous RGB over an opaque matte (for JPEG export and diffusion input)."""
     layers = list(layers)
     if needs_tree(layers):

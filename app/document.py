@@ -64,7 +64,9 @@ class Document(QObject):
     # ---- construction -------------------------------------------------------------------
 
     @classmethod
-    def blank(cls, width: int, height: int, fill: tuple[int, int, int, int] = (255,) * 4):
+    def blank(
+        cls, width: int, height: int, fill: tuple[int, int, int, int] = (255,) * 4
+    ) -> Document:
         doc = cls(width, height)
         pixels = np.empty((height, width, 4), np.uint8)
         pixels[:] = fill

@@ -15,6 +15,7 @@ from PySide6.QtGui import QUndoCommand
 
 from app.geometry import Rect
 from app.layers import Layer
+from app.raster import Raster
 
 if TYPE_CHECKING:
     from app.document import Document
@@ -127,7 +128,7 @@ class SetLayerProperty(QUndoCommand):
 
 
 class SetSelection(QUndoCommand):
-    def __init__(self, doc: Document, before, after, text: str = "Select"):
+    def __init__(self, doc: Document, before: Raster, after: Raster, text: str = "Select"):
         super().__init__(text)
         self.doc, self.before, self.after = doc, before, after
 

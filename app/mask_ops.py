@@ -18,7 +18,9 @@ def _mask_and_area(doc: Document) -> tuple[int, Rect, np.ndarray]:
     return layer.id, area, layer.raster.read(area)
 
 
-def _apply(doc: Document, layer_id: int, area: Rect, before: np.ndarray, after: np.ndarray, text):
+def _apply(
+    doc: Document, layer_id: int, area: Rect, before: np.ndarray, after: np.ndarray, text: str
+) -> None:
     changed = np.argwhere(before != after)
     if changed.size == 0:
         return

@@ -46,7 +46,9 @@ def has_fsr() -> bool:
     return xphoto is not None and hasattr(xphoto, "INPAINT_FSR_FAST")
 
 
-def _fsr_tile(image: np.ndarray, missing: np.ndarray, core: tuple[int, int, int, int]):
+def _fsr_tile(
+    image: np.ndarray, missing: np.ndarray, core: tuple[int, int, int, int]
+) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """FSR of the ``missing`` pixels inside ``core`` (y0, y1, x0, x1), with context around it."""
     y0, y1, x0, x1 = core
     height, width = missing.shape

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -339,7 +340,7 @@ def pipeline_class(family: Base | str, mode: Mode, controlnet: bool = False) -> 
 
 
 @contextlib.contextmanager
-def _load_errors(what: str, hint: str = ""):
+def _load_errors(what: str, hint: str = "") -> Iterator[None]:
     """Turn whatever diffusers/transformers raise while loading into ModelLoadError."""
     try:
         yield

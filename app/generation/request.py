@@ -25,6 +25,7 @@ from app.compose import composite, flatten_rgb
 from app.document import Document
 from app.geometry import EMPTY, Rect
 from app.layers import PAINT_KINDS, Layer, LayerKind
+from app.raster import Raster
 from inference.api import Box, ControlInput, Mode, ModelLoadError, Request, ResizeMode, Sampler
 
 # Context kept around the crop box so the engine can grow it to the model's aspect ratio.
@@ -262,7 +263,7 @@ def control_image(doc: Document, layer: Layer, area: Rect) -> np.ndarray:
     ]
 
 
-def _is_imported_map(raster, doc: Document) -> bool:
+def _is_imported_map(raster: Raster, doc: Document) -> bool:
     rect = raster.rect
     return (
         not rect.is_empty

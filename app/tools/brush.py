@@ -9,10 +9,12 @@ becomes one undo step holding just the tiles it dirtied.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from app.document import Document, LayerLockedError
 from app.geometry import Rect
@@ -62,7 +64,7 @@ class _TileCache:
         self.tiles: dict[tuple[int, int], np.ndarray] = {}
 
     @staticmethod
-    def keys_for(rect: Rect):
+    def keys_for(rect: Rect) -> Iterator[tuple[int, int]]:
         for ty in range(rect.y // TILE, (rect.bottom - 1) // TILE + 1):
             for tx in range(rect.x // TILE, (rect.right - 1) // TILE + 1):
                 yield tx, ty
@@ -71,7 +73,7 @@ class _TileCache:
     def tile_rect(key: tuple[int, int]) -> Rect:
         return Rect(key[0] * TILE, key[1] * TILE, TILE, TILE)
 
-    def read(self, rect: Rect, shape_tail: tuple[int, ...], dtype) -> np.ndarray:
+    def read(self, rect: Rect, shape_tail: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
         out = np.zeros((rect.h, rect.w, *shape_tail), dtype)
         for key in self.keys_for(rect):
             tile_rect = self.tile_rect(key)
