@@ -14,6 +14,7 @@ bones, the selected figure's box with its scale and rotate handles, and the rubb
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -518,7 +519,7 @@ class PoseTool:
 
     # ---- actions for menus and keys ----------------------------------------------------
 
-    def _act_on_selected(self, action) -> bool:
+    def _act_on_selected(self, action: Callable[[Document, int, int], object]) -> bool:
         layer = self.target_layer()
         pose = self._pose()
         index = self._selected_index(pose)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from inference.library import (
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _hash_progress():
+def _hash_progress() -> Callable[[ScanProgress], None] | None:
     if not sys.stderr.isatty():
         return None
 

@@ -73,7 +73,9 @@ class TaesdPreview:
         return image.permute(1, 2, 0).cpu().numpy()
 
 
-def make_previewer(method: str, family: str, device: Any, dtype: Any, taesd_path: str | None):
+def make_previewer(
+    method: str, family: str, device: Any, dtype: Any, taesd_path: str | None
+) -> LinearPreview | TaesdPreview | None:
     """``None`` when previews are off. Falls back to linear when TAESD cannot be loaded."""
     if method == "off":
         return None
