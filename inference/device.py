@@ -44,6 +44,21 @@ def reserve_ui_core() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
 
+def warm_imports() -> None:
+    """Import torch, diffusers and transformers (what the first model load needs) with the
+    collector paused: run on a background thread while the user is idle, so the first Generate
+    does not pay the 3-10 s import, and its GIL-holding C initialisation, on the key press."""
+    with gc_paused():
+        import diffusers
+        import torch  # noqa: F401
+
+        # diffusers imports lazily: touch what every first job uses
+        _ = diffusers.StableDiffusionPipeline, diffusers.AutoencoderKL
+        import transformers
+
+        _ = transformers.CLIPTextModel
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while importing torch/diffusers and loading a model.

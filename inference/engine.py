@@ -22,7 +22,6 @@ from inference.api import (
     Box,
     Cancelled,
     CancelToken,
-    ControlInput,
     EngineSettings,
     InvalidRequestError,
     Mode,
@@ -414,7 +413,7 @@ class Engine:
             mask_blur=request.mask_blur if inpaint else None,
             padding=request.padding if inpaint else None,
             loras=lora_uses(request.loras),
-            controls=tuple(_control_recipe(c) for c in request.controls),
+            controls=tuple(ControlUnit.of_input(c) for c in request.controls),
             crop_box=crop,
             model_path=str(request.model_path) if request.model_path else None,
             vae_path=str(request.vae_path) if request.vae_path else None,
@@ -470,15 +469,3 @@ def _call_parameters(pipe: Any) -> set[str]:
     import inspect
 
     return set(inspect.signature(type(pipe).__call__).parameters)
-
-
-def _control_recipe(control: ControlInput) -> ControlUnit:
-    return ControlUnit(
-        control_type=control.control_type,
-        model=Path(control.model_path).stem,
-        weight=float(control.weight),
-        start=float(control.start),
-        end=float(control.end),
-        resize_mode=control.resize_mode,
-        model_path=str(control.model_path),
-    )

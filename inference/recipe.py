@@ -25,9 +25,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from inference.api import ControlInput
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,23 @@ class ControlUnit:
     model_path: str | None = None  # attachment
     layer: str | None = None  # attachment: the control layer's name
     image: str | None = None  # attachment: base64 PNG of the control image over the result
+
+    @classmethod
+    def of_input(
+        cls, control: ControlInput, layer: str | None = None, image: str | None = None
+    ) -> ControlUnit:
+        """The unit a request's control input ran as (the app adds its layer and image)."""
+        return cls(
+            control_type=control.control_type,
+            model=PurePath(control.model_path).stem,
+            model_path=str(control.model_path),
+            weight=float(control.weight),
+            start=float(control.start),
+            end=float(control.end),
+            resize_mode=str(control.resize_mode.value),
+            layer=layer,
+            image=image,
+        )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
 
@@ -40,6 +40,7 @@ from widgets.staging_strip import StagingStrip
 log = logging.getLogger(__name__)
 
 PROJECT_FILTER = "Impasto project (*.ora)"
+WARM_UP_DELAY_MS = 1500  # after a model is picked: let the window settle first
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".bin"}
 EXPORTS: dict[str, tuple[str, Callable]] = {
     "psd": ("Layered Photoshop file (*.psd)", files.export_psd),
@@ -100,6 +101,11 @@ class Workspace(QObject):
             parent=window,
         )
         self._custom_engine = engine_factory is not None
+        # once a diffusers model is chosen, import torch/diffusers while the user is idle, so
+        # the first Ctrl+Enter does not wait seconds for them (and stall the window meanwhile)
+        self._warm_up_timer = QTimer(window, singleShot=True, interval=WARM_UP_DELAY_MS)
+        self._warm_up_timer.timeout.connect(self.jobs.warm_up)
+        self.picker.checkpoint_changed.connect(self._warm_up_soon)
         # one generation session per document, shared by the panel and anything else that
         # generates (live painting, scripts)
         self.sessions = GenerationSessions(
@@ -162,6 +168,7 @@ class Workspace(QObject):
         self.apply_settings(settings, initial=True)
         self._pick_after_scan = False  # model folders were added: choose a model once listed
         self._unsubscribe = self.store.subscribe(self._settings_changed)
+        self._warm_up_soon(self.picker.checkpoint())  # a model restored from last session
         self.scanner.scan_finished.connect(self._pick_first_model)
         if scan_models:
             self.scanner.rescan()
@@ -464,10 +471,15 @@ class Workspace(QObject):
             self._engine_settings = engine_settings
             self.jobs.set_engine_factory(default_engine_factory(engine_settings))
 
+    def _warm_up_soon(self, entry: object = None) -> None:
+        if entry is not None and not self._custom_engine and self._unsubscribe is not None:
+            self._warm_up_timer.start()
+
     def shutdown(self) -> None:
         """Stop background work; called once when the window closes."""
         if self._unsubscribe is None:
             return
+        self._warm_up_timer.stop()
         self._unsubscribe()
         self._unsubscribe = None
         self.jobs.shutdown(10)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from app.background import Mailbox, Relay
+from app.background import Background, Mailbox, Relay
 from app.document import Document
 from app.generation.request import GenerationParams, PlannedJob, build_request
 from app.generation.results import Placement, PreviewFrame, land_layers, result_layers
@@ -132,6 +132,7 @@ class JobController(QObject):
     finished = Signal(int, object)  # job id, list[Layer] (landed or staged)
     cancelled = Signal(int)
     failed = Signal(int, str)  # job id, a message saying what to do
+    warmed = Signal()  # the inference libraries are imported (warm_up finished)
     queue_changed = Signal()
 
     def __init__(
@@ -151,6 +152,7 @@ class JobController(QObject):
         self._frames: Mailbox[PreviewFrame] = Mailbox(self._relay, self._show_frame)
         self._engine_factory = engine_factory or default_engine_factory()
         self._worker: InferenceWorker | None = None  # started at the first job
+        self._warm_up: Background | None = None
         self._placement: Placement | None = None
         self._retire_worker = False
 
@@ -227,8 +229,26 @@ class JobController(QObject):
         if worker is not None:
             worker.shutdown(wait=True, timeout=5.0)  # idle: it ends at once
 
+    def warm_up(self) -> bool:
+        """Import the inference libraries on a background thread (once per process), so the
+        first Generate with a diffusers model does not wait for them. Returns False when it
+        is already done, running, or pointless (a job already started the engine)."""
+        if self._warm_up is not None or self._worker is not None:
+            return False
+        from inference.device import warm_imports
+
+        self._warm_up = Background("impasto-warm-up", parent=self)
+        self._warm_up.submit(lambda _task: warm_imports(), on_done=lambda _r: self.warmed.emit())
+        return True
+
+    @property
+    def warming_up(self) -> bool:
+        return self._warm_up is not None and self._warm_up.busy
+
     def shutdown(self, timeout: float = 30.0) -> bool:
         """Cancel everything and end the worker thread (call before the app quits)."""
+        if self._warm_up is not None:
+            self._warm_up.shutdown(timeout)
         self.cancel_all()
         worker, self._worker = self._worker, None
         if worker is None:

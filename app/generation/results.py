@@ -9,7 +9,6 @@ so the rest of the picture stays byte-identical.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -196,14 +195,4 @@ def _variant_recipe(
 def _control_recipe(control: ControlInput, local: Rect, layer: str | None) -> ControlUnit:
     """A control input as the recipe keeps it: its settings and its image over the result box."""
     image = control.image[local.slices(Rect(0, 0, control.image.shape[1], control.image.shape[0]))]
-    return ControlUnit(
-        control_type=control.control_type,
-        model=Path(control.model_path).stem,
-        model_path=str(control.model_path),
-        weight=float(control.weight),
-        start=float(control.start),
-        end=float(control.end),
-        resize_mode=control.resize_mode,
-        layer=layer,
-        image=encode_image(image),
-    )
+    return ControlUnit.of_input(control, layer=layer, image=encode_image(image))

@@ -17,6 +17,7 @@ import binascii
 import io
 import json
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -141,9 +142,12 @@ def apply_role(layer: Layer, meta: dict[str, Any] | None) -> Layer:
         raster = Raster(1, alpha, raster.x, raster.y)
     opacity = meta.get("opacity")
     if not (
-        isinstance(opacity, float) and abs(opacity - layer.opacity) <= 1 / 255 + 1e-9
+        isinstance(opacity, float)
+        and math.isfinite(opacity)
+        and abs(opacity - layer.opacity) <= 1 / 255 + 1e-9
     ):  # changed in another program since: the PSD's value wins
         opacity = layer.opacity
+    opacity = min(1.0, max(0.0, opacity))
     result = Layer(
         kind,
         layer.name,

@@ -86,17 +86,23 @@ def check_document_budget(
         )
 
 
-def png_size(archive: zipfile.ZipFile, name: str) -> tuple[int, int] | None:
-    """Width and height from a PNG entry's header (its first 24 bytes), or None when the entry
-    is not a PNG (its size is then checked when it is decoded)."""
+def entry_info(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
+    """The entry ``name`` (checked), also when one writer stored it with a leading ``/`` and
+    the stack names it without (or the other way round); None when absent."""
     check_entry_name(name)
     for candidate in (name, name[1:] if name.startswith("/") else "/" + name):
         try:
-            info = archive.getinfo(candidate)
-            break
+            return archive.getinfo(candidate)
         except KeyError:
             continue
-    else:
+    return None
+
+
+def png_size(archive: zipfile.ZipFile, name: str) -> tuple[int, int] | None:
+    """Width and height from a PNG entry's header (its first 24 bytes), or None when the entry
+    is not a PNG (its size is then checked when it is decoded)."""
+    info = entry_info(archive, name)
+    if info is None:
         return None
     with archive.open(info) as stream:
         head = stream.read(24)
@@ -152,14 +158,7 @@ def read_entry(
     archive: zipfile.ZipFile, name: str, max_bytes: int, budget: ReadBudget | None = None
 ) -> bytes:
     """Read one entry, counting what actually comes out of the decompressor."""
-    check_entry_name(name)
-    info = None
-    for candidate in (name, name[1:] if name.startswith("/") else "/" + name):
-        try:
-            info = archive.getinfo(candidate)
-            break
-        except KeyError:
-            continue
+    info = entry_info(archive, name)
     if info is None:
         raise CorruptFileError(f"the archive has no entry {name!r}")
     limit = min(max_bytes, info.file_size)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -162,7 +163,10 @@ def main() -> int:
     for _ in range(10):
         app.processEvents()
     window.layers_panel._refresh_thumbnails()  # do not wait for the debounce
-    app.processEvents()
+    deadline = time.monotonic() + 0.5  # the generate panel re-detects the mode after 120 ms
+    while time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(OUT))
     print(f"saved {OUT}")

@@ -39,3 +39,29 @@ def test_gc_is_paused_while_loading_and_the_survivors_are_frozen():
         assert gc.get_freeze_count() >= before + len(survivors)
     finally:
         gc.unfreeze()
+
+
+def test_warm_up_imports_the_libraries_off_the_ui_thread_once():
+    code = (
+        "import sys, threading, time\n"
+        "from PySide6.QtCore import QCoreApplication\n"
+        "app = QCoreApplication([])\n"
+        "from app.generation.jobs import JobController, default_engine_factory\n"
+        "jobs = JobController(default_engine_factory())\n"
+        "done = []\n"
+        "jobs.warmed.connect(lambda: done.append(1))\n"
+        "assert jobs.warm_up() and not jobs.warm_up()\n"
+        "names = [t.name for t in threading.enumerate()]\n"
+        "deadline = time.monotonic() + 120\n"
+        "while not done and time.monotonic() < deadline:\n"
+        "    app.processEvents(); time.sleep(0.01)\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
+        "print('THREADS', 'impasto-warm-up' in names, 'HEAVY', heavy, 'DONE', bool(done))\n"
+        "print('SHUT', jobs.shutdown(5))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    assert out.returncode == 0, out.stderr
+    assert "THREADS True HEAVY ['torch', 'diffusers', 'transformers'] DONE True" in out.stdout
+    assert "SHUT True" in out.stdout

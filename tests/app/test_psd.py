@@ -17,7 +17,8 @@ from app.geometry import Rect
 from app.io.errors import CorruptFileError, FileError, LayerBoundsError, OpenError
 from app.io.layer_data import flatten
 from app.io.psd import open_psd, save_psd
-from app.layers import LayerKind
+from app.layers import Layer, LayerKind
+from app.raster import Raster
 from inference.openpose_render import render_pose
 from tests.app.io_samples import assert_same_layers, every_kind_document, random_rgba
 
@@ -251,3 +252,15 @@ def test_tampered_role_data_falls_back_to_pixels(doc, exported, tmp_path):
     back = open_psd(tmp_path / "tampered.psd")
     assert back.layers_of(LayerKind.POSE) == []  # unusable pose data: the pixels stay
     assert len(back.layers_of(LayerKind.MASK)) == 1
+
+
+def test_role_opacity_below_zero_is_clamped_so_a_save_reopens_equal():
+    """Found by the round-trip property: an 'impa' block saying opacity -1/256 for a layer
+    whose PSD opacity is 0 came in as -0.0039 and went out as 0."""
+    from app.io.psd_roles import apply_role
+
+    layer = Layer(LayerKind.IMAGE, "ghost", Raster(4), opacity=0.0)
+    role = apply_role(layer, {"kind": "sketch", "opacity": -0.00390625})
+    assert role.kind is LayerKind.SKETCH and role.opacity == 0.0
+    role = apply_role(layer, {"kind": "sketch", "opacity": float("nan")})
+    assert role.opacity == 0.0

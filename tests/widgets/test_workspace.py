@@ -468,3 +468,32 @@ def test_save_and_export_suggest_the_opened_files_name_and_folder(
         str(folder / "photo_edited.png"),  # never the original by default
         str(folder),
     ]
+
+
+def test_picking_a_diffusers_model_imports_the_libraries_while_idle(qtbot, tmp_path):
+    """With the real engine, choosing a checkpoint starts the import of torch/diffusers in the
+    background, so the first Ctrl+Enter does not wait for it; the classic engine never does."""
+    from tests.inference import test_library_fakes as fakes
+
+    folder = tmp_path / "models"
+    fakes.write_fake_safetensors(folder / "dreamshaper_8.safetensors", fakes.sd1_checkpoint())
+    window = MainWindow()
+    window.ask_unsaved = lambda action: "discard"
+    qtbot.addWidget(window)
+    ws = Workspace(
+        window,
+        SettingsStore(tmp_path / "settings.json"),
+        autosave_folder=tmp_path / "autosave",
+        library_cache=tmp_path / "library.json",
+        scan_models=False,
+    )
+    try:
+        assert not ws._warm_up_timer.isActive()  # built-in classic: nothing to import
+        with qtbot.waitSignal(ws.jobs.warmed, timeout=120_000):
+            with qtbot.waitSignal(ws.scanner.scan_finished, timeout=10_000):
+                ws.store.update(model_folders=[str(folder)], include_hf_cache=False)
+            qtbot.waitUntil(lambda: ws.picker.checkpoint() is not None, timeout=5000)
+            assert ws._warm_up_timer.isActive()
+        assert not ws.jobs.warm_up()  # once per process
+    finally:
+        ws.shutdown()
