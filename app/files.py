@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -69,6 +69,9 @@ __all__ = [
     "save_project",
 ]
 
+if TYPE_CHECKING:
+    from app.io.safety import Limits
+
 log = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".ora"
@@ -76,7 +79,7 @@ PSD_SUFFIXES = {".psd", ".psb"}
 OPENABLE_SUFFIXES = OPEN_FORMATS | PSD_SUFFIXES | {PROJECT_SUFFIX}
 
 
-def _limits(pixel_limit: int):
+def _limits(pixel_limit: int) -> Limits:
     """Project limits: the pixel limit of Settings bounds the canvas and each layer."""
     from app.io.safety import limits_for
 

@@ -23,9 +23,12 @@ import tempfile
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from inference.api import Cancelled, CancelToken, EngineError
+
+if TYPE_CHECKING:
+    import httpx2
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +258,7 @@ class HuggingFaceTransport:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
 
-    def _timeout(self):
+    def _timeout(self) -> httpx2.Timeout:
         import httpx2
 
         return httpx2.Timeout(self.read_timeout, connect=self.connect_timeout)
@@ -271,7 +274,7 @@ class HuggingFaceTransport:
                 repo_id,
                 revision=revision,
                 files_metadata=True,
-                timeout=self._timeout(),
+                timeout=self._timeout(),  # type: ignore[arg-type]  # httpx takes a Timeout too
             )
         return [
             RemoteFile(
