@@ -113,7 +113,10 @@ def place_pipeline(pipe: Any, settings: EngineSettings, device: Any) -> None:
 def free_memory() -> None:
     import torch
 
-    gc.unfreeze()  # objects frozen after a load (see gc_paused) may be garbage now
+    # Not gc.unfreeze(): the freeze after a load (gc_paused) also froze every Qt wrapper the
+    # process had; unfreezing and collecting them here segfaulted the interpreter
+    # ("Garbage-collecting" in this function, seen in the test suite). An evicted model's own
+    # reference cycles stay frozen (a leak of those cycles only); plain refcounting frees the rest.
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
