@@ -230,9 +230,11 @@ def test_paste_from_clipboard_as_layer_and_as_document(window):
     assert (window.doc.width, window.doc.height) == (60, 40)
 
 
-def test_drop_a_file_opens_it(window, photo_file, qtbot):
+def drop_file(window, path) -> bool:
+    """Drag ``path`` over the window and drop it, as a file manager does; returns whether the
+    drag was accepted."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(photo_file))])
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
     enter = QDragEnterEvent(
         QPoint(300, 300),
         Qt.DropAction.CopyAction,
@@ -241,15 +243,19 @@ def test_drop_a_file_opens_it(window, photo_file, qtbot):
         Qt.KeyboardModifier.NoModifier,
     )
     QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    event = QDropEvent(
+    drop = QDropEvent(
         QPointF(300, 300),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.NoButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    QApplication.sendEvent(window, event)
+    QApplication.sendEvent(window, drop)
+    return enter.isAccepted()
+
+
+def test_drop_a_file_opens_it(window, photo_file, qtbot):
+    assert drop_file(window, photo_file)
     qtbot.waitUntil(lambda: window.doc.width == 320, timeout=2000)
 
 
@@ -405,24 +411,7 @@ def test_dropping_a_deep_colour_file_says_it_was_converted(window, tmp_path, qtb
 
     path = tmp_path / "scan16.png"
     path.write_bytes(grey16_png(np.full((24, 30), 50000, np.uint16)))
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    enter = QDragEnterEvent(
-        QPoint(300, 300),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(window, enter)
-    drop = QDropEvent(
-        QPointF(300, 300),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(window, drop)
+    assert drop_file(window, path)
     qtbot.waitUntil(lambda: window.doc.width == 30, timeout=2000)
     message = window.statusBar().currentMessage()
     assert "scan16.png" in message and "16-bit values scaled" in message
