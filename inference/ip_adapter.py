@@ -163,6 +163,26 @@ def encoder_fits(shapes: dict[str, tuple[int, ...]], config: dict) -> bool:
     return width == (hidden if plus else projection)
 
 
+def pick_image_encoder(
+    adapter: str | Path, candidates: list[str], allow_pickle: bool = False
+) -> str | None:
+    """The encoder folder an IP-Adapter reads through: None when its own ``image_encoder/`` sits
+    beside it (the engine finds that one), else the first of ``candidates`` (the library's
+    image encoders) whose output width fits the adapter. None when none fits."""
+    path = Path(adapter).expanduser()
+    if default_encoder(path) is not None:
+        return None
+    try:
+        shapes = read_ip_adapter_shapes(path, allow_pickle)
+    except (OSError, ModelLoadError):
+        return None
+    for candidate in candidates:
+        config = read_encoder_config(Path(candidate))
+        if config is not None and encoder_fits(shapes, config):
+            return str(candidate)
+    return None
+
+
 # ---- loading ------------------------------------------------------------------------------------
 
 

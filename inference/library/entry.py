@@ -16,6 +16,8 @@ class ModelKind(StrEnum):
     VAE = "vae"
     TAESD = "taesd"
     LORA = "lora"
+    IP_ADAPTER = "ip-adapter"  # reference images (inference.ip_adapter)
+    IMAGE_ENCODER = "image encoder"  # the CLIP vision folder an IP-Adapter reads through
     UNKNOWN = "unknown"
 
 
@@ -150,6 +152,8 @@ class ModelEntry:
             kind = "LoRA"
         if self.kind is ModelKind.CONTROLNET:
             kind = "ControlNet"
+        if self.kind is ModelKind.IP_ADAPTER:
+            kind = "IP-Adapter"
         parts.append(kind if self.base is Base.UNKNOWN else f"{self.base.value} {kind}")
         if self.inpaint:
             parts.append("inpaint")
