@@ -24,7 +24,10 @@ from inference.openpose import Person, Pose
 
 log = logging.getLogger(__name__)
 
-CONTROL_TYPES = ("canny", "scribble", "lineart", "openpose", "depth", "normal", "softedge", "seg")
+CONTROL_TYPES = (
+    "canny", "scribble", "lineart", "openpose", "depth", "normal", "softedge", "seg", "reference",
+)  # fmt: skip
+REFERENCE = "reference"  # a reference image for an IP-Adapter (inference.ip_adapter), not a map
 
 
 def _opaque(rgb: np.ndarray) -> np.ndarray:
@@ -83,6 +86,27 @@ def add_control_image_layer(
         raster=Raster(4, pixels),
         control=ControlSettings(control_type),
     )
+
+
+def add_reference_layer(
+    doc: Document,
+    path: str | os.PathLike,
+    model_path: str | None = None,
+    pixel_limit: int = DEFAULT_PIXEL_LIMIT,
+) -> Layer:
+    """A picture from disk as a reference layer: it guides the generation through an IP-Adapter
+    (its style and content, or its style only) and is never part of the picture itself."""
+    pixels = load_rgba(path, pixel_limit)
+    return doc.add_layer(
+        LayerKind.CONTROL,
+        f"Reference: {Path(path).stem}",
+        raster=Raster(4, pixels),
+        control=ControlSettings(REFERENCE, model_path=model_path, params={"style_only": False}),
+    )
+
+
+def is_reference(layer: Layer) -> bool:
+    return layer.control is not None and layer.control.control_type == REFERENCE
 
 
 def add_figure_layer(doc: Document, box: Rect | None = None) -> Layer:
