@@ -109,6 +109,37 @@ def is_reference(layer: Layer) -> bool:
     return layer.control is not None and layer.control.control_type == REFERENCE
 
 
+def is_ip_adapter_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an ``ip-adapter*.safetensors`` (read from its tensor names)."""
+    from inference.ip_adapter import is_ip_adapter_keys
+
+    file = Path(path).expanduser()
+    if not file.is_file() or file.suffix.lower() != ".safetensors":
+        return False
+    try:
+        from inference.library import read_header
+
+        return is_ip_adapter_keys(list(read_header(file).tensors))
+    except Exception:  # unreadable: not an IP-Adapter we could use
+        return False
+
+
+def with_model(settings: ControlSettings, path: str | None, encoders: list[str]) -> ControlSettings:
+    """``settings`` using the model at ``path``. An IP-Adapter makes the layer a reference layer
+    and brings the image encoder that fits it from ``encoders`` (the library's), unless its own
+    ``image_encoder/`` sits beside it."""
+    if path is None or not is_ip_adapter_file(path):
+        return replace(settings, model_path=path)
+    from inference.ip_adapter import pick_image_encoder
+
+    params = {k: v for k, v in settings.params.items() if k != "image_encoder"}
+    params.setdefault("style_only", False)
+    encoder = pick_image_encoder(path, encoders)
+    if encoder is not None:
+        params["image_encoder"] = encoder
+    return replace(settings, control_type=REFERENCE, model_path=path, params=params)
+
+
 def add_figure_layer(doc: Document, box: Rect | None = None) -> Layer:
     """A pose layer holding one standing figure fitted to ``box`` (default: the selection, else
     the canvas with a margin)."""
