@@ -152,3 +152,40 @@ def save_tiny_ip_adapter(
     if not (directory / "image_encoder" / "config.json").is_file():
         save_tiny_image_encoder(directory / "image_encoder")
     return path
+
+
+# ---- depth estimation -------------------------------------------------------------------------
+
+
+def save_tiny_depth_model(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny random ``DPTForDepthEstimation`` with its image processor, as a transformers
+    folder (config.json, preprocessor_config.json, model.safetensors): what the user's local
+    DPT / Depth Anything folder looks like."""
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    config = DPTConfig(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        image_size=32,
+        patch_size=8,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[8, 8, 16, 16],
+        fusion_hidden_size=16,
+        head_in_index=-1,
+        initializer_range=0.3,  # the default 0.02 leaves the random map blind to the picture
+    )
+    model = DPTForDepthEstimation(config).eval()
+    with torch.no_grad():  # the head ends in ReLUs: lift it so the random map is not all zero
+        for module in model.head.modules():
+            if isinstance(module, torch.nn.Conv2d) and module.bias is not None:
+                module.bias.add_(0.5)
+    model.save_pretrained(directory, safe_serialization=True)
+    DPTImageProcessor(
+        size={"height": 32, "width": 32}, keep_aspect_ratio=False, ensure_multiple_of=8
+    ).save_pretrained(directory)
+    return directory

@@ -137,17 +137,20 @@ def _ip_adapter(shapes: Shapes, keys: list[str], _hint: str) -> Classification |
 
 
 def classify_transformers_folder(folder: Path, config: dict) -> Classification | None:
-    """A transformers model folder the app uses: the CLIP image encoder of IP-Adapters."""
+    """A transformers model folder the app uses: the CLIP image encoder of IP-Adapters, or a
+    depth estimator (DPT, Depth Anything) for depth control layers."""
     architectures = config.get("architectures")
     names = architectures if isinstance(architectures, list) else []
+    problem = (
+        None if has_weights(folder) else "no weights next to config.json (incomplete download?)"
+    )
+    if any(isinstance(name, str) and name.endswith("ForDepthEstimation") for name in names):
+        return Classification(ModelKind.DEPTH_ESTIMATOR, Base.UNKNOWN, problem=problem)
     if (
         config.get("model_type") != "clip_vision_model"
         and "CLIPVisionModelWithProjection" not in names
     ):
         return None
-    problem = (
-        None if has_weights(folder) else "no weights next to config.json (incomplete download?)"
-    )
     return Classification(ModelKind.IMAGE_ENCODER, Base.UNKNOWN, problem=problem)
 
 

@@ -18,6 +18,7 @@ class ModelKind(StrEnum):
     LORA = "lora"
     IP_ADAPTER = "ip-adapter"  # reference images (inference.ip_adapter)
     IMAGE_ENCODER = "image encoder"  # the CLIP vision folder an IP-Adapter reads through
+    DEPTH_ESTIMATOR = "depth estimator"  # transformers depth-estimation folder (inference.depth)
     UNKNOWN = "unknown"
 
 
