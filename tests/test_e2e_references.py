@@ -150,3 +150,51 @@ def test_an_adapter_control_layer_set_up_in_the_window(qtbot, workspace, files, 
     assert unit["model"] == adapter.name
     a, b = (r.raster.read(window.doc.rect).astype(int) for r in (adapted, plain))
     assert np.abs(a - b).mean() > 0.5
+
+
+def test_depth_from_picture_in_the_window_previews_keeps_and_drives_an_adapter(
+    qtbot, workspace, files, monkeypatch, tmp_path
+):
+    from tests.documents import random_photo
+    from tests.tiny_adapters import save_tiny_depth_model
+
+    checkpoint, _ip, adapter, _painting = files
+    dpt = save_tiny_depth_model(tmp_path / "dpt-tiny")
+    window = workspace.window
+    photo = tmp_path / "photo.png"
+    Image.fromarray(random_photo(64, 64, seed=3).layers[0].raster.data).save(photo)
+    assert window.open_path(photo)
+    assert window.handle_dropped_path(str(checkpoint))
+    controls = workspace.control_panel
+    steps = window.doc.history.count()
+    layers = len(window.doc.layers)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(dpt))
+    qtbot.mouseClick(controls.buttons["depth_from_picture"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(controls.keep_depth_button.isVisible, timeout=60_000)
+    assert window.doc.preview is not None  # shown, outside the history
+    assert window.doc.history.count() == steps and len(window.doc.layers) == layers
+    qtbot.mouseClick(controls.keep_depth_button, Qt.MouseButton.LeftButton)
+    depth = window.doc.active_layer
+    assert depth.kind is LayerKind.CONTROL and depth.control.control_type == "depth"
+    assert window.doc.preview is None and window.doc.history.count() == steps + 1
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.doc.layers) == layers  # one undo step
+    qtbot.keyClick(
+        window.canvas,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    depth = window.doc.layer(depth.id)
+
+    _select(qtbot, window, depth)
+    _type_model(qtbot, controls, adapter)  # the depth map drives a T2I-Adapter
+    panel = workspace.generate_panel
+    panel.refresh_document()
+    panel.prompt_edit.setPlainText("a room")
+    panel.steps_spin.setValue(2)
+    result = _generate(qtbot, workspace, panel)
+    (unit,) = result.recipe["controls"]
+    assert (unit["type"], unit["model"]) == ("depth", adapter.name)
+    recorded = decode_image(unit["image"])
+    assert np.array_equal(recorded, depth.raster.read(window.doc.rect)[..., :3])

@@ -54,6 +54,7 @@ from app.control_layers import (
     CONTROL_TYPES,
     REFERENCE,
     CannyPreview,
+    DepthEstimate,
     add_canny_layer,
     add_control_image_layer,
     add_figure_layer,
@@ -88,6 +89,7 @@ THRESHOLD_RANGE = (1, 255)  # as sd-webui-controlnet's Canny sliders
 PREVIEW_DELAY_MS = 120  # pause in a threshold drag before the edges are recomputed
 COMMIT_DELAY_MS = 500  # keyboard / wheel threshold changes: commit after this pause
 CANNY_THREAD_NAME = "canny-preview"
+DEPTH_THREAD_NAME = "depth-estimate"
 EXPECTED_ERRORS = (
     OpenError,
     InvalidRequestError,
@@ -185,6 +187,11 @@ class ControlPanel(QWidget):
         self._edges = Background(CANNY_THREAD_NAME, parent=self)  # finds edges off the UI thread
         edges = self._edges
         self.destroyed.connect(lambda *_: edges.shutdown(5))
+        self._depth: DepthEstimate | None = None  # a depth estimate waiting to be kept
+        self._depth_worker = Background(DEPTH_THREAD_NAME, parent=self)
+        depth_worker = self._depth_worker
+        self.destroyed.connect(lambda *_: depth_worker.shutdown(30))
+        self._depth_folder: str | None = None
         self._preview_timer = QTimer(self, singleShot=True, interval=preview_delay_ms)
         self._preview_timer.timeout.connect(self._preview_canny)
         self._commit_timer = QTimer(self, singleShot=True, interval=commit_delay_ms)
@@ -208,6 +215,7 @@ class ControlPanel(QWidget):
             doc = None
         if doc is not self._doc:
             self._drop_canny_preview()
+            self.discard_depth()
             self._disconnect()
             self._doc = doc
             if doc is not None:
@@ -266,6 +274,58 @@ class ControlPanel(QWidget):
         return self._attempt(
             "Import control image", lambda: add_control_image_layer(doc, path, kind)
         )[1]
+
+    def depth_from_picture(self, folder: str | None = None) -> bool:
+        """Estimate the picture's depth off the UI thread with a local depth model (``folder``,
+        else the library's first, else one chosen in a dialog); the map is previewed until
+        :meth:`keep_depth` or :meth:`discard_depth`. With a depth layer active, that layer is
+        re-estimated."""
+        doc = self._begin_action()
+        if doc is None:
+            return False
+        folder = folder or self._depth_model()
+        if not folder:
+            self.show_message("Choose a depth model folder (DPT, Depth Anything) for depth.")
+            return False
+        self.discard_depth()
+        layer = self.active_layer()
+        target = None
+        if layer is not None and layer.kind is LayerKind.CONTROL and layer.control is not None:
+            target = layer.id if layer.control.control_type == "depth" else None
+        self._depth_folder = folder
+        self._depth = DepthEstimate(
+            doc, folder, self._depth_worker, target, self.show_message, self._depth_ready
+        )
+        self.show_message("Estimating depth…", error=False)
+        self._depth.start()
+        return True
+
+    def keep_depth(self) -> Layer | None:
+        """Keep the depth preview: one undo step."""
+        estimate, self._depth = self._depth, None
+        self.depth_box.hide()
+        if estimate is None or not shiboken6.isValid(estimate.doc):
+            return None
+        return self._attempt("Depth from picture", estimate.commit)[1]
+
+    def discard_depth(self) -> None:
+        estimate, self._depth = self._depth, None
+        self.depth_box.hide()
+        if estimate is not None and shiboken6.isValid(estimate.doc):
+            estimate.revert()
+
+    def _depth_ready(self) -> None:
+        self.clear_message()
+        self.depth_box.show()
+
+    def _depth_model(self) -> str | None:
+        found = self._library_paths("depth estimator")
+        if found:
+            return found[0]
+        if self._depth_folder:
+            return self._depth_folder
+        path = QFileDialog.getExistingDirectory(self, "Choose a depth model folder", "")
+        return path or None
 
     def use_sketch_as_scribble(self) -> bool:
         doc = self._begin_action()
@@ -379,6 +439,12 @@ class ControlPanel(QWidget):
             "Edges of the visible picture as a Canny control layer",
         )
         action(
+            "depth_from_picture",
+            "Depth from picture",
+            self.depth_from_picture,
+            "A depth map of the visible picture, by a local depth model (DPT, Depth Anything)",
+        )
+        action(
             "import_control_image",
             "Import control image…",
             self.import_control_image_dialog,
@@ -472,6 +538,20 @@ class ControlPanel(QWidget):
         canny_form.addRow("High", _row(self.high_slider, self.high_label))
         layout.addWidget(self.canny_box)
 
+        self.depth_box = QGroupBox("Depth estimate", self)
+        depth_row = QHBoxLayout(self.depth_box)
+        self.keep_depth_button = QToolButton(self.depth_box)
+        self.keep_depth_button.setText("Keep")
+        self.keep_depth_button.setToolTip("Keep the depth map shown (one undo step)")
+        self.keep_depth_button.clicked.connect(self.keep_depth)
+        self.discard_depth_button = QToolButton(self.depth_box)
+        self.discard_depth_button.setText("Discard")
+        self.discard_depth_button.clicked.connect(self.discard_depth)
+        depth_row.addWidget(self.keep_depth_button)
+        depth_row.addWidget(self.discard_depth_button)
+        self.depth_box.hide()
+        layout.addWidget(self.depth_box)
+
         actions_box = QGroupBox("Add control", self)
         actions_layout = QVBoxLayout(actions_box)
         self.buttons: dict[str, QToolButton] = {}
@@ -559,6 +639,7 @@ class ControlPanel(QWidget):
             "canny_from_picture",
             "import_control_image",
             "add_reference_image",
+            "depth_from_picture",
         ):
             self.control_actions[key].setEnabled(self._doc is not None)
         sketch_free = (
@@ -789,7 +870,9 @@ class ControlPanel(QWidget):
 
     def _on_history_changed(self, _index: int) -> None:
         """Undo / redo / another edit while edges are previewed: the preview ends (see
-        :meth:`app.control_layers.CannyPreview.history_moved`)."""
+        :meth:`app.control_layers.CannyPreview.history_moved`); so does a depth estimate of
+        the picture as it was."""
+        self.discard_depth()
         preview = self._canny
         if preview is None:
             return
