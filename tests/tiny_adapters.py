@@ -189,3 +189,55 @@ def save_tiny_depth_model(directory: str | Path, seed: int = 0) -> Path:
         size={"height": 32, "width": 32}, keep_aspect_ratio=False, ensure_multiple_of=8
     ).save_pretrained(directory)
     return directory
+
+
+def diffusers_to_original(state: dict, num_res_blocks: int) -> dict:
+    """diffusers ``T2IAdapter`` keys -> TencentARC's original layout (``conv_in``,
+    ``body.N.block1``...): the inverse of ``inference.adapters.original_to_diffusers``."""
+    out = {}
+    for key, value in state.items():
+        rest = key.removeprefix("adapter.")
+        if rest.startswith("conv_in."):
+            out[rest] = value
+            continue
+        _body, level, part, *tail = rest.split(".")
+        if part == "in_conv":
+            out[f"body.{int(level) * num_res_blocks}.in_conv.{tail[0]}"] = value
+        else:  # resnets.J.block1.weight
+            index = int(level) * num_res_blocks + int(tail[0])
+            out[f"body.{index}.{'.'.join(tail[1:])}"] = value
+    return out
+
+
+def save_tiny_adapter_file(
+    path: str | Path, layout: str = "diffusers", seed: int = 0, in_channels: int = 3
+) -> Path:
+    """The tiny adapter as ONE file: ``layout="diffusers"`` (``adapter.*`` keys, as re-shared
+    ``.safetensors``) or ``"original"`` (TencentARC's keys); a ``.pth`` path writes a torch
+    pickle. One level of 32 channels (what the tiny UNet takes), two blocks."""
+    import torch
+    from diffusers import T2IAdapter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    adapter = T2IAdapter(
+        in_channels=in_channels,
+        channels=TINY_ADAPTER_CHANNELS,
+        num_res_blocks=2,
+        downscale_factor=16,
+        adapter_type="full_adapter",
+    ).eval()
+    with torch.no_grad():
+        for parameter in adapter.parameters():
+            parameter.mul_(3.0)
+    state = {k: v.contiguous() for k, v in adapter.state_dict().items()}
+    if layout == "original":
+        state = diffusers_to_original(state, 2)
+    if path.suffix == ".pth":
+        torch.save(state, path)
+    else:
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    return path

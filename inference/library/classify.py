@@ -41,6 +41,7 @@ def classify_tensors(shapes: Shapes, name_hint: str = "") -> Classification:
     keys = list(shapes)
     for detector in (
         _ip_adapter,
+        _t2i_adapter,
         _controlnet,  # first: original ControlNet files also carry a whole SD model
         _ldm_checkpoint,
         _other_architectures,
@@ -134,6 +135,23 @@ def _ip_adapter(shapes: Shapes, keys: list[str], _hint: str) -> Classification |
     if not any(k.startswith(("image_proj.proj.", "image_proj.proj_in.")) for k in keys):
         problem = "an IP-Adapter variant this app does not load (FaceID or full-face)"
     return Classification(ModelKind.IP_ADAPTER, base, problem=problem)
+
+
+def _t2i_adapter(shapes: Shapes, keys: list[str], _hint: str) -> Classification | None:
+    """A single-file T2I-Adapter (diffusers or TencentARC keys): a control model. SDXL adapters
+    read the picture through a 16x pixel unshuffle (``conv_in`` takes 256 or 768 channels),
+    SD1.x ones through 8x (64 or 192)."""
+    for conv_in, body in (
+        ("adapter.conv_in.weight", "adapter.body.0.resnets.0.block1.weight"),
+        ("conv_in.weight", "body.0.block1.weight"),
+    ):
+        shape = shapes.get(conv_in)
+        if shape is not None and body in shapes and len(shape) == 4:
+            base = {64: Base.SD1, 192: Base.SD1, 256: Base.SDXL, 768: Base.SDXL}
+            return Classification(ModelKind.CONTROLNET, base.get(shape[1], Base.UNKNOWN))
+    if "body.0.in_conv.weight" in shapes and "body.0.body.0.block1.weight" in shapes:
+        return Classification(ModelKind.CONTROLNET, problem="light (colour) T2I-Adapter")
+    return None
 
 
 def classify_transformers_folder(folder: Path, config: dict) -> Classification | None:
