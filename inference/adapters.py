@@ -186,7 +186,7 @@ def _load_adapter_file(file: Path, loaded: Any, settings: EngineSettings) -> Any
             }
         else:
             config = config_from_shapes(shapes, Base.parse(loaded.info.family) is Base.SDXL)
-        model = T2IAdapter(**config)
+        model: Any = T2IAdapter(**config)
         model.load_state_dict(state, strict=True)
     model.to(device=loaded.device, dtype=loaded.dtype or torch.float32)
     model.eval()

@@ -11,6 +11,7 @@ models predict inverse depth already; metric ones are inverted).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def _metric(config: dict) -> bool:
     )
 
 
-def load_depth_model(folder: str | Path, device: str = "cpu") -> tuple[Any, Any]:
+def load_depth_model(folder: str | os.PathLike[str], device: str = "cpu") -> tuple[Any, Any]:
     """(model, image processor) for ``folder``, loaded offline and cached."""
     path = Path(folder).expanduser()
     if not path.is_dir():
@@ -87,7 +88,7 @@ def load_depth_model(folder: str | Path, device: str = "cpu") -> tuple[Any, Any]
 
 def estimate_depth(
     rgb: np.ndarray,
-    folder: str | Path,
+    folder: str | os.PathLike[str],
     device: str = "cpu",
     cancel: CancelToken | None = None,
 ) -> np.ndarray:

@@ -266,7 +266,7 @@ def load_encoder(folder: Path, loaded: Any, settings: EngineSettings) -> tuple[A
         )
     model.to(loaded.device)
     model.eval()
-    size = int(model.config.image_size)
+    size = int(model.config.image_size)  # type: ignore[arg-type]  # an int for CLIP vision
     return model, CLIPImageProcessor(size=size, crop_size=size)
 
 
