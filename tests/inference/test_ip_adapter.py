@@ -277,3 +277,12 @@ def test_missing_encoder_and_pickles_are_refused(engine, tiny_model_dir, ip_dir,
     wrong = ReferenceInput(_picture(), str(lone), image_encoder_path=str(tiny_model_dir / "unet"))
     with pytest.raises(ModelLoadError, match="not a CLIP image encoder"):
         engine.run(_txt2img(tiny_model_dir, [wrong]))
+
+
+def test_a_batch_with_a_reference_gives_each_seed_its_variant(engine, tiny_model_dir, ip_dir):
+    path = str(ip_dir / "ip-adapter_tiny.safetensors")
+    reference = ReferenceInput(_picture(), path, weight=0.8)
+    batch = engine.run(_txt2img(tiny_model_dir, [reference], batch_size=2))
+    single = engine.run(_txt2img(tiny_model_dir, [reference], seed=12))
+    assert len(batch.variants) == 2
+    assert np.abs(batch.variants[1].image.astype(int) - single.variants[0].image).max() <= 1
