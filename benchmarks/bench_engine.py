@@ -274,7 +274,7 @@ def _print_reference_costs(args: argparse.Namespace) -> int:
             "adapter": replace(plain, controls=(ControlInput(image, str(adapter), "sketch"),)),
             "reference": replace(plain, references=(ReferenceInput(image, str(ip)),)),
         }
-        times: dict[str, list[float]] = {name: [] for name in (*jobs, "switching")}
+        times: dict[str, list[float]] = {name: [] for name in (*jobs, "switching", "unloading")}
         cpu: dict[str, list[float]] = {name: [] for name in times}
 
         def timed(name: str, job: Request) -> None:
@@ -286,14 +286,13 @@ def _print_reference_costs(args: argparse.Namespace) -> int:
         for job in jobs.values():
             engine.run(job)  # warm-up: loads the model, the adapter, the IP-Adapter and encoder
         for _ in range(args.repeats):
-            # the reference runs right after a reference (kept loaded) and right after a plain
-            # job (loaded again): the second is the cost of switching it on
+            engine.run(jobs["plain"])  # nothing loaded in the UNet from here
             timed("plain", jobs["plain"])
             timed("adapter", jobs["adapter"])
-            engine.run(jobs["reference"])  # loads it: the next one finds it in the UNet
-            timed("reference", jobs["reference"])
-            engine.run(jobs["plain"])  # unloads it
-            timed("switching", jobs["reference"])
+            engine.run(jobs["reference"])  # loads the IP-Adapter
+            timed("reference", jobs["reference"])  # it stays loaded
+            timed("unloading", jobs["plain"])  # a plain job after a reference unloads it
+            timed("switching", jobs["reference"])  # and the next reference loads it again
     base, base_cpu = statistics.median(times["plain"]), statistics.median(cpu["plain"])
     print(
         f"model: {'tiny random' if not args.model else args.model}, {args.size}px, "
@@ -303,6 +302,7 @@ def _print_reference_costs(args: argparse.Namespace) -> int:
         "adapter": "one T2I-Adapter",
         "reference": "one reference (IP-Adapter kept loaded)",
         "switching": "one reference, loaded for the job",
+        "unloading": "a plain job unloading the reference",
     }
     print(f"plain: {base:.3f} s (CPU {base_cpu:.3f} s)")
     for name, label in labels.items():
