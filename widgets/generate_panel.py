@@ -423,10 +423,8 @@ class GeneratePanel(QWidget):
         jobs.finished.connect(self._on_finished)
         jobs.cancelled.connect(self._on_cancelled)
         jobs.failed.connect(self._on_failed)
-        if jobs.staging is not None:  # "Done: 3 variants to choose from" goes once chosen
-            jobs.staging.changed.connect(
-                lambda: jobs.staging.active or self._set_progress_text("Done")
-            )
+        if jobs.staging is not None:  # the count follows the strip; "Done" once chosen
+            jobs.staging.changed.connect(self._staging_changed)
 
     # ---- the document -------------------------------------------------------------------
 
@@ -713,10 +711,22 @@ class GeneratePanel(QWidget):
         self._set_progress_text(text)
 
     def _on_finished(self, _job_id: int, layers: object) -> None:
-        count = len(layers) if isinstance(layers, list) else 0
-        staged = self.jobs.staging is not None and count > 1
-        done = f"Done: {count} variants to choose from" if staged else "Done"
-        self._set_progress_text(done)
+        self._set_progress_text(self._done_text())
+
+    def _done_text(self) -> str:
+        """What is true once a job ended: every variant waiting in the strip counts, not just
+        the last batch's."""
+        staging = self.jobs.staging
+        waiting = len(staging) if staging is not None else 0
+        if waiting > 1:
+            return f"Done: {waiting} variants to choose from"
+        if waiting == 1:
+            return "Done: 1 variant to choose from"
+        return "Done"
+
+    def _staging_changed(self) -> None:
+        if self.jobs.running is None:  # mid-job the progress text stays
+            self._set_progress_text(self._done_text())
 
     def _on_cancelled(self, _job_id: int) -> None:
         self._set_progress_text("Cancelled")
