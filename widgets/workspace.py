@@ -14,7 +14,15 @@ from pathlib import Path
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QFrame,
+    QMenu,
+    QMessageBox,
+    QScrollArea,
+    QWidget,
+)
 
 from app import files
 from app.generation.jobs import JobController, default_engine_factory
@@ -23,6 +31,7 @@ from app.io.autosave import AutosaveManager
 from app.layers import LayerKind
 from app.library import ModelLibrary
 from app.model_choice import first_pick
+from app.pose_import import import_pose, read_pose_file
 from app.recent import RecentFiles
 from app.settings import Settings, SettingsStore
 from app.staging import Staging
@@ -32,6 +41,7 @@ from widgets.hub_dialog import HubDialog
 from widgets.layers_panel import ID_ROLE
 from widgets.main_window import MainWindow, ToolId
 from widgets.model_picker import ModelPicker
+from widgets.pose_import_dialog import PoseImportDialog
 from widgets.pose_overlay import PoseOverlayPainter
 from widgets.result_actions import result_actions
 from widgets.settings_dialog import SettingsDialog
@@ -211,12 +221,14 @@ class Workspace(QObject):
         ):
             export_menu.addAction(self._action(label, lambda k=key: self.export(k)))
         import_mask = self._action("Import Mask from PNG…", self.import_mask)
+        self.import_pose_action = self._action("Import &Pose…", self.import_pose)
         for item in (self.save_action, self.save_as_action):
             menu.insertAction(anchor, item)
         menu.insertMenu(anchor, self.recent_menu)
         menu.insertSeparator(anchor)
         menu.insertMenu(anchor, export_menu)
         menu.insertAction(anchor, import_mask)
+        menu.insertAction(anchor, self.import_pose_action)
         self.window.addActions([self.save_action, self.save_as_action])
 
     def _build_layer_actions(self) -> None:
@@ -353,6 +365,38 @@ class Workspace(QObject):
         except files.FileError as err:
             self.window.show_error("Could not import the mask", str(err))
             return False
+        return True
+
+    def import_pose(self, path: str | Path | None = None) -> bool:
+        """A pose JSON file as a new pose layer, with the confidence threshold chosen in a
+        dialog (starting at the file's own convention)."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(
+                self.window,
+                "Import pose",
+                str(self.window.document_folder()),
+                "OpenPose JSON (*.json);;All files (*)",
+            )
+            if not path:
+                return False
+        doc = self.window.doc
+        try:
+            pose_file = read_pose_file(path, doc, self.window.pixel_limit)
+        except files.FileError as err:
+            self.window.show_error("Could not import the pose", str(err))
+            return False
+        dialog = PoseImportDialog(doc, pose_file, self.window)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return False
+        try:
+            layer = import_pose(doc, pose_file, dialog.threshold)
+        except files.FileError as err:
+            self.window.show_error("Could not import the pose", str(err))
+            return False
+        self.window.select_tool(ToolId.POSE)
+        self.window.statusBar().showMessage(
+            f"Imported pose “{layer.name}”: {dialog.count_label.text()}", 6000
+        )
         return True
 
     def add_dropped_model(self, path: Path) -> bool:
