@@ -140,7 +140,7 @@ class Workspace(QObject):
         window.splitDockWidget(self.generate_dock, self.control_dock, Qt.Orientation.Vertical)
         window.resizeDocks(
             [window.layers_dock, self.generate_dock, self.control_dock],
-            [390, 440, 110],
+            [345, 480, 110],
             Qt.Orientation.Vertical,
         )
         # the right column keeps its full height; the Variants strip opens under the canvas only

@@ -440,6 +440,7 @@ def test_layers_generate_and_control_are_seen_together_and_the_prompt_never_scro
     assert rows.viewport().height() >= 4 * row_height  # room for the mask, results, sketch…
     panel = workspace.generate_panel
     scroll = next(w for w in panel.findChildren(QScrollArea))
+    assert scroll.viewport().height() >= 180  # the settings get a usable height (was ~70 px)
     scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
     for widget in (panel.prompt_edit, panel.generate_button, panel.mode_combo):
         assert not widget.visibleRegion().isEmpty(), widget
