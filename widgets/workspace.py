@@ -529,3 +529,4 @@ class Workspace(QObject):
         self.jobs.shutdown(10)
         self.scanner.shutdown(5000)
         self.autosave.shutdown()
+        self.store.flush()  # the prompt history is written in the background
