@@ -741,6 +741,7 @@ class GeneratePanel(QWidget):
 
     def _set_progress_text(self, text: str) -> None:
         self.progress_label.setText(text)
+        self.progress_label.setToolTip(text)  # a narrow dock cuts the line; the tip has it all
         self.status_message.emit(text)
 
 
