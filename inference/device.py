@@ -62,6 +62,7 @@ def warm_imports() -> None:
         import transformers
 
         _ = transformers.CLIPTextModel
+        import inference.engine  # noqa: F401  (built on the UI thread at the first Generate)
 
 
 _preloaded: list[int] = []  # dlopen handles, kept for the life of the process
