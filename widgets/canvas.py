@@ -546,6 +546,7 @@ class CanvasView(QWidget):
             old = self._stale.get(key)
             self._stale[key] = area if old is None else old.united(area)
         self._stale_timer.start()
+        self.update(self.doc_rect_to_widget(rect))  # tiles not cached yet render when painted
 
     def _render_into(self, key: tuple[int, int, int], area: Rect) -> None:
         tile = self._tiles[key]
