@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "pose": "inference.cli_pose",
     "models": "inference.cli_models",
     "convert": "app.cli_convert",
+    "serve": "inference.serve.cli",
 }
 VERBOSE_FLAGS = {"--verbose"}
 EXIT_NO_DISPLAY = 2
