@@ -13,6 +13,7 @@ import binascii
 import io
 import json
 import math
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -442,6 +443,7 @@ def preview_event(
         "image": encode_png(image),
         "box": _box_list(box),
         "region": None if region is None else encode_png(region),
+        "at": time.time(),  # when the replica made it (preview latency in the benchmark)
     }
 
 
