@@ -123,7 +123,7 @@ def decode_png(
     """A PNG from base64 as uint8; ``channels`` the allowed channel counts (1 = (H, W)).
 
     The size is checked from the header, before any pixel is decoded."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     if not isinstance(text, str):
         raise WireError(f"{what} must be a base64 PNG string")
@@ -148,7 +148,13 @@ def decode_png(
                 pixels = np.asarray(_normalised(image, channels, what))
     except WireError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError:
+        raise WireError(f"{what} is not a readable PNG (not a PNG image)") from None
+    except Image.DecompressionBombError:
+        raise WireError(
+            f"{what} is above this server's {max_pixels / 1e6:.2f} MP limit", status=413
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise WireError(f"{what} is not a readable PNG ({error})") from None
     return np.ascontiguousarray(pixels)
 

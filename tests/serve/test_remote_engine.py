@@ -223,6 +223,27 @@ def test_a_server_that_is_down_is_reported_at_once():
     assert time.monotonic() - begin < 2.0
 
 
+def test_jobs_beyond_the_replicas_wait_and_are_told_their_queue_position(server):
+    streams = [
+        RemoteEngine(server.url, server.token).events(inpaint_request(steps=200, seed=20 + i))
+        for i in range(4)
+    ]
+    try:
+        for stream in streams[:2]:  # both replicas busy
+            assert any(event["type"] == "started" for event in stream)
+        waiting = []
+        for stream in streams[2:]:
+            event = next(e for e in stream if e["type"] == "queued")
+            waiting.append(event["position"])
+        assert waiting == [0, 1]
+        for stream in streams[:2]:
+            stream.close()  # cancels them: the waiting jobs move up and start
+        assert any(event["type"] == "started" for event in streams[3])
+    finally:
+        for stream in streams:
+            stream.close()
+
+
 def test_zz_killing_the_replica_mid_job_fails_that_job_clearly_and_the_next_succeeds(server):
     remote = RemoteEngine(server.url, server.token)
 
