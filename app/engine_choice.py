@@ -22,7 +22,6 @@ from inference.library import Base, ModelEntry, ModelKind
 log = logging.getLogger(__name__)
 
 PROBE_THREAD_NAME = "server-probe"
-SERVER_SUFFIX = " (server)"
 
 
 def is_remote(settings: Settings) -> bool:
@@ -72,7 +71,7 @@ def server_entries(url: str, token: str) -> list[ModelEntry]:
                 inpaint=model.inpaint,
                 size=model.size,
                 hash=model.hash,
-                display_name=model.name + SERVER_SUFFIX,
+                display_name=model.name,  # recipes carry it: the server's own name
             )
         )
     return entries

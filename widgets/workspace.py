@@ -448,8 +448,8 @@ class Workspace(QObject):
         HubDialog(self.store, self.scanner, self.window).exec()
 
     def _settings_changed(self, settings: Settings, changed: frozenset[str]) -> None:
-        if changed & {"model_folders", "include_hf_cache"}:
-            self._pick_after_scan = True
+        if changed & {"model_folders", "include_hf_cache", "engine", "remote_url"}:
+            self._pick_after_scan = True  # remote: the server's models replace the picker's
         self.apply_settings(settings)
 
     def _pick_first_model(self, *_args: object) -> None:

@@ -208,7 +208,7 @@ def test_the_model_library_lists_the_servers_models_when_remote(qtbot, server, t
         with qtbot.waitSignal(library.scan_finished, timeout=30_000):
             library.rescan()
         (entry,) = library.entries()
-        assert entry.path == remote_model_path(MODEL) and entry.display_name.startswith(MODEL)
+        assert entry.path == remote_model_path(MODEL) and entry.display_name == MODEL
         assert entry.inpaint and entry.base.value == "SD1.x" and entry.usable
     finally:
         library.shutdown()
@@ -245,3 +245,36 @@ def test_settings_engine_page_tests_the_connection_and_saves_the_choice(qtbot, s
         server.url,
         server.token,
     )
+
+
+def test_switching_the_workspace_to_the_server_picks_its_model_and_generate_lands_a_result(
+    qtbot, server, tmp_path
+):
+    from widgets.main_window import MainWindow
+    from widgets.workspace import Workspace
+
+    window = MainWindow()
+    window.ask_unsaved = lambda action: "discard"
+    qtbot.addWidget(window)
+    workspace = Workspace(
+        window,
+        SettingsStore(tmp_path / "settings.json"),
+        autosave_folder=tmp_path / "autosave",
+        library_cache=tmp_path / "library.json",
+        scan_models=False,
+    )
+    try:
+        window.set_document(masked_photo())
+        doc = window.doc
+        workspace.store.update(  # what Settings › Engine's OK does
+            engine="remote", remote_url=server.url, remote_token=server.token, default_steps=4
+        )
+        qtbot.waitUntil(lambda: workspace.picker.checkpoint() is not None, timeout=30_000)
+        assert workspace.picker.checkpoint().path == remote_model_path(MODEL)
+        with qtbot.waitSignal(workspace.jobs.finished, timeout=120_000):
+            qtbot.mouseClick(workspace.generate_panel.generate_button, Qt.MouseButton.LeftButton)
+        (layer,) = doc.layers_of(LayerKind.RESULT)
+        assert layer.recipe["model"] == MODEL and layer.recipe["workflow"] == "Inpaint"
+        assert layer.raster.rect.contains(Rect(30, 20, 24, 24))
+    finally:
+        workspace.shutdown()
