@@ -68,9 +68,10 @@ def served_models(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(served_models: Path) -> Iterator[Server]:
-    """Two CPU engine replicas behind the gateway on 127.0.0.1 (about 20 s to start)."""
+    """Two CPU engine replicas behind the gateway on 127.0.0.1 (about 20 s to start), shut
+    down when this folder's tests are done (the rest of the suite runs without Ray)."""
     import ray
 
     from inference.serve.deployment import ServeConfig, deploy

@@ -247,11 +247,28 @@ def test_jobs_beyond_the_replicas_wait_and_are_told_their_queue_position(server)
 def test_zz_killing_the_replica_mid_job_fails_that_job_clearly_and_the_next_succeeds(server):
     remote = RemoteEngine(server.url, server.token)
 
+    victim, killed = 0, ""
+
     def kill_at_second(step, total, image, box=None, region=None):
+        nonlocal victim, killed
         if step == 2:
-            os.kill(int(remote.last_worker["pid"]), signal.SIGKILL)
+            victim, killed = int(remote.last_worker["pid"]), remote.last_worker["replica"]
+            os.kill(victim, signal.SIGKILL)
 
     with pytest.raises(ConnectionLost, match=r"stopped unexpectedly .* try again"):
         remote.run(inpaint_request(steps=200, seed=5), kill_at_second)
     result = remote.run(inpaint_request(steps=2, seed=6))  # the other replica (or the restarted)
     assert len(result.variants) == 1 and result.variants[0].image.shape == (64, 64, 3)
+    # Ray Serve replaces the dead replica: two replicas serve again, neither the killed one
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            started = _run_two_jobs_concurrently(server)
+            replicas = {event["replica"] for event in started}
+            if killed not in replicas:
+                break
+        except AssertionError:  # still one replica: both jobs went to it
+            pass
+        assert time.monotonic() < deadline, "the killed replica was not replaced"
+        time.sleep(1)
+    assert victim not in {event["pid"] for event in started}
