@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -339,6 +340,8 @@ class SettingsStore:
         return new
 
     def save(self, settings: Settings | None = None) -> None:
+        if (settings or self._settings).remote_token:
+            _make_private(self.path)  # a server's token: owner-only before it is written
         data = {**self._unknown, **(settings or self._settings).to_json()}
         atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -352,3 +355,15 @@ class SettingsStore:
                 self._listeners.remove(listener)
 
         return unsubscribe
+
+
+def _make_private(path: Path) -> None:
+    """Mode 0600 for ``path`` (created empty if missing); atomic saves keep a file's mode."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            os.chmod(path, 0o600)
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as exc:
+        log.warning("cannot make %s private: %s", path, exc)

@@ -46,3 +46,18 @@ def test_the_client_side_never_imports_ray():
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_settings_file_holding_a_server_token_is_readable_by_its_owner_only(tmp_path):
+    import os
+
+    from app.settings import SettingsStore
+
+    store = SettingsStore(tmp_path / "config" / "settings.json")
+    store.update(mask_opacity=0.3)
+    store.update(engine="remote", remote_url="http://h:1", remote_token="secret")
+    assert SettingsStore(store.path).settings.remote_token == "secret"
+    if os.name == "posix":
+        assert store.path.stat().st_mode & 0o777 == 0o600
+        store.update(mask_opacity=0.4)  # later saves keep the mode
+        assert store.path.stat().st_mode & 0o777 == 0o600
