@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -119,10 +120,12 @@ def main(argv: list[str]) -> int:
     url = deployment.deploy(config, args.host, args.port)
     scale = f"{autoscale[0]}..{autoscale[1]}" if autoscale else str(replicas)
     print(f"Impasto engine at {url}: {scale} replica(s); token in {token_file}", flush=True)
+    # a service manager stops us with SIGTERM: undeploy and leave the cluster as on Ctrl+C
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         print(f"{PROG}: stopping", file=sys.stderr)
     finally:
         deployment.undeploy()
