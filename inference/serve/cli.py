@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+from inference.library import default_cache_path
 from inference.serve.auth import default_token_file, load_or_create_token
 from inference.serve.wire import Limits
 
@@ -52,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-megapixels", type=float, default=100.0, help="per image")
     p.add_argument("--max-batch", type=int, default=Limits().max_batch)
     p.add_argument("--max-steps", type=int, default=Limits().max_steps)
-    p.add_argument("--hash-cache", type=Path, default=None, help="model hash cache file")
+    p.add_argument(
+        "--hash-cache", type=Path, default=None, help="model hash cache (default: the library's)"
+    )
     return p
 
 
@@ -115,7 +118,7 @@ def main(argv: list[str]) -> int:
         cpus_per_replica=args.cpus_per_replica,
         device=args.device,
         keep_models=max(1, args.keep_models),
-        cache_path=str(args.hash_cache) if args.hash_cache else None,
+        cache_path=str(args.hash_cache or default_cache_path()),  # hash each file once, ever
     )
     url = deployment.deploy(config, args.host, args.port)
     scale = f"{autoscale[0]}..{autoscale[1]}" if autoscale else str(replicas)
