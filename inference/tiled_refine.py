@@ -3,8 +3,10 @@
 The Ultimate SD Upscale / MultiDiffusion approach, with memory bounded for 8k pictures:
 
 - the upscaled picture is one RGB uint8 array, refined **in place**: tiles run one at a time in
-  rows, each read from the array as it stands (so a tile sees its refined neighbours in the
-  overlap, as Ultimate SD Upscale does), generated at the tile size by the ordinary img2img path
+  rows, each generated from the picture as it was before refining (the few overlap strips that
+  earlier tiles overwrite are kept aside until their tile runs: :class:`PristineBands`; a tile
+  fed its neighbour's refined edge would copy that edge's step into itself), at the tile size by
+  the ordinary img2img path
   (``Engine.run`` on a tile-sized request: the prompt, LoRAs and ControlNets apply to every tile;
   a ControlNet of type ``tile`` gets the tile itself), and blended back;
 - the blend weight ramps from 0 at a tile's top and left edges (where refined neighbours already
@@ -82,25 +84,110 @@ def plan_tiles(width: int, height: int, tile: int, overlap: int) -> TilePlan:
     return TilePlan(width, height, boxes)
 
 
-def _ramp(size: int, lead: int) -> np.ndarray:
-    """float32 weights over ``size`` pixels: rising over the first ``lead`` pixels, then 1."""
+def earlier_overlap(plan: TilePlan, index: int) -> tuple[int, int]:
+    """(left, top): how far earlier tiles reach into tile ``index`` from its left edge (tiles of
+    its row) and from its top edge (tiles of earlier rows). Nothing earlier lies elsewhere in it:
+    tiles run in rows, left to right."""
+    left, _, top, _ = _edge_overlaps(plan, index)
+    return left, top
+
+
+def _edge_overlaps(plan: TilePlan, index: int) -> tuple[int, int, int, int]:
+    """How far the neighbours reach into tile ``index`` from its left, right, top, bottom."""
+    box = plan.boxes[index]
+    row = [b for b in plan.boxes if b.y == box.y]
+    left = max((b.right - box.x for b in row if b.x < box.x), default=0)
+    right = max((box.right - b.x for b in row if b.x > box.x), default=0)
+    top = max((b.bottom - box.y for b in plan.boxes if b.y < box.y), default=0)
+    bottom = max((box.bottom - b.y for b in plan.boxes if b.y > box.y), default=0)
+    width, height = box.width, box.height
+    return (
+        min(max(0, left), width),
+        min(max(0, right), width),
+        min(max(0, top), height),
+        min(max(0, bottom), height),
+    )
+
+
+def _ramp(size: int, rise: int, fall: int) -> np.ndarray:
+    """float32 weights over ``size`` pixels: rising over the first ``rise`` pixels from near 0,
+    falling over the last ``fall`` pixels to near 0, 1 between (never exactly 0)."""
     weights = np.ones(size, np.float32)
-    if lead > 0:
-        lead = min(lead, size)
-        weights[:lead] = (np.arange(lead, dtype=np.float32) + 1) / (lead + 1)
+    if rise > 0:
+        weights[:rise] = (np.arange(rise, dtype=np.float32) + 0.5) / rise
+    if fall > 0:
+        falling = (np.arange(fall, 0, -1, dtype=np.float32) - 0.5) / fall
+        weights[size - fall :] = np.minimum(weights[size - fall :], falling)
     return weights
 
 
-def blend_weights(plan: TilePlan, index: int) -> np.ndarray:
-    """(h, w) float32 weight of tile ``index`` over what is already there: ramps along its top
-    and left edges where earlier tiles overlap it."""
+def feather(plan: TilePlan, index: int) -> np.ndarray:
+    """(h, w) float32: tile ``index``'s share of the picture, fading out across each overlap with
+    a neighbour (not at the picture's own edges)."""
     box = plan.boxes[index]
-    done = plan.boxes[:index]
-    left = max((b.right - box.x for b in done if b.y == box.y and b.x < box.x), default=0)
-    top = max((b.bottom - box.y for b in done if b.y < box.y), default=0)
-    wx = _ramp(box.width, max(0, left))
-    wy = _ramp(box.height, max(0, top))
-    return wy[:, None] * wx[None, :]
+    left, right, top, bottom = _edge_overlaps(plan, index)
+    return _ramp(box.height, top, bottom)[:, None] * _ramp(box.width, left, right)[None, :]
+
+
+def blend_weights(plan: TilePlan, index: int) -> np.ndarray:
+    """(h, w) float32 opacity of tile ``index`` over what earlier tiles left: its feather over
+    the sum of the feathers so far. Blending tile after tile this way keeps a running weighted
+    mean, so the end result is the feather-weighted average of every tile over each pixel (as
+    MultiDiffusion averages), though only one tile exists at a time."""
+    box = plan.boxes[index]
+    own = feather(plan, index)
+    total = own.copy()
+    for earlier in range(index):
+        other = plan.boxes[earlier]
+        if not _overlaps(other, box):
+            continue
+        x0, y0 = max(box.x, other.x), max(box.y, other.y)
+        x1, y1 = min(box.right, other.right), min(box.bottom, other.bottom)
+        weights = feather(plan, earlier)
+        total[y0 - box.y : y1 - box.y, x0 - box.x : x1 - box.x] += weights[
+            y0 - other.y : y1 - other.y, x0 - other.x : x1 - other.x
+        ]
+    return own / total
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return a.x < b.right and b.x < a.right and a.y < b.bottom and b.y < a.bottom
+
+
+class PristineBands:
+    """The unrefined pixels of the bands of later tiles that earlier tiles overwrite.
+
+    Every tile is generated from the upscaled picture as it was before refining (as
+    MultiDiffusion does): a tile fed its neighbour's refined edge would copy that edge's step
+    into itself. The picture is refined in place, so before a tile is blended in, the top and
+    left bands (see :func:`earlier_overlap`) of each later tile it touches are copied once, while
+    still untouched: a few strips of ``overlap`` pixels, never a second picture."""
+
+    def __init__(self, plan: TilePlan) -> None:
+        self.plan = plan
+        self._bands: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def keep_before_writing(self, picture: np.ndarray, index: int) -> None:
+        written = self.plan.boxes[index]
+        for later in range(index + 1, len(self.plan)):
+            box = self.plan.boxes[later]
+            if later in self._bands or not _overlaps(written, box):
+                continue
+            left, top = earlier_overlap(self.plan, later)
+            top_band = picture[box.y : box.y + top, box.x : box.right].copy()
+            left_band = picture[box.y : box.bottom, box.x : box.x + left].copy()
+            self._bands[later] = (top_band, left_band)
+
+    def tile_source(self, picture: np.ndarray, index: int) -> np.ndarray:
+        """Tile ``index`` as it was before any tile was blended in (its bands are let go)."""
+        box = self.plan.boxes[index]
+        tile = np.array(picture[box.y : box.bottom, box.x : box.right])
+        bands = self._bands.pop(index, None)
+        if bands is not None:
+            top_band, left_band = bands
+            tile[:, : left_band.shape[1]] = left_band
+            tile[: top_band.shape[0], :] = top_band
+        return tile
 
 
 def blend_tile(canvas: np.ndarray, tile: np.ndarray, box: Box, weights: np.ndarray) -> None:
@@ -187,11 +274,12 @@ def refine(
     source_h, source_w = request.image.shape[:2]
     log.info("refining %dx%d in %d tiles of %d px", width, height, len(plan), spec.tile)
     previews = _TilePreviews(on_preview, len(plan))
+    pristine = PristineBands(plan)
     recipe: Recipe | None = None
     for index, box in enumerate(plan.boxes):
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled")
-        tile = np.ascontiguousarray(picture[box.y : box.bottom, box.x : box.right])
+        tile = pristine.tile_source(picture, index)
         controls = tuple(
             _tile_control(c, tile, box, width / source_w, height / source_h)
             for c in request.controls
@@ -213,6 +301,7 @@ def refine(
         generated = result.variants[0].image[..., :3]
         if recipe is None:
             recipe = Recipe.from_json(result.recipe)
+        pristine.keep_before_writing(picture, index)
         blend_tile(picture, generated, box, blend_weights(plan, index))
     assert recipe is not None
     return replace(recipe, crop_box=None)

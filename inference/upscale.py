@@ -40,7 +40,7 @@ MAX_OUTPUT_SIDE = 32768  # the document's largest side (app.document.MAX_SIDE)
 SAFE_SUFFIXES = {".safetensors"}
 PICKLE_SUFFIXES = {".pth", ".pt", ".ckpt", ".bin"}
 MODEL_TILE = 256  # source pixels per model tile (CPU-friendly; the margin comes on top)
-MODEL_MARGIN = 16  # context around each model tile, cut off after
+MODEL_MARGIN = 32  # context around each model tile, cut off after
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles in all)
 
@@ -58,7 +58,7 @@ def check_scale(width: int, height: int, scale: float, pixel_limit: int) -> tupl
     if out_w * out_h > pixel_limit:
         raise InvalidRequestError(
             f"upscaling {width}x{height} by {scale:g} makes {out_w}x{out_h} "
-            f"({out_w * out_h / 1e6:.0f} MP), above the {pixel_limit / 1e6:.0f} MP pixel limit"
+            f"({out_w * out_h / 1e6:.3g} MP), above the {pixel_limit / 1e6:.3g} MP pixel limit"
         )
     if max(out_w, out_h) > MAX_OUTPUT_SIDE:
         raise InvalidRequestError(
@@ -118,9 +118,9 @@ class Upscaler:
             patch = np.ascontiguousarray(image[cy0:cy1, cx0:cx1, :3])
             tensor = torch.from_numpy(patch).permute(2, 0, 1)[None].float().div_(255)
             with torch.inference_mode():
-                result = model(tensor.to(model.device, model.dtype))
-            big = result[0].float().clamp_(0, 1).mul_(255).round_().byte().permute(1, 2, 0)
-            big_np = big.cpu().numpy()
+                result = model(tensor.to(model.device, model.dtype))[0].float()
+                big_np = result.clamp_(0, 1).mul_(255).round_().byte().permute(1, 2, 0).cpu()
+            big_np = big_np.numpy()
             s = self.scale
             inner = big_np[
                 (y0 - cy0) * s : (y0 - cy0 + y1 - y0) * s, (x0 - cx0) * s : (x0 - cx0 + x1 - x0) * s

@@ -12,7 +12,9 @@ down onto the canvas as it is now. A cancelled or failed job changes nothing.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,7 @@ from app.generation.request import (
 )
 from app.geometry import Rect
 from app.layers import Layer, LayerKind
+from app.library import ModelEntry, ModelKind
 from app.raster import Raster
 from inference.api import Box, ControlInput, Mode, Request, Result, UpscaleSpec
 from inference.recipe import Recipe
@@ -65,7 +68,7 @@ def check_options(doc: Document, options: UpscaleOptions, pixel_limit: int) -> N
     if width * height > pixel_limit:
         raise RequestBuildError(
             f"Upscaling {doc.width}x{doc.height} by {scale:g} makes {width}x{height} "
-            f"({width * height / 1e6:.0f} MP), above the {pixel_limit / 1e6:.0f} MP pixel limit "
+            f"({width * height / 1e6:.3g} MP), above the {pixel_limit / 1e6:.3g} MP pixel limit "
             "(Settings); choose a smaller factor."
         )
     if max(width, height) > MAX_SIDE:
@@ -220,3 +223,37 @@ def land_upscale(doc: Document, layers: list[Layer]) -> None:
     finally:
         doc.history.endMacro()
     doc.set_active(layer.id)
+
+
+# folder and file names upscaler models are kept under (A1111: models/ESRGAN, models/SwinIR...;
+# ComfyUI: models/upscale_models) or named by (4x-UltraSharp, RealESRGAN_x4plus...)
+UPSCALER_HINTS = ("esrgan", "swinir", "upscal", "4x", "2x", "x4", "x2")
+
+
+def upscaler_files(entries: Iterable[ModelEntry]) -> list[Path]:
+    """Model library entries that look like super-resolution models (the library does not
+    classify them: their tensors are not Stable Diffusion's), sorted by name."""
+    found = []
+    for entry in entries:
+        if entry.kind is not ModelKind.UNKNOWN:
+            continue
+        path = Path(entry.path)
+        if path.suffix.lower() not in {".safetensors", ".pth", ".pt"}:
+            continue
+        where = "/".join(part.lower() for part in path.parts[-3:])
+        if any(hint in where for hint in UPSCALER_HINTS):
+            found.append(path)
+    return sorted(found, key=lambda p: p.name.lower())
+
+
+def option_problem(
+    doc: Document, params: GenerationParams, options: UpscaleOptions, pixel_limit: int
+) -> str | None:
+    """Why ``options`` cannot run on ``doc`` (one sentence), or None."""
+    try:
+        check_options(doc, options, pixel_limit)
+    except RequestBuildError as error:
+        return str(error)
+    if options.refine and params.model_path is None:
+        return "Refining needs a Stable Diffusion model: choose one, or turn Refine off."
+    return None
