@@ -176,14 +176,12 @@ def _upscale(args: argparse.Namespace, request: Request, out: Path) -> int:
 
 
 def _with_alpha(picture: np.ndarray, source: np.ndarray | None) -> np.ndarray:
-    """The upscaled RGB with the source's alpha channel (if it has one) resized to it."""
+    """The upscaled picture (RGBA, opaque) with the source's alpha channel resized to it, or as
+    RGB when the source has none."""
     if source is None or source.ndim != 3 or source.shape[2] != 4:
-        return picture
+        return np.ascontiguousarray(picture[..., :3])
     from inference.upscale import lanczos
 
     height, width = picture.shape[:2]
-    alpha = lanczos(source[..., 3], width, height)
-    out = np.empty((height, width, 4), np.uint8)
-    out[..., :3] = picture[..., :3]
-    out[..., 3] = alpha
-    return out
+    picture[..., 3] = lanczos(source[..., 3], width, height)
+    return picture

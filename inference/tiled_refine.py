@@ -174,14 +174,14 @@ class PristineBands:
             if later in self._bands or not _overlaps(written, box):
                 continue
             left, top = earlier_overlap(self.plan, later)
-            top_band = picture[box.y : box.y + top, box.x : box.right].copy()
-            left_band = picture[box.y : box.bottom, box.x : box.x + left].copy()
+            top_band = picture[box.y : box.y + top, box.x : box.right, :3].copy()
+            left_band = picture[box.y : box.bottom, box.x : box.x + left, :3].copy()
             self._bands[later] = (top_band, left_band)
 
     def tile_source(self, picture: np.ndarray, index: int) -> np.ndarray:
         """Tile ``index`` as it was before any tile was blended in (its bands are let go)."""
         box = self.plan.boxes[index]
-        tile = np.array(picture[box.y : box.bottom, box.x : box.right])
+        tile = np.array(picture[box.y : box.bottom, box.x : box.right, :3])
         bands = self._bands.pop(index, None)
         if bands is not None:
             top_band, left_band = bands
@@ -191,8 +191,9 @@ class PristineBands:
 
 
 def blend_tile(canvas: np.ndarray, tile: np.ndarray, box: Box, weights: np.ndarray) -> None:
-    """Blend ``tile`` (RGB uint8, box-sized) into ``canvas`` at ``box`` in place."""
-    region = canvas[box.y : box.bottom, box.x : box.right]
+    """Blend ``tile`` (RGB uint8, box-sized) into the colour of ``canvas`` (RGB or RGBA) at
+    ``box`` in place."""
+    region = canvas[box.y : box.bottom, box.x : box.right, :3]
     w = weights[..., None]
     mixed = tile.astype(np.float32) * w + region.astype(np.float32) * (1 - w)
     np.rint(mixed, out=mixed)
@@ -265,8 +266,8 @@ def refine(
     on_preview: PreviewCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> Recipe:
-    """Regenerate ``picture`` (RGB uint8, upscaled) in place, tile by tile; returns the recipe of
-    the tile runs (the same for every tile but its crop)."""
+    """Regenerate the colour of ``picture`` (RGB or RGBA uint8, upscaled) in place, tile by tile;
+    returns the recipe of the tile runs (the same for every tile but its crop)."""
     spec = request.upscale
     assert spec is not None and request.image is not None
     height, width = picture.shape[:2]

@@ -163,8 +163,11 @@ def upscale_layers(plan: PlannedJob, result: Result) -> list[Layer]:
     height, width = variant.image.shape[:2]
     if (width, height) != expected:
         raise ValueError(f"the upscaled picture is {width}x{height}, expected {expected}")
-    pixels = np.empty((height, width, 4), np.uint8)
-    pixels[..., :3] = variant.image[..., :3]
+    if variant.image.shape[2] == 4 and variant.image.flags.writeable:
+        pixels = variant.image  # the engine's own array: no second full-size copy
+    else:
+        pixels = np.empty((height, width, 4), np.uint8)
+        pixels[..., :3] = variant.image[..., :3]
     pixels[..., 3] = 255
     engine = Recipe.from_json(result.recipe)
     app = Recipe.from_json(plan.recipe)

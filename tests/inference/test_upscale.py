@@ -168,8 +168,9 @@ def test_tiled_refine_of_a_gradient_with_the_tiny_model_has_no_seam(tiny_model_d
     result = Engine().run(
         request, lambda s, t, image, box=None, region=None: previews.append((s, t, box))
     )
-    out = result.variants[0].image.astype(np.float32)
-    assert out.shape == (192, 192, 3)
+    assert result.variants[0].image.shape == (192, 192, 4)
+    assert (result.variants[0].image[..., 3] == 255).all()
+    out = result.variants[0].image[..., :3].astype(np.float32)
     plan = plan_tiles(192, 192, 128, 32)
     assert len(plan) == 4
     # previews stream tile by tile, each placed on its tile, the step counted over all tiles
@@ -256,8 +257,8 @@ def test_a_tiny_esrgan_upscales_by_its_own_or_another_factor(tmp_path):
     assert (upscaler.scale, upscaler.architecture) == (4, "ESRGAN")
     image = gradient(300, 40)  # two model tiles side by side
     result = Engine().run(upscale_request(image, scale=2, upscaler_path=str(path)))
-    out = result.variants[0].image
-    assert out.shape == (80, 600, 3)
+    out = result.variants[0].image[..., :3]
+    assert result.variants[0].image.shape == (80, 600, 4)
     assert dict(result.recipe.extra)["Upscaler"] == "4x_tiny_esrgan.safetensors"
     # tiling is invisible: the same as the model over the whole picture at once, resized
     import cv2
