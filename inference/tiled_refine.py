@@ -194,10 +194,12 @@ def blend_tile(canvas: np.ndarray, tile: np.ndarray, box: Box, weights: np.ndarr
     """Blend ``tile`` (RGB uint8, box-sized) into the colour of ``canvas`` (RGB or RGBA) at
     ``box`` in place."""
     region = canvas[box.y : box.bottom, box.x : box.right, :3]
-    w = weights[..., None]
-    mixed = tile.astype(np.float32) * w + region.astype(np.float32) * (1 - w)
+    mixed = tile.astype(np.float32)  # the one tile-sized float buffer: region + w (tile - region)
+    mixed -= region
+    mixed *= weights[..., None]
+    mixed += region
     np.rint(mixed, out=mixed)
-    region[...] = mixed.astype(np.uint8)
+    region[...] = mixed
 
 
 # ---- validation -------------------------------------------------------------------------------
