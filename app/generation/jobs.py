@@ -85,7 +85,8 @@ class Job:
         short = prompt if len(prompt) <= 40 else prompt[:39] + "…"
         count = self.plan.request.batch_size
         batch = f" ×{count}" if count > 1 else ""
-        return f"#{self.id} {self.plan.workflow.value}{batch}: {short}"
+        what = "Upscale" if self.plan.request.upscale is not None else self.plan.workflow.value
+        return f"#{self.id} {what}{batch}: {short}"
 
 
 @dataclass(frozen=True, eq=False)
