@@ -26,7 +26,14 @@ from PySide6.QtWidgets import (
 
 from app import files
 from app.generation.jobs import JobController, default_engine_factory
+from app.generation.request import RequestBuildError
 from app.generation.session import GenerationSessions
+from app.generation.upscale import (
+    UpscaleOptions,
+    build_upscale_job,
+    option_problem,
+    upscaler_files,
+)
 from app.io.autosave import AutosaveManager
 from app.layers import LayerKind
 from app.library import ModelLibrary
@@ -46,6 +53,7 @@ from widgets.pose_overlay import PoseOverlayPainter
 from widgets.result_actions import result_actions
 from widgets.settings_dialog import SettingsDialog
 from widgets.staging_strip import StagingStrip
+from widgets.upscale_dialog import UpscaleDialog
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +183,7 @@ class Workspace(QObject):
         self._build_file_actions()
         self._build_layer_actions()
         self._build_settings_action()
+        self._build_upscale_action()
         self.apply_settings(settings, initial=True)
         self._pick_after_scan = False  # model folders were added: choose a model once listed
         self._unsubscribe = self.store.subscribe(self._settings_changed)
@@ -255,6 +264,45 @@ class Workspace(QObject):
         edit.addSeparator()
         edit.addAction(self._action("Settings…", self.open_settings, "Ctrl+,"))
         edit.addAction(self._action("Download Model from Hugging Face…", self.open_hub_dialog))
+
+    def _build_upscale_action(self) -> None:
+        """Image › Upscale… (the Image menu is made here when the window has none yet)."""
+        menu = self.window.menus.get("image")
+        if menu is None:
+            menu = QMenu("&Image", self.window)
+            self.window.menuBar().insertMenu(self.window.menus["layer"].menuAction(), menu)
+            self.window.menus["image"] = menu
+        self.upscale_action = self._action("&Upscale…", self.open_upscale_dialog)
+        menu.addAction(self.upscale_action)
+
+    def open_upscale_dialog(self) -> UpscaleDialog:
+        doc = self.window.doc
+        params = self.sessions.for_document(doc).params()
+        limit = self.window.pixel_limit
+        dialog = UpscaleDialog(
+            (doc.width, doc.height),
+            upscaler_files(self.scanner.entries()),
+            lambda options: option_problem(doc, params, options, limit),
+            tile=params.native_size if params.model_path else 512,
+            can_refine=params.model_path is not None,
+            parent=self.window,
+        )
+        dialog.accepted.connect(lambda: self.upscale(dialog.options()))
+        dialog.finished.connect(dialog.deleteLater)
+        self.upscale_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def upscale(self, options: UpscaleOptions) -> int | None:
+        """Queue an upscale of the current picture; the canvas grows when it lands."""
+        doc = self.window.doc
+        params = self.sessions.for_document(doc).params(resolve_seed=True)
+        try:
+            plan = build_upscale_job(doc, params, options, self.window.pixel_limit)
+        except RequestBuildError as error:
+            self.window.statusBar().showMessage(str(error), 8000)
+            return None
+        return self.jobs.submit(doc, plan)
 
     def _pose_tool(self, method: str) -> None:
         self.window.select_tool(ToolId.POSE)
