@@ -186,6 +186,7 @@ class CanvasView(QWidget):
             self.doc.pixels_changed.disconnect(self._on_pixels_changed)
             self.doc.preview_changed.disconnect(self._on_preview_changed)
             self.doc.selection_changed.disconnect(self._on_selection_changed)
+            self.doc.size_changed.disconnect(self._on_size_changed)
         self.doc = doc
         self._tiles.clear()
         self._stale.clear()
@@ -195,10 +196,18 @@ class CanvasView(QWidget):
             doc.pixels_changed.connect(self._on_pixels_changed)
             doc.preview_changed.connect(self._on_preview_changed)
             doc.selection_changed.connect(self._on_selection_changed)
+            doc.size_changed.connect(self._on_size_changed)
         self._on_selection_changed()
         self._fit_pending = True
         if self.width() > 0 and self.isVisible():
             self.fit()
+        self.update()
+
+    def _on_size_changed(self) -> None:
+        """The canvas grew or shrank: every cached tile is cut to the old size; fit the new."""
+        self._tiles.clear()
+        self._preview_image = None
+        self.fit()
         self.update()
 
     def set_tool(self, tool) -> None:
