@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -27,6 +29,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 MEMORY_MODES = ("none", "model_offload", "sequential_offload")
 PREVIEW_METHODS = ("linear", "taesd", "off")
 COLOR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
+ENGINES = ("local", "remote")
 MAX_RECENT_PROMPTS = 20
 
 
@@ -68,6 +71,10 @@ class Settings:
     default_guidance: float = 7.0
     # history: (prompt, negative prompt) pairs, newest first
     recent_prompts: tuple[tuple[str, str], ...] = ()
+    # engine: this machine's, or an `impasto serve` server (app/engine_choice.py)
+    engine: str = "local"  # local | remote
+    remote_url: str = ""
+    remote_token: str = ""
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(
@@ -202,6 +209,21 @@ def _sampler(value: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _server_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    url = value.strip()
+    if url and not re.match(r"^https?://[^\s/]+", url):
+        raise ValueError("must look like http://HOST:PORT or https://HOST")
+    return url
+
+
+def _token(value: Any) -> str:
+    if not isinstance(value, str) or any(ch.isspace() for ch in value.strip()):
+        raise ValueError("must be the server's token (one word, no spaces)")
+    return value.strip()
+
+
 def _prompt_pairs(value: Any) -> tuple[tuple[str, str], ...]:
     """(prompt, negative) pairs, newest first: blank prompts and repeats dropped, at most
     ``MAX_RECENT_PROMPTS`` kept."""
@@ -244,6 +266,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "default_steps": _int_range(1, 500),
     "default_guidance": _float_range(0.0, 50.0),
     "recent_prompts": _prompt_pairs,
+    "engine": _choice(ENGINES),
+    "remote_url": _server_url,
+    "remote_token": _token,
 }
 assert set(VALIDATORS) == FIELD_NAMES, "every setting needs a validator"
 
@@ -266,6 +291,9 @@ class SettingsStore:
         self._listeners: list[SettingsListener] = []
         self._unknown: dict[str, Any] = {}
         self._settings = self._load()
+        self._write_lock = threading.Lock()
+        self._pending_text: str | None = None  # newest content for the background writer
+        self._writer: threading.Thread | None = None
 
     @property
     def settings(self) -> Settings:
@@ -316,8 +344,59 @@ class SettingsStore:
         return new
 
     def save(self, settings: Settings | None = None) -> None:
+        self.flush()  # a write still pending from update_soon must not land after this one
+        if (settings or self._settings).remote_token:
+            _make_private(self.path)  # a server's token: owner-only before it is written
+        atomic_write_text(self.path, self._text(settings))
+
+    def _text(self, settings: Settings | None) -> str:
         data = {**self._unknown, **(settings or self._settings).to_json()}
-        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def update_soon(self, **changes: Any) -> Settings:
+        """As :meth:`update` (validated, listeners told at once), but the file is written on a
+        background thread: for changes made inside a key press (the prompt history on
+        Generate), where the fsync of an atomic write stalled the UI 20-80 ms. The newest
+        content wins; :meth:`flush` waits for it. A failed write is logged."""
+        new = self._settings.with_changes(**changes)
+        old = self._settings
+        changed = frozenset(
+            f.name for f in fields(Settings) if getattr(old, f.name) != getattr(new, f.name)
+        )
+        if not changed:
+            return old
+        self._settings = new
+        with self._write_lock:
+            self._pending_text = self._text(new)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_pending, name="impasto-settings-writer"
+                )
+                self._writer.start()
+        for listener in list(self._listeners):
+            try:
+                listener(new, changed)
+            except Exception:
+                log.exception("settings listener %r failed", listener)
+        return new
+
+    def flush(self, timeout: float | None = 10.0) -> None:
+        """Wait for a write started by :meth:`update_soon`."""
+        writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(timeout)
+
+    def _write_pending(self) -> None:
+        while True:
+            with self._write_lock:
+                text, self._pending_text = self._pending_text, None
+                if text is None:
+                    self._writer = None
+                    return
+            try:
+                atomic_write_text(self.path, text)
+            except OSError as error:
+                log.warning("could not save the settings: %s", error)
 
     def subscribe(self, listener: SettingsListener) -> Callable[[], None]:
         """Call ``listener(settings, changed_field_names)`` after each change; returns an
@@ -329,3 +408,15 @@ class SettingsStore:
                 self._listeners.remove(listener)
 
         return unsubscribe
+
+
+def _make_private(path: Path) -> None:
+    """Mode 0600 for ``path`` (created empty if missing); atomic saves keep a file's mode."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            os.chmod(path, 0o600)
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as exc:
+        log.warning("cannot make %s private: %s", path, exc)

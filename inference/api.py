@@ -13,7 +13,13 @@ from typing import Protocol
 
 import numpy as np
 
-from inference.recipe import ControlUnit, LoraUse, Recipe, ReferenceUnit  # noqa: F401 (part of the contract)
+from inference.limits import DEFAULT_PIXEL_LIMIT
+from inference.recipe import (  # noqa: F401 (part of the contract)
+    ControlUnit,
+    LoraUse,
+    Recipe,
+    ReferenceUnit,
+)
 
 
 class Mode(StrEnum):
@@ -87,6 +93,21 @@ class ControlInput:
     resize_mode: ResizeMode = ResizeMode.CROP_AND_RESIZE
 
 
+@dataclass(frozen=True)
+class UpscaleSpec:
+    """Upscale the request image by ``scale`` (Lanczos, or the super-resolution model file
+    ``upscaler_path``); with ``refine``, regenerate the result in overlapping ``tile`` px tiles
+    (img2img at the request's strength, prompt, LoRAs and controls) blended over ``overlap`` px.
+    The upscaled size may not exceed ``pixel_limit`` pixels. See inference/tiled_refine.py."""
+
+    scale: float = 2.0
+    upscaler_path: str | None = None  # None = Lanczos
+    refine: bool = False
+    tile: int = 512
+    overlap: int = 64
+    pixel_limit: int = DEFAULT_PIXEL_LIMIT
+
+
 @dataclass(frozen=True, eq=False)
 class ReferenceInput:
     """One reference image guiding the generation through an IP-Adapter (inference.ip_adapter).
@@ -135,6 +156,7 @@ class Request:
     controls: tuple[ControlInput, ...] = ()
     loras: tuple[tuple[str, float], ...] = ()
     vae_path: str | None = None
+    upscale: UpscaleSpec | None = None  # set: an upscale (and refine) job, see UpscaleSpec
     references: tuple[ReferenceInput, ...] = ()
 
 
@@ -257,6 +279,10 @@ class ModelNotFoundError(EngineError):
 
 class ModelLoadError(EngineError):
     """A model file exists but cannot be loaded (corrupt, wrong kind, pickle refused...)."""
+
+
+class UpscalerLoadError(ModelLoadError):
+    """A super-resolution model file cannot be used (unknown architecture, not an upscaler...)."""
 
 
 class OutOfMemoryError(EngineError):
