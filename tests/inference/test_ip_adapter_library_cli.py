@@ -104,6 +104,7 @@ def test_cli_reference_image_is_used_and_named(tmp_path, tiny_model_dir, ip_file
         (["--reference", "{ref}", "--ip-adapter", "/nowhere/ip.safetensors"], "not found"),
         (["--reference", "{ref}", "--ip-adapter", "{ip}", "--image-encoder", "/no"], "encoder"),
         (["--reference", "/no/such.png", "--ip-adapter", "{ip}"], "reference image not found"),
+        (["--reference", "{ref}", "--ip-adapter", "{ip}", "--server", "http://h:1"], "--server"),
     ],
 )
 def test_cli_bad_reference_arguments_say_one_line(
