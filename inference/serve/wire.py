@@ -34,6 +34,7 @@ from inference.api import (
     ResizeMode,
     Result,
     Sampler,
+    UpscaleSpec,
     Variant,
 )
 from inference.engine import MAX_BATCH, MAX_SIDE
@@ -265,6 +266,7 @@ REQUEST_FIELDS = frozenset(
         "controls",
         "loras",
         "vae",
+        "upscale",
     }
 )
 CONTROL_FIELDS = frozenset(
@@ -323,7 +325,37 @@ def request_to_wire(request: Request) -> dict[str, Any]:
             {**model_ref(path).to_wire(), "weight": float(weight)} for path, weight in request.loras
         ],
         "vae": model_ref(request.vae_path).to_wire() if request.vae_path else None,
+        "upscale": _upscale_to_wire(request.upscale),
     }
+
+
+def _upscale_to_wire(spec: UpscaleSpec | None) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    if spec.upscaler_path is not None:  # servers list no upscaler files (yet)
+        raise InvalidRequestError(
+            "a remote engine cannot use an upscaler model file: choose Lanczos, or the local engine"
+        )
+    return {
+        "scale": float(spec.scale),
+        "refine": bool(spec.refine),
+        "tile": int(spec.tile),
+        "overlap": int(spec.overlap),
+    }
+
+
+def _upscale(value: Any, limits: Limits) -> UpscaleSpec | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise WireError("upscale must be an object")
+    return UpscaleSpec(
+        scale=_float(value, "scale", 2.0),
+        refine=_bool(value, "refine"),
+        tile=_int(value, "tile", 64, 2048, 512),
+        overlap=_int(value, "overlap", 0, 1024, 64),
+        pixel_limit=limits.max_pixels,  # the server's limit, not the client's
+    )
 
 
 Resolver = Callable[[ModelRef, str], str]  # (reference, kind) -> the server's path
@@ -374,6 +406,7 @@ def request_from_wire(data: Any, resolve: Resolver, limits: Limits) -> Request:
         controls=_controls(data.get("controls", []), resolve, px),
         loras=_loras(data.get("loras", []), resolve),
         vae_path=_model_path(data.get("vae"), resolve, "vae"),
+        upscale=_upscale(data.get("upscale"), limits),
     )
     if mode is Mode.TXT2IMG and request.width * request.height * request.batch_size > px * 4:
         raise WireError("the requested images are above this server's pixel limit", 413)
@@ -491,7 +524,9 @@ def result_from_event(event: Mapping[str, Any], request: Request) -> Result:
         box = _box(item.get("box"), "box")
         assert box is not None
         crop = decode_png(item["image"], "a result", (3, 4))
-        if request.image is not None:
+        if request.upscale is not None:  # a new, bigger picture: the box is all of it
+            full = crop
+        elif request.image is not None:
             full = request.image.copy()
             if crop.shape[2] != full.shape[2] or box.right > full.shape[1]:
                 raise WireError("the server sent a result that does not fit the request image")

@@ -310,3 +310,43 @@ def test_spandrel_import_leaves_no_torchvision_placeholder_behind():
     assert spandrel.ModelLoader is not None
     module = sys.modules.get("torchvision")
     assert module is None or getattr(module, "__file__", None) is not None  # only a real one
+
+
+def test_an_upscale_request_travels_to_a_remote_engine_and_its_bigger_result_back():
+    import json
+
+    from inference.serve.wire import (
+        Limits,
+        request_from_wire,
+        request_to_wire,
+        result_event,
+        result_from_event,
+    )
+
+    request = Request(
+        mode=Mode.IMG2IMG,
+        image=gradient(40, 30),
+        model_path="/models/sd.safetensors",
+        strength=0.3,
+        upscale=UpscaleSpec(scale=2, refine=True, tile=64, overlap=16, pixel_limit=10**9),
+    )
+    wire = json.loads(json.dumps(request_to_wire(request)))
+    served = request_from_wire(
+        wire, lambda ref, kind: f"/server/{ref.name}", Limits(max_pixels=4000)
+    )
+    assert served.upscale == UpscaleSpec(
+        scale=2, refine=True, tile=64, overlap=16, pixel_limit=4000
+    )
+    result = Engine().run(replace_upscale(request, refine=False))  # Lanczos: no model needed
+    back = result_from_event(json.loads(json.dumps(result_event(result))), request)
+    np.testing.assert_array_equal(back.variants[0].image, result.variants[0].image)
+    assert back.variants[0].image.shape == (60, 80, 4)
+    with pytest.raises(InvalidRequestError, match="upscaler model file"):
+        request_to_wire(replace_upscale(request, upscaler_path="/m/4x.safetensors"))
+
+
+def replace_upscale(request: Request, **changes) -> Request:
+    from dataclasses import replace
+
+    assert request.upscale is not None
+    return replace(request, upscale=replace(request.upscale, **changes))
