@@ -24,6 +24,7 @@ from inference.library.classify import (
     read_json,
 )
 from inference.library.entry import PICKLE_PROBLEM, Base, ModelEntry, ModelFormat, ModelKind
+from inference.library.few_step import detect_few_step
 from inference.library.folders import IGNORED_MODEL_FOLDERS, app_model_roots, role_of
 from inference.library.hashing import (
     CancelFlag,
@@ -37,7 +38,7 @@ from inference.library.header import HeaderError, read_header
 
 log = logging.getLogger(__name__)
 
-CLASSIFIER_VERSION = 2  # bump when classify.py changes so cached classifications are redone
+CLASSIFIER_VERSION = 3  # bump when classify.py changes so cached classifications are redone
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 SKIPPED_DIRS = {"__pycache__", "node_modules", "venv", ".venv", "site-packages"}
@@ -383,6 +384,7 @@ class _Walker:
                 display_name=name,
                 problem=found.problem,
                 format=ModelFormat.DIFFUSERS,
+                few_step=detect_few_step(name),
             )
         )
         self._report(folder, force=True)
@@ -440,6 +442,7 @@ class _Walker:
                     format=ModelFormat.PICKLE,
                     sha256=cached_sha,
                     mtime_ns=info.st_mtime_ns,
+                    few_step=detect_few_step(display),
                 )
             )
             return
@@ -457,6 +460,7 @@ class _Walker:
                 format=ModelFormat.SAFETENSORS,
                 sha256=cached_sha if found.problem is None else None,
                 mtime_ns=info.st_mtime_ns,
+                few_step=found.few_step or detect_few_step(display),
             )
         )
 
@@ -474,6 +478,7 @@ class _Walker:
                     Base(cached["base"]),
                     bool(cached["inpaint"]),
                     cached.get("problem"),
+                    cached.get("few_step"),
                 )
             except (KeyError, ValueError):
                 pass
@@ -486,6 +491,7 @@ class _Walker:
         else:
             shapes = {name: t.shape for name, t in header.tensors.items()}
             found = classify_tensors(shapes, name_hint=path.name)
+            found = replace(found, few_step=detect_few_step(path.name, header.metadata))
         if self.cache is not None:
             record = {
                 "version": CLASSIFIER_VERSION,
@@ -493,6 +499,7 @@ class _Walker:
                 "base": found.base.value,
                 "inpaint": found.inpaint,
                 "problem": found.problem,
+                "few_step": found.few_step,
             }
             self.cache.put(real, info.st_size, info.st_mtime_ns, classification=record)
         return found
