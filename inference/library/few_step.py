@@ -23,6 +23,10 @@ class FewStep(StrEnum):
     HYPER = "Hyper-SD"
 
 
+FEW_STEP_OFF = "off"  # the user says: not a few-step model, whatever its name
+FEW_STEP_MARKS = (*(kind.value for kind in FewStep), FEW_STEP_OFF)
+
+
 @dataclass(frozen=True)
 class FewStepPreset:
     """What a few-step model generates well with."""
