@@ -10,8 +10,9 @@ lands the picture shown as one undoable RESULT layer with its recipe.
 Scheduling ("never pile up"): at most one live job runs and one request waits. A change inside
 the running job's area cancels it at its next step (its input is stale); the waiting request is
 only a flag, built from the document when it starts, so ten strokes replace each other instead
-of queueing ten jobs. A request that follows a cancelled one waits until the strokes have paused
-for ``SETTLE_MS``; an isolated stroke starts at once. A request whose input equals the frame
+of queueing ten jobs. A request that follows a cancelled one, or a stroke that ends within
+``SETTLE_MS`` of the one before, waits until the strokes have paused that long; an isolated
+stroke starts at once. A request whose input equals the frame
 shown (a change outside the frame, a hidden layer) starts nothing.
 
 Few-step models (LCM, Turbo, Lightning, Hyper-SD; inference.library.few_step): on start, the
@@ -242,6 +243,24 @@ class LiveMode(QObject):
         kind = self._library_kind(model.path) or detect_few_step(model.name)
         return preset_for(kind, model.name) if kind is not None else None
 
+    def model_mark(self) -> str | None:
+        """The user's few-step choice for the session's model (a FewStep value or "off");
+        None: automatic (the library decides)."""
+        path = self.session.values.model.path
+        return self._marks().get(path) if path is not None else None
+
+    def mark_model(self, kind: str | None) -> None:
+        """Remember in the settings that the session's model is ``kind`` (a FewStep value),
+        not few-step ("off"), or automatic (None). Takes effect the next time live starts."""
+        store, path = self.session._store, self.session.values.model.path
+        if store is None or path is None:
+            return
+        marks = self._marks()
+        marks.pop(path, None)
+        if kind is not None:
+            marks[path] = kind
+        store.update(few_step_marks=tuple(marks.items()))
+
     def _marks(self) -> dict[str, str]:
         store = self.session._store
         return dict(store.settings.few_step_marks) if store is not None else {}
@@ -297,14 +316,16 @@ class LiveMode(QObject):
         history; scripts and tests may call it directly)."""
         if not self.active:
             return
-        self._last_change = time.perf_counter()
+        now = time.perf_counter()
+        rapid = now - self._last_change < SETTLE_MS / 1000  # strokes in quick succession
+        self._last_change = now
         if self._running is not None:
             self._pending = True
             if self._stale():
                 self.jobs.cancel(self._running)  # stops at its next step
             self._forget_changes()
             return
-        if self._settle.isActive():
+        if self._settle.isActive() or rapid:
             self._settle.start(SETTLE_MS)  # still painting: the timer follows the last stroke
             return
         self._submit()
@@ -398,7 +419,7 @@ class LiveMode(QObject):
 
     def apply(self, new_layer: bool = False) -> Layer | None:
         """Land the live picture shown as one undoable RESULT layer with its recipe (pixels
-        equal to the picture). ``new_layer``: also add an empty paint layer above it, in the
+        equal to the picture). ``new_layer``: also add an empty sketch layer above it, in the
         same step, so painting goes on over the result. None when there is no picture yet."""
         doc, frame = self._doc, self.frame
         if doc is None or frame is None:
@@ -413,7 +434,7 @@ class LiveMode(QObject):
             try:
                 land_layers(doc, [layer], f"Apply {layer.name}")
                 if new_layer:
-                    doc.add_layer(LayerKind.IMAGE)
+                    doc.add_layer(LayerKind.SKETCH)  # what the pen paints on
             finally:
                 doc.history.endMacro()
         finally:

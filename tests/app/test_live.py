@@ -186,7 +186,7 @@ def test_apply_to_new_layer_adds_a_paint_layer_above_in_the_same_step(
     layer = live.apply(new_layer=True)
     assert doc.history.count() == count + 1
     assert doc.layers.index(doc.active_layer) == doc.layers.index(layer) + 1
-    assert doc.active_layer.kind is LayerKind.IMAGE
+    assert doc.active_layer.kind is LayerKind.SKETCH
     with qtbot.waitSignal(live.frame_shown, timeout=5000):
         stroke(doc, 40, 40)  # painting goes on over the applied result
     live.stop()
