@@ -254,3 +254,16 @@ def test_a_failed_build_says_one_line_and_stops_nothing(jobs, engine, qtbot, tmp
     assert any("classic engine" in m for m in messages)
     assert live.jobs_submitted == 0 and doc.preview is None
     live.stop()
+
+
+def test_a_bad_few_step_mark_is_refused_by_name(tmp_path):
+    from app.settings import SettingsError
+
+    store = SettingsStore(tmp_path / "settings.json")
+    with pytest.raises(SettingsError, match="few_step_marks"):
+        store.update(few_step_marks=[["/m.safetensors", "Warp"]])
+    store.update(few_step_marks=[["/m.safetensors", "LCM"], ["/m.safetensors", "off"]])
+    assert store.settings.few_step_marks == (("/m.safetensors", "off"),)  # the last one counts
+    assert SettingsStore(tmp_path / "settings.json").settings.few_step_marks == (
+        ("/m.safetensors", "off"),
+    )
