@@ -105,3 +105,17 @@ def test_close_forgets_everything(tiny_model_dir):
     engine.run(_img2img(tiny_model_dir, _photo()))
     engine.close()
     assert cache._prompt is None and cache._source is None and cache._work is None
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_paste_without_alpha_gives_the_bytes_of_a_blend_with_weight_one(channels):
+    from inference.api import Box
+
+    rng = np.random.default_rng(1)
+    original = rng.integers(0, 256, (40, 50, channels), dtype=np.uint8)
+    generated = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    box = Box(10, 5, 30, 20)
+    fast = cropping.paste(original, generated, box)
+    blended = cropping.paste(original, generated, box, np.ones((40, 50), np.float32))
+    np.testing.assert_array_equal(fast, blended)
+    assert not np.shares_memory(fast, original)
