@@ -162,6 +162,7 @@ class LiveControls(QWidget):
         self._syncing = True
         try:
             self.live_button.setChecked(on)
+            self.live_button.setText("● Live" if on else "Live")
         finally:
             self._syncing = False
         live = self.live
