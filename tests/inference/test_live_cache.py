@@ -119,3 +119,20 @@ def test_a_paste_without_alpha_gives_the_bytes_of_a_blend_with_weight_one(channe
     blended = cropping.paste(original, generated, box, np.ones((40, 50), np.float32))
     np.testing.assert_array_equal(fast, blended)
     assert not np.shares_memory(fast, original)
+
+
+def test_controlnet_img2img_takes_the_cached_inputs_with_the_same_pixels(
+    fresh_engine, tiny_model_dir, tiny_controlnet_dir
+):
+    from inference.api import ControlInput
+
+    pose = np.zeros((96, 96, 3), np.uint8)
+    pose[30:60, 45:50] = 255
+    control = ControlInput(image=pose, model_path=str(tiny_controlnet_dir), control_type="openpose")
+    request = _img2img(tiny_model_dir, _photo(7), controls=(control,))
+    first = fresh_engine.run(request).variants[0].image
+    again = fresh_engine.run(request).variants[0].image
+    stats = fresh_engine.cache.stats
+    assert stats.source_hits == 1 and stats.prompt_hits == 1
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, _uncached(tiny_model_dir, request))
