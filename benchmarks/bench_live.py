@@ -39,6 +39,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
@@ -245,12 +246,22 @@ def heartbeat_run(app: QApplication, model: Path, seconds: float, resolution: st
     heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
     heartbeat.setInterval(HEARTBEAT_MS)
 
+    stamps: list[float] = []
+
     def tick() -> None:
         now = clock.nsecsElapsed() / 1e6
         lateness.append(max(0.0, now - last[0] - HEARTBEAT_MS))
+        stamps.append(time.perf_counter())
         last[0] = now
 
     heartbeat.timeout.connect(tick)
+    import threading
+    from collections import Counter
+
+    from bench_responsiveness import StackSampler
+
+    sampler = StackSampler(threading.main_thread().ident)
+    sampler.start()
     dabs = [0]
     pen = QTimer()
     pen.setTimerType(Qt.TimerType.PreciseTimer)
@@ -275,6 +286,12 @@ def heartbeat_run(app: QApplication, model: Path, seconds: float, resolution: st
     wait(app, lambda: time.perf_counter() - started > seconds, timeout=seconds + 60)
     pen.stop()
     heartbeat.stop()
+    sampler.stop()
+    stalls = []
+    for at, late in zip(stamps[1:], lateness[1:], strict=True):
+        if late > 20:
+            where = Counter(sampler.during(at - late / 1000, at)).most_common(1)
+            stalls.append((round(late, 1), where[0][0] if where else "(no sample: GIL held)"))
     submitted = live.jobs_submitted
     live.stop()
     jobs.shutdown(60)
@@ -291,6 +308,7 @@ def heartbeat_run(app: QApplication, model: Path, seconds: float, resolution: st
         "max_ms": round(max(ticks), 1),
         "p99_ms": round(percentile(ticks, 99), 1),
         "p50_ms": round(percentile(ticks, 50), 2),
+        "stalls_over_20ms": stalls[:8],
     }
 
 
