@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from app.generation.jobs import WORKER_THREAD_NAME
 from app.generation.live import LIVE_PREVIEW_ID
@@ -145,38 +145,39 @@ def test_live_painting_through_the_window(qtbot, workspace, tiny_lcm, tmp_path):
 
 
 def test_live_edits_of_a_pose_render_again(qtbot, workspace, tiny_lcm, tmp_path):
-    """A ControlNet pose layer already in the document goes into every live frame, and moving a
-    keypoint (an undoable pose edit) renders the frame again with the new figure."""
+    """A ControlNet pose layer in the document goes into every live frame; dragging a joint with
+    the pose tool (an undoable pose edit) renders the frame again with the new figure."""
+    from app.layers import ControlSettings
     from tests.tiny_models import save_tiny_controlnet
 
     window = workspace.window
     open_photo(window, tmp_path)
     assert window.handle_dropped_path(str(tiny_lcm))
-    net = save_tiny_controlnet(tmp_path / "control-openpose")
+    qtbot.keyClick(window.canvas, Qt.Key.Key_P)
+    assert window.current_tool_id is ToolId.POSE
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=QPoint(10 + 30, 10 + 40))
     doc = window.doc
-    pose_layer = doc.add_layer(LayerKind.POSE)
-    workspace._pose_tool("add_person")
-    from app.layers import ControlSettings
-
+    (pose_layer,) = doc.layers_of(LayerKind.POSE)
+    net = save_tiny_controlnet(tmp_path / "control-openpose")
     settings = ControlSettings(control_type="openpose", model_path=str(net))
     doc.set_layer_property(pose_layer.id, "control", settings)
     live = workspace.generate_panel.session.live
-    engine_requests = []
+    requests = []
     workspace.jobs.job_queued.connect(
-        lambda job_id: engine_requests.append(workspace.jobs.job(job_id).plan.request)
+        lambda job_id: requests.append(workspace.jobs.job(job_id).plan.request)
     )
+    window.canvas.setFocus()
     with qtbot.waitSignal(live.frame_shown, timeout=60_000):
-        assert live.start()
-    first = engine_requests[-1]
+        qtbot.keyClick(window.canvas, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    first = requests[-1]
     assert len(first.controls) == 1 and first.controls[0].control_type == "openpose"
-    pose = doc.layer(pose_layer.id).pose
-    moved = pose.people[0].translated(12, 0)
-    from inference.openpose import Pose
-
+    wrist = doc.layer(pose_layer.id).pose.people[0].body[4]  # right wrist
+    grab = (round(10 + wrist.x), round(10 + wrist.y))
     with qtbot.waitSignal(live.frame_shown, timeout=60_000):
-        doc.set_layer_property(
-            pose_layer.id, "pose", Pose(pose.width, pose.height, (moved,)), "Move person"
-        )
-    second = engine_requests[-1]
+        drag(window.canvas, [grab, (grab[0] - 4, grab[1] + 6), (grab[0] - 8, grab[1] + 14)])
+    moved = doc.layer(pose_layer.id).pose.people[0].body[4]
+    assert (moved.x, moved.y) != (wrist.x, wrist.y)  # the joint followed the mouse
+    second = requests[-1]
+    assert second is not first
     assert not np.array_equal(first.controls[0].image, second.controls[0].image)
     live.stop()
