@@ -155,10 +155,7 @@ class LiveMode(QObject):
             return False
         values = self.session.values
         self.seed = random.randint(0, MAX_SEED) if values.random_seed else values.seed
-        self.preset = self.few_step_preset()
-        if self.preset is not None:
-            self._saved = (values.sampler, values.steps, values.guidance)
-            self._apply_preset(self.preset)
+        self._refresh_preset()
         self._doc = doc
         doc.history.indexChanged.connect(self._history_changed)
         doc.layers_changed.connect(self._structure_changed)
@@ -205,10 +202,7 @@ class LiveMode(QObject):
         self._running = self._running_input = self._frame_input = None
         self.frame = None
         self._doc = None
-        if self._saved is not None:
-            sampler, steps, guidance = self._saved
-            self._saved = None
-            self.session.update(sampler=sampler, steps=steps, guidance=guidance)
+        self._restore_settings()
         self.preset = None
         self.active_changed.emit(False)
         self.status.emit("Live off")
@@ -251,7 +245,7 @@ class LiveMode(QObject):
 
     def mark_model(self, kind: str | None) -> None:
         """Remember in the settings that the session's model is ``kind`` (a FewStep value),
-        not few-step ("off"), or automatic (None). Takes effect the next time live starts."""
+        not few-step ("off"), or automatic (None); a running live mode follows at once."""
         store, path = self.session._store, self.session.values.model.path
         if store is None or path is None:
             return
@@ -260,6 +254,8 @@ class LiveMode(QObject):
         if kind is not None:
             marks[path] = kind
         store.update(few_step_marks=tuple(marks.items()))
+        if self.active:
+            self._refresh_preset()
 
     def _marks(self) -> dict[str, str]:
         store = self.session._store
@@ -272,8 +268,26 @@ class LiveMode(QObject):
             return parse_few_step(entry.few_step)
         return detect_few_step(path.rsplit("/", 1)[-1])
 
-    def _apply_preset(self, preset: FewStepPreset) -> None:
+    def _refresh_preset(self) -> None:
+        """Use the preset of the model chosen now: the user's sampler/steps/CFG are saved the
+        first time a preset replaces them and come back when no preset applies any more."""
+        preset = self.few_step_preset()
+        if preset == self.preset:
+            return
+        self.preset = preset
+        if preset is None:
+            self._restore_settings()
+            return
+        if self._saved is None:
+            values = self.session.values
+            self._saved = (values.sampler, values.steps, values.guidance)
         self.session.update(sampler=preset.sampler, steps=preset.steps, guidance=preset.guidance)
+
+    def _restore_settings(self) -> None:
+        if self._saved is not None:
+            sampler, steps, guidance = self._saved
+            self._saved = None
+            self.session.update(sampler=sampler, steps=steps, guidance=guidance)
 
     # ---- changes -----------------------------------------------------------------------------
 
@@ -289,6 +303,8 @@ class LiveMode(QObject):
         self._coalesce.start()  # a macro or a stroke with a new layer: one change
 
     def _params_changed(self, names: frozenset[str]) -> None:
+        if names & {"model", "loras"}:
+            self._refresh_preset()  # another model or LoRA: its own preset, or the user's values
         if names & RENDER_NAMES:
             self._params_timer.start()
 

@@ -267,3 +267,23 @@ def test_a_bad_few_step_mark_is_refused_by_name(tmp_path):
     assert SettingsStore(tmp_path / "settings.json").settings.few_step_marks == (
         ("/m.safetensors", "off"),
     )
+
+
+def test_choosing_another_model_while_live_follows_its_preset(jobs, engine, doc, qtbot, tmp_path):
+    session = session_for(doc, jobs, tmp_path, model=PLAIN, sampler=Sampler.DDIM, steps=30)
+    live = session.live
+    with qtbot.waitSignal(live.frame_shown, timeout=5000):
+        live.start()
+    assert live.preset is None and session.values.steps == 30
+    session.update(model=MODEL)  # an LCM checkpoint now: its preset while live
+    assert (session.values.sampler, session.values.steps) == (Sampler.LCM, 4)
+    with qtbot.waitSignal(live.frame_shown, timeout=5000):
+        pass  # the frame renders again with the new model
+    assert engine.requests[-1].model_path == MODEL.path and engine.requests[-1].steps == 4
+    session.update(model=PLAIN)  # back to a plain model: the user's values again
+    assert (session.values.sampler, session.values.steps) == (Sampler.DDIM, 30)
+    session.update(model=MODEL)
+    live.mark_model("off")  # the user says it is not few-step: live follows at once
+    assert live.preset is None and session.values.steps == 30
+    live.stop()
+    assert (session.values.sampler, session.values.steps) == (Sampler.DDIM, 30)
