@@ -44,6 +44,7 @@ class Document(QObject):
     selection_changed = Signal()
     preview_changed = Signal(object)  # Rect that needs repainting
     notice = Signal(str)  # a short non-modal message for the status bar
+    size_changed = Signal()  # width/height changed (canvas grown by an upscale, or undone)
 
     def __init__(self, width: int, height: int, parent: QObject | None = None):
         super().__init__(parent)
