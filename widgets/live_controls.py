@@ -1,5 +1,7 @@
-"""Live painting controls for the generate panel: the Live toggle (Ctrl+L), Apply (Ctrl+Shift+L),
-Apply to new layer (Ctrl+Alt+L), the model's few-step choice and a status line.
+"""Live painting controls for the generate panel, in one row so the panel's settings keep their
+height: the Live toggle (Ctrl+L), Apply (Ctrl+Shift+L), Apply to a new layer (Ctrl+Alt+L) and the
+model's few-step choice. The state (preset, seed, last frame time) is the Live button's text and
+tooltip (``status_text``).
 
 A view of the current session's :class:`app.generation.live.LiveMode`: it calls its verbs and
 shows its signals; everything live painting does happens in app/. Switching documents turns live
@@ -12,7 +14,7 @@ import contextlib
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QWidget
 
 from app.generation.live import FEW_STEP_OFF, FewStep, LiveMode
 from app.generation.session import GenerationSession, GenerationSessions
@@ -31,42 +33,31 @@ class LiveControls(QWidget):
         self.live: LiveMode | None = None
         self._syncing = False
 
+        self.status_text = "Live off"
         self.live_button = QPushButton("Live", self)
         self.live_button.setObjectName("liveButton")
         self.live_button.setCheckable(True)
-        self.live_button.setToolTip(
-            f"Live painting: the frame re-renders after every stroke ({LIVE_KEY})"
-        )
         self.apply_button = QPushButton("Apply", self)
         self.apply_button.setToolTip(
             f"Apply the live picture as a result layer, one undo step ({APPLY_KEY})"
         )
-        self.apply_new_button = QPushButton("Apply to new layer", self)
+        self.apply_new_button = QPushButton("Apply + layer", self)
         self.apply_new_button.setToolTip(
             f"Apply the live picture and add a sketch layer above it to paint on ({APPLY_NEW_KEY})"
         )
         self.few_step_combo = QComboBox(self)
-        self.few_step_combo.setToolTip(
-            "Few-step model (LCM, Turbo, Lightning, Hyper-SD): live mode uses its sampler, "
-            "steps and CFG, and puts yours back when it ends"
-        )
-        self.few_step_combo.addItem("Few-step: automatic", AUTO)
+        self.few_step_combo.addItem("Auto", AUTO)
         for kind in FewStep:
-            self.few_step_combo.addItem(f"Few-step: {kind.value}", kind.value)
-        self.few_step_combo.addItem("Not a few-step model", FEW_STEP_OFF)
-        self.status_label = QLabel("Live off", self)
-        self.status_label.setObjectName("liveStatus")
-        self.status_label.setWordWrap(True)
+            self.few_step_combo.addItem(kind.value, kind.value)
+        self.few_step_combo.addItem("Not few-step", FEW_STEP_OFF)
 
-        row = QHBoxLayout()
-        row.addWidget(self.live_button)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.live_button, 1)
         row.addWidget(self.apply_button)
         row.addWidget(self.apply_new_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row)
-        layout.addWidget(self.few_step_combo)
-        layout.addWidget(self.status_label)
+        row.addWidget(self.few_step_combo)
+        self._set_status("Live off")
 
         self.live_button.toggled.connect(self._toggled)
         self.apply_button.clicked.connect(lambda: self.apply(new_layer=False))
@@ -107,7 +98,7 @@ class LiveControls(QWidget):
         self._show_mark()
 
     def _session_changed(self, names: frozenset[str]) -> None:
-        if "model" in names:
+        if names & {"model", "loras"}:
             self._show_mark()
 
     def _show_mark(self) -> None:
@@ -123,14 +114,19 @@ class LiveControls(QWidget):
 
     def _show_preset(self) -> None:
         live = self.live
-        if live is None or live.active:
+        if live is None:
             return
+        automatic = live.session.values.model.path is not None and live.model_mark() is None
         preset = live.few_step_preset()
+        shown = preset.kind.value if preset is not None and automatic else "off"
+        self.few_step_combo.setItemText(0, f"Auto: {shown}" if automatic else "Auto")
+        if live.active:
+            return
         if preset is None:
             text = "Live off · not a few-step model: live uses your sampler, steps and CFG"
         else:
             text = f"Live off · {preset.describe()}"
-        self.status_label.setText(text)
+        self._set_status(text)
 
     # ---- actions ------------------------------------------------------------------------------
 
@@ -146,7 +142,7 @@ class LiveControls(QWidget):
     def apply(self, new_layer: bool) -> None:
         live = self.live
         if live is None or live.apply(new_layer=new_layer) is None:
-            self.status_label.setText("No live picture to apply yet")
+            self._set_status("No live picture to apply yet")
 
     def _mark_changed(self, _index: int) -> None:
         live = self.live
@@ -157,6 +153,19 @@ class LiveControls(QWidget):
         self._show_preset()
 
     # ---- showing ------------------------------------------------------------------------------
+
+    def _set_status(self, text: str) -> None:
+        self.status_text = text
+        self.live_button.setToolTip(
+            f"Live painting: the frame re-renders after every stroke ({LIVE_KEY})\n{text}"
+        )
+        live = self.live
+        preset = live.few_step_preset() if live is not None else None
+        detected = f" (now: {preset.describe()})" if preset is not None else ""
+        self.few_step_combo.setToolTip(
+            "Few-step model (LCM, Turbo, Lightning, Hyper-SD): live mode uses its sampler, "
+            f"steps and CFG, and puts yours back when it ends{detected}"
+        )
 
     def _show_active(self, on: bool) -> None:
         self._syncing = True
@@ -171,7 +180,7 @@ class LiveControls(QWidget):
         if on and live is not None:
             preset = live.preset
             detail = preset.describe() if preset is not None else "your sampler, steps and CFG"
-            self.status_label.setText(f"Live · seed {live.seed} · {detail}")
+            self._set_status(f"Live · seed {live.seed} · {detail}")
         else:
             self._show_preset()
 
@@ -180,11 +189,12 @@ class LiveControls(QWidget):
         if live is not None and live.active:
             preset = live.preset
             detail = f" · {preset.describe()}" if preset is not None else ""
-            self.status_label.setText(f"{text} · seed {live.seed}{detail}")
+            self._set_status(f"{text} · seed {live.seed}{detail}")
 
     def _show_frame(self, _job_id: int) -> None:
         live = self.live
         frame = live.frame if live is not None else None
         if live is not None and frame is not None:
             latency = (frame.shown_at - frame.requested_at) * 1000
-            self.status_label.setText(f"Live · frame in {latency:.0f} ms · seed {live.seed}")
+            self._set_status(f"Live · frame in {latency:.0f} ms · seed {live.seed}")
+            self.live_button.setText(f"● Live {latency:.0f} ms")
