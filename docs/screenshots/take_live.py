@@ -5,7 +5,8 @@
 The app as ``impasto`` builds it, a landscape photo, a REAL tiny random-weight model named like an
 LCM checkpoint (so live mode applies the LCM preset), live mode switched on with Ctrl+L and a few
 pen strokes drawn with mouse events: the canvas shows the live picture (noise-like pixels: the
-weights are random), the Live button shows the last frame time, the few-step box the preset found (Auto: LCM).
+weights are random), the Live button shows the last frame time, the few-step box the preset
+found (Auto: LCM).
 """
 
 from __future__ import annotations
