@@ -71,6 +71,8 @@ class Settings:
     default_guidance: float = 7.0
     # history: (prompt, negative prompt) pairs, newest first
     recent_prompts: tuple[tuple[str, str], ...] = ()
+    # live painting: (model or LoRA path, few-step kind or "off") chosen by the user
+    few_step_marks: tuple[tuple[str, str], ...] = ()
     # engine: this machine's, or an `impasto serve` server (app/engine_choice.py)
     engine: str = "local"  # local | remote
     remote_url: str = ""
@@ -243,6 +245,22 @@ def _prompt_pairs(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs[:MAX_RECENT_PROMPTS])
 
 
+def _few_step_marks(value: Any) -> tuple[tuple[str, str], ...]:
+    from inference.library.few_step import FEW_STEP_MARKS
+
+    if not isinstance(value, list | tuple):
+        raise ValueError("must be a list of [model path, kind] pairs")
+    marks: dict[str, str] = {}
+    for item in value:
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            raise ValueError("must be a list of [model path, kind] pairs")
+        path, kind = item
+        if not isinstance(path, str) or not path or kind not in FEW_STEP_MARKS:
+            raise ValueError(f"{kind!r} is not one of {', '.join(FEW_STEP_MARKS)}")
+        marks[path] = kind
+    return tuple(marks.items())
+
+
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "model_folders": _paths,
     "include_hf_cache": _bool,
@@ -266,6 +284,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "default_steps": _int_range(1, 500),
     "default_guidance": _float_range(0.0, 50.0),
     "recent_prompts": _prompt_pairs,
+    "few_step_marks": _few_step_marks,
     "engine": _choice(ENGINES),
     "remote_url": _server_url,
     "remote_token": _token,

@@ -169,10 +169,12 @@ def paste(
     """
     out = original.copy()
     region = out[box.y : box.bottom, box.x : box.right]
-    if alpha is None:
-        weight = np.ones(region.shape[:2], np.float32)
-    else:
-        weight = alpha[box.y : box.bottom, box.x : box.right].astype(np.float32)
+    if alpha is None:  # the whole box is replaced: the same bytes as blending with weight 1
+        region[..., :3] = generated[..., :3]
+        if region.shape[-1] == 4:
+            region[..., 3] = 255
+        return out
+    weight = alpha[box.y : box.bottom, box.x : box.right].astype(np.float32)
     w = weight[..., None]
     blended = generated[..., :3].astype(np.float32) * w + region[..., :3].astype(np.float32) * (
         1 - w

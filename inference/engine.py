@@ -33,6 +33,7 @@ from inference.api import (
 )
 from inference.classic import is_classic, run_classic
 from inference.limits import MAX_MASK_BLUR
+from inference.live_cache import EncodingCache
 from inference.models import LoadedModel  # no torch at import: it loads inside load_model
 from inference.recipe import ControlUnit, Recipe, ReferenceUnit, lora_uses
 
@@ -179,6 +180,7 @@ class Engine:
         self._previewers: dict[tuple, Any] = {}
         self._upscalers: OrderedDict[str, Any] = OrderedDict()  # super-resolution models
         self._lock = threading.RLock()
+        self.cache = EncodingCache()  # prompt embeddings, encoded source, crop work between jobs
 
     # ---- models ------------------------------------------------------------------------------
 
@@ -196,6 +198,7 @@ class Engine:
             while len(self._models) >= self.max_models:
                 _, old = self._models.popitem(last=False)
                 old.close()
+                self.cache.clear()
                 self._controlnets.clear()
                 self._previewers.clear()
                 from inference.device import free_memory
@@ -214,6 +217,7 @@ class Engine:
             for loaded in self._models.values():
                 loaded.close()
             self._models.clear()
+            self.cache.clear()
             self._controlnets.clear()
             self._previewers.clear()
             self._upscalers.clear()
@@ -253,7 +257,7 @@ class Engine:
             loaded = self.load(request.model_path, request.vae_path)
             self._check_cancel(cancel)
             native = request.model_size or loaded.native_size
-            work = prepare_work(request, native)
+            work = self.cache.prepare_work(request, native, prepare_work)
             from inference import adapters  # T2I-Adapters leave the ControlNets to the code below
 
             nets, adapter_job = adapters.prepare(
@@ -408,6 +412,7 @@ class Engine:
                 on_preview(step, total, previewer(tensors["latents"]), box, region)
             return tensors
 
+        kwargs = self.cache.pipeline_inputs(pipe, request, work.source, kwargs)
         kwargs["callback_on_step_end"] = on_step_end
         kwargs["callback_on_step_end_tensor_inputs"] = ["latents"]
         try:

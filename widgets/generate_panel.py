@@ -60,6 +60,7 @@ from app.generation.session import (
 from app.library import Base, ModelLibrary
 from app.settings import SettingsStore
 from inference.api import Sampler
+from widgets.live_controls import LiveControls
 from widgets.lora_picker import LoraPicker
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,7 @@ class GeneratePanel(QWidget):
         outer.addWidget(self.negative_edit)
         outer.addWidget(scroll, 1)
         outer.addLayout(buttons)
+        outer.addWidget(LiveControls(self.sessions, self))  # live painting (widgets/live_controls)
         progress_row = QHBoxLayout()  # one line: the text, then the bar
         progress_row.addWidget(self.progress_label, 1)
         progress_row.addWidget(self.progress_bar)

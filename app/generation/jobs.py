@@ -78,6 +78,8 @@ class Job:
     worker_id: int | None = None
     step: int = 0
     total: int = 0
+    # takes the finished layers instead of landing/staging them (live painting); no `finished`
+    on_result: Callable[[int, list[Layer]], None] | None = None
 
     @property
     def label(self) -> str:
@@ -184,8 +186,13 @@ class JobController(QObject):
         :class:`~app.generation.request.RequestBuildError` when it cannot be built."""
         return self.submit(doc, build_request(doc, params))
 
-    def submit(self, doc: Document, plan: PlannedJob) -> int:
-        job = Job(next(self._ids), plan, doc)
+    def submit(
+        self,
+        doc: Document,
+        plan: PlannedJob,
+        on_result: Callable[[int, list[Layer]], None] | None = None,
+    ) -> int:
+        job = Job(next(self._ids), plan, doc, on_result=on_result)
         self._jobs.append(job)
         self.last_seed = plan.request.seed
         self._dispatch()
@@ -391,6 +398,9 @@ class JobController(QObject):
             )
             self.last_error = message
             self.failed.emit(job.id, message)
+            return
+        if job.on_result is not None:
+            job.on_result(job.id, layers)
             return
         if job.plan.request.upscale is not None:  # the canvas grows with it: one undo step
             from app.generation.upscale import land_upscale

@@ -40,6 +40,7 @@ from app.model_choice import inpaint_partner
 from inference.api import Sampler
 
 if TYPE_CHECKING:
+    from app.generation.live import LiveMode
     from app.library import ModelLibrary
     from app.settings import Settings, SettingsStore
 
@@ -116,6 +117,7 @@ class GenerationSession(QObject):
         self._store = store
         self._values = values or SessionValues()
         self.recent_prompts: list[PromptPair] = list(recent_prompts)[:MAX_RECENT_PROMPTS]
+        self._live: LiveMode | None = None
         if store is not None:
             # a fresh session starts from the user's defaults; a copied one keeps its values
             first = (DEFAULT_SETTINGS if values is None else frozenset()) | {"recent_prompts"}
@@ -204,6 +206,15 @@ class GenerationSession(QObject):
             return model
         partner = inpaint_partner(self.library.entries(), self.library.entry(model.path))
         return model if partner is None else model_choice(partner, model.vae_path)
+
+    @property
+    def live(self) -> LiveMode:
+        """Live painting on this session (app.generation.live), made at first use."""
+        if self._live is None:
+            from app.generation.live import LiveMode
+
+            self._live = LiveMode(self)
+        return self._live
 
     # ---- verbs ----------------------------------------------------------------------------
 

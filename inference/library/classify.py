@@ -32,6 +32,7 @@ class Classification:
     base: Base = Base.UNKNOWN
     inpaint: bool = False
     problem: str | None = None
+    few_step: str | None = None  # a FewStep value (inference.library.few_step), from names/metadata
 
 
 def classify_tensors(shapes: Shapes, name_hint: str = "") -> Classification:

@@ -107,6 +107,7 @@ class ModelEntry:
     format: ModelFormat = ModelFormat.SAFETENSORS
     sha256: str | None = None
     mtime_ns: int = 0
+    few_step: str | None = None  # LCM/Turbo/Lightning/Hyper-SD (inference.library.few_step)
 
     @property
     def usable(self) -> bool:

@@ -25,6 +25,7 @@ from inference.library.classify import (
     read_json,
 )
 from inference.library.entry import PICKLE_PROBLEM, Base, ModelEntry, ModelFormat, ModelKind
+from inference.library.few_step import detect_few_step
 from inference.library.folders import IGNORED_MODEL_FOLDERS, app_model_roots, role_of
 from inference.library.hashing import (
     CancelFlag,
@@ -388,6 +389,7 @@ class _Walker:
                 display_name=name,
                 problem=found.problem,
                 format=ModelFormat.DIFFUSERS,
+                few_step=detect_few_step(name),
             )
         )
         self._report(folder, force=True)
@@ -445,6 +447,7 @@ class _Walker:
                     format=ModelFormat.PICKLE,
                     sha256=cached_sha,
                     mtime_ns=info.st_mtime_ns,
+                    few_step=detect_few_step(display),
                 )
             )
             return
@@ -462,6 +465,7 @@ class _Walker:
                 format=ModelFormat.SAFETENSORS,
                 sha256=cached_sha if found.problem is None else None,
                 mtime_ns=info.st_mtime_ns,
+                few_step=found.few_step or detect_few_step(display),
             )
         )
 
@@ -479,6 +483,7 @@ class _Walker:
                     Base(cached["base"]),
                     bool(cached["inpaint"]),
                     cached.get("problem"),
+                    cached.get("few_step"),
                 )
             except (KeyError, ValueError):
                 pass
@@ -491,6 +496,7 @@ class _Walker:
         else:
             shapes = {name: t.shape for name, t in header.tensors.items()}
             found = classify_tensors(shapes, name_hint=path.name)
+            found = replace(found, few_step=detect_few_step(path.name, header.metadata))
         if self.cache is not None:
             record = {
                 "version": CLASSIFIER_VERSION,
@@ -498,6 +504,7 @@ class _Walker:
                 "base": found.base.value,
                 "inpaint": found.inpaint,
                 "problem": found.problem,
+                "few_step": found.few_step,
             }
             self.cache.put(real, info.st_size, info.st_mtime_ns, classification=record)
         return found
