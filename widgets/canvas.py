@@ -176,6 +176,7 @@ class CanvasView(QWidget):
             self.doc.pixels_changed.disconnect(self._on_pixels_changed)
             self.doc.preview_changed.disconnect(self._on_preview_changed)
             self.doc.selection_changed.disconnect(self._on_selection_changed)
+            self.doc.canvas_resized.disconnect(self._on_canvas_resized)
         self.doc = doc
         self._tiles.clear()
         self._preview_image = None
@@ -184,6 +185,7 @@ class CanvasView(QWidget):
             doc.pixels_changed.connect(self._on_pixels_changed)
             doc.preview_changed.connect(self._on_preview_changed)
             doc.selection_changed.connect(self._on_selection_changed)
+            doc.canvas_resized.connect(self._on_canvas_resized)
         self._on_selection_changed()
         self._fit_pending = True
         if self.width() > 0 and self.isVisible():
@@ -530,6 +532,17 @@ class CanvasView(QWidget):
             return layer_id >= 0 and self.doc.layer(layer_id).kind is LayerKind.MASK
         except KeyError:
             return False
+
+    def _on_canvas_resized(self, dx: int, dy: int) -> None:
+        """The canvas changed size (app/canvas_size.py): the picture stays where it was on
+        screen, or the view fits the new canvas if it was fitted."""
+        self._tiles.clear()
+        if self._fitted:
+            self.fit()
+        else:
+            self._offset -= QPointF(dx * self._scale, dy * self._scale)
+        self._on_preview_changed(self.doc.rect if self.doc is not None else Rect(0, 0, 0, 0))
+        self.update()
 
     def _on_preview_changed(self, rect: Rect) -> None:
         preview = self.doc.preview if self.doc is not None else None
