@@ -53,25 +53,11 @@ def snap(value: float) -> int:
 def snapped(rect: Rect) -> Rect:
     """``rect`` with its edges on the 8-pixel grid, each side MIN_SIDE..MAX_SIDE."""
     if rect.is_empty:
-        raise FrameError(f"A generation frame needs an area; {rect.w} × {rect.h} has none.")
+        raise FrameError(f"The generation frame ({rect.w} × {rect.h}) has no area.")
     left, top = snap(rect.x), snap(rect.y)
     width = min(MAX_SIDE, max(MIN_SIDE, snap(rect.w)))
     height = min(MAX_SIDE, max(MIN_SIDE, snap(rect.h)))
     return Rect(left, top, width, height)
-
-
-def parse_frame(text: str) -> Rect:
-    """``X,Y,W,H`` (the CLI's ``--frame``) as a Rect; raises FrameError with one line."""
-    parts = [part.strip() for part in str(text).split(",")]
-    try:
-        x, y, w, h = (int(part) for part in parts)
-    except ValueError:
-        raise FrameError(
-            f"--frame must be X,Y,W,H in whole pixels (e.g. -128,0,768,512), not {text!r}"
-        ) from None
-    if w <= 0 or h <= 0:
-        raise FrameError(f"--frame {text} has no area: its width and height must be above 0")
-    return Rect(x, y, w, h)
 
 
 def generation_size(frame: Rect, native: int, exact: bool = False) -> tuple[int, int]:

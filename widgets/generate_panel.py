@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.document import Document
+from app.frame import frame_of
 from app.generation.jobs import JobController, JobState
 from app.generation.request import (
     GenerationParams,
@@ -46,7 +47,7 @@ from app.generation.request import (
     ResolutionPolicy,
     Workflow,
     active_control_layers,
-    detect_workflow,
+    planned_workflow,
 )
 from app.generation.session import (
     MAX_SEED,
@@ -449,6 +450,7 @@ class GeneratePanel(QWidget):
                 doc.pixels_changed.connect(self._schedule_mode)
                 doc.active_layer_changed.connect(self._schedule_mode)
                 doc.selection_changed.connect(self._schedule_mode)
+                frame_of(doc).changed.connect(self._schedule_mode)
         session = self.sessions.activate(doc)
         if session is not self.session or not self._shown_once:
             self._bind_session(session)
@@ -462,6 +464,7 @@ class GeneratePanel(QWidget):
             doc.pixels_changed,
             doc.active_layer_changed,
             doc.selection_changed,
+            frame_of(doc).changed,
         ):
             with contextlib.suppress(RuntimeError, TypeError):
                 signal.disconnect(self._schedule_mode)
@@ -471,7 +474,7 @@ class GeneratePanel(QWidget):
 
     def _refresh_mode(self) -> None:
         doc = self._doc
-        self._detected = detect_workflow(doc) if doc is not None else None
+        self._detected = planned_workflow(doc) if doc is not None else None
         if self._message_workflow not in (None, self._detected):  # e.g. a mask was painted
             self._message_workflow = None
             self.show_message(None)

@@ -255,6 +255,15 @@ def detect_framed_workflow(doc: Document, frame: Rect) -> Workflow:
     return Workflow.IMG2IMG
 
 
+def planned_workflow(doc: Document) -> Workflow:
+    """What Generate does now: with the document's generation frame, what the frame covers
+    decides (``detect_framed_workflow``), else ``detect_workflow``."""
+    from app.frame import frame_of
+
+    frame = frame_of(doc).rect
+    return detect_framed_workflow(doc, frame) if frame is not None else detect_workflow(doc)
+
+
 def frame_picture(doc: Document, frame: Rect) -> np.ndarray:
     """Straight RGBA of the visible picture over ``frame``, transparent past the canvas."""
     rgba = composite(doc.layers, frame)
