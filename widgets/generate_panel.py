@@ -42,6 +42,7 @@ from app.document import Document
 from app.frame import frame_of
 from app.generation.jobs import JobController, JobState
 from app.generation.request import (
+    FRAME_HINTS,
     GenerationParams,
     RequestBuildError,
     ResolutionPolicy,
@@ -502,7 +503,8 @@ class GeneratePanel(QWidget):
         if override is not None:
             self.mode_label.setText(f"Mode: <b>{override.value}</b> (chosen)")
         else:
-            hint = MODE_HINTS[self._detected]
+            framed = self._doc is not None and frame_of(self._doc).rect is not None
+            hint = (FRAME_HINTS if framed else MODE_HINTS)[self._detected]
             self.mode_label.setText(f"Mode: <b>{self._detected.value}</b> ({hint})")
         shown = override or self._detected
         self.strength_spin.setEnabled(shown is not Workflow.TXT2IMG)

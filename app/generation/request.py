@@ -255,6 +255,15 @@ def detect_framed_workflow(doc: Document, frame: Rect) -> Workflow:
     return Workflow.IMG2IMG
 
 
+FRAME_HINTS = {  # why each mode was chosen, when a generation frame decides
+    Workflow.INPAINT: "the generation frame reaches past the picture or over the mask",
+    Workflow.SKETCH: "a sketch in the generation frame",
+    Workflow.IMG2IMG_SELECTION: "the generation frame",
+    Workflow.IMG2IMG: "what the generation frame covers",
+    Workflow.TXT2IMG: "the canvas is empty: the generation frame",
+}
+
+
 def planned_workflow(doc: Document) -> Workflow:
     """What Generate does now: with the document's generation frame, what the frame covers
     decides (``detect_framed_workflow``), else ``detect_workflow``."""

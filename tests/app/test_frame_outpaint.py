@@ -282,7 +282,7 @@ def test_outpaint_to_the_right_leaves_the_left_untouched(jobs_for, qtbot):
         jobs.generate(doc, with_frame(MODEL, Rect(64, 0, 128, 64)))
     assert (doc.width, doc.height) == (192, 64)
     after = composite(doc.layers, doc.rect)
-    np.testing.assert_array_equal(after[:, :64 + 32 - 16 - 4], before[:, :76])
+    np.testing.assert_array_equal(after[:, : 64 + 32 - 16 - 4], before[:, :76])
     result = doc.layers_of(LayerKind.RESULT)[0]
     assert result.raster.rect == Rect(64, 0, 128, 64)
     assert result.recipe["crop_box"] == [64, 0, 128, 64]
