@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from app.geometry import Rect
 from app.tools.base import Phase, PointerEvent
@@ -174,6 +174,23 @@ class Grip(Enum):
     BOTTOM_RIGHT = (False, False, True, True)
     NEW = (False, False, False, False)  # drawing a new frame
 
+    @property
+    def cursor(self) -> Qt.CursorShape:
+        """The pointer shape that tells what a press here would do."""
+        shapes = Qt.CursorShape
+        return {
+            Grip.MOVE: shapes.SizeAllCursor,
+            Grip.LEFT: shapes.SizeHorCursor,
+            Grip.RIGHT: shapes.SizeHorCursor,
+            Grip.TOP: shapes.SizeVerCursor,
+            Grip.BOTTOM: shapes.SizeVerCursor,
+            Grip.TOP_LEFT: shapes.SizeFDiagCursor,
+            Grip.BOTTOM_RIGHT: shapes.SizeFDiagCursor,
+            Grip.TOP_RIGHT: shapes.SizeBDiagCursor,
+            Grip.BOTTOM_LEFT: shapes.SizeBDiagCursor,
+            Grip.NEW: shapes.CrossCursor,
+        }[self]
+
 
 def handle_points(rect: Rect) -> dict[Grip, tuple[float, float]]:
     """The eight handles (document coordinates) of a frame."""
@@ -223,6 +240,11 @@ class FrameTool:
     @property
     def dragging(self) -> bool:
         return self._grip is not None
+
+    @property
+    def cursor_shape(self) -> Qt.CursorShape:
+        """What the canvas shows: the grip held, or the one under the pointer."""
+        return (self._grip or self.hover).cursor
 
     def handle(self, event: PointerEvent) -> Rect | None:
         before = self.frame.rect

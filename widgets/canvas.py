@@ -738,6 +738,9 @@ class CanvasView(QWidget):
         for area in (rect, before, self._gesture_rect):
             if area is not None:
                 self._update_doc_area(area)
+        shape = getattr(self.tool, "cursor_shape", None)  # a pointer that says what it does
+        if shape is not None and self._pan_anchor is None and not self._space_down:
+            self.setCursor(shape)
 
     def _move_cursor(self, pos: QPointF) -> None:
         old = self._brush_outline_rect()

@@ -322,3 +322,14 @@ def test_layers_off_the_canvas_do_not_count_as_picture(jobs_for, qtbot):
     doc.add_layer(LayerKind.IMAGE, "Off canvas", Raster(4, hidden, 64, 0))
     plan = build_request(doc, with_frame(MODEL, Rect(32, 0, 64, 64)))
     assert plan.workflow is Workflow.INPAINT and (plan.request.mask[:, 32:] == 255).all()
+
+
+def test_the_frame_is_saved_with_the_project(tmp_path):
+    from app import files
+
+    doc = random_photo(64, 48)
+    frame_of(doc).set(Rect(-32, 8, 96, 64))
+    path = tmp_path / "framed.ora"
+    files.save_project(doc, path)
+    reopened = files.open_document(path)
+    assert frame_of(reopened).rect == Rect(-32, 8, 96, 64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from app.compose import composite
@@ -14,7 +15,7 @@ from app.frame import frame_of
 from app.geometry import Rect
 from app.layers import LayerKind
 from tests.app.fake_engine import FakeEngine
-from tests.widgets.pointer_helpers import drag, photo_pixels
+from tests.widgets.pointer_helpers import drag, photo_pixels, send_mouse
 from widgets.frame_tool import FRAME_COLOUR, CanvasSizeDialog
 from widgets.main_window import MainWindow, ToolId, qimage_to_rgba
 
@@ -58,6 +59,12 @@ def test_f_draws_a_frame_handles_resize_it_past_the_canvas_and_esc_removes_it(wi
     blue = frame_pixels(window)
     assert blue[ORIGIN + 16, ORIGIN + 60 : ORIGIN + 150].mean() > 0.8  # top edge
     assert blue[ORIGIN + 80, ORIGIN + 60 : ORIGIN + 150].mean() < 0.05  # inside: the picture
+    # the pointer over a handle says what a drag does
+    none = Qt.MouseButton.NoButton
+    send_mouse(canvas, QMouseEvent.Type.MouseMove, at(200, 144), none, none)
+    assert canvas.cursor().shape() is Qt.CursorShape.SizeFDiagCursor
+    send_mouse(canvas, QMouseEvent.Type.MouseMove, at(100, 80), none, none)
+    assert canvas.cursor().shape() is Qt.CursorShape.SizeAllCursor
     # the bottom-right handle drags it past the canvas (320 x 240)
     drag(canvas, [at(200, 144), at(300, 200), at(397, 261)])
     assert frame.rect == Rect(16, 16, 384, 248) and frame.outside_canvas()
