@@ -270,8 +270,8 @@ def _parse_frame(text: str | None) -> Box | None:
 def _framed_pixels(
     framed: FramedImage, mask: np.ndarray | None, args: argparse.Namespace
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The frame's pixels (the empty part pre-filled) and its mask: the empty part with a seam,
-    plus ``--mask``; None when the frame covers only image and no mask."""
+    """The frame's pixels (RGBA, transparent where empty: the engine pre-fills them) and its
+    mask: the empty part with a seam, plus ``--mask``; None when there is nothing to fill."""
     from inference import outpaint
 
     canvas = framed.canvas
@@ -285,13 +285,14 @@ def _framed_pixels(
         )
     if max(framed.frame.width, framed.frame.height) > 8192:
         raise BadInput(f"--frame {args.frame} is too large: each side can be at most 8192")
-    rgba = framed.frame_rgba()
-    extra = framed.frame_mask(mask)
-    seed = args.seed if args.seed is not None and args.seed >= 0 else 0
-    prepared = outpaint.prepare(rgba, seed, extra=extra)
-    if not (prepared.mask > 127).any():
-        return prepared.image, None
-    return prepared.image, prepared.mask
+    rgba = framed.frame_rgba()  # the engine pre-fills its transparent pixels
+    empty = rgba[..., 3] < 255
+    seam = outpaint.seam_width(framed.frame.width, framed.frame.height)
+    frame_mask = outpaint.outpaint_mask(empty, seam, framed.frame_mask(mask))
+    image = rgba if empty.any() or framed.image.shape[2] == 4 else rgba[..., :3]
+    if not (frame_mask > 127).any():
+        return np.ascontiguousarray(image), None
+    return np.ascontiguousarray(image), frame_mask
 
 
 def _controls(args: argparse.Namespace, image: np.ndarray | None, mode: Mode) -> tuple:

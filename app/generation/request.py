@@ -162,9 +162,11 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
     """The immutable request for ``params`` on ``doc`` (raises :class:`RequestBuildError`)."""
     _check_params(params)
     frame = params.frame
+    picture = None
     if frame is not None:
         _check_frame(doc, frame)
-        workflow = params.workflow or detect_framed_workflow(doc, frame)
+        picture = frame_picture(doc, frame)
+        workflow = params.workflow or detect_framed_workflow(doc, frame, picture)
     else:
         workflow = params.workflow or detect_workflow(doc)
     if params.model_path is None and workflow is not Workflow.INPAINT:
@@ -184,7 +186,7 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
         crop_box = None
     elif frame is not None:
         origin = frame
-        image, mask = framed_pixels(doc, frame, workflow, params.seed)
+        image, mask = framed_pixels(doc, frame, workflow, picture)
         width, height = frame.w, frame.h
         crop_box = Box(0, 0, frame.w, frame.h)
     else:
@@ -232,13 +234,17 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
 # ---- the generation frame (app/frame.py) -----------------------------------------------------
 
 
-def detect_framed_workflow(doc: Document, frame: Rect) -> Workflow:
+def detect_framed_workflow(
+    doc: Document, frame: Rect, picture: np.ndarray | None = None
+) -> Workflow:
     """What Generate does with a frame: txt2img on a blank canvas, outpaint (inpaint) where the
     frame covers nothing (past the canvas, transparent pixels) or the inpaint mask, sketch to
     image on an active sketch, otherwise img2img of what the frame covers."""
     if picture_is_blank(doc):
         return Workflow.TXT2IMG
-    if (frame_picture(doc, frame)[..., 3] < 255).any():
+    if picture is None:
+        picture = frame_picture(doc, frame)
+    if (picture[..., 3] < 255).any():
         return Workflow.INPAINT
     mask = doc.mask_layer
     if mask is not None and not _content(mask, doc).intersected(frame).is_empty:
@@ -275,38 +281,43 @@ def planned_workflow(doc: Document) -> Workflow:
 
 def frame_picture(doc: Document, frame: Rect) -> np.ndarray:
     """Straight RGBA of the visible picture over ``frame``, transparent past the canvas."""
-    rgba = composite(doc.layers, frame)
     inside = frame.intersected(doc.rect)
-    if inside != frame:
-        kept = rgba[inside.slices(frame)].copy() if not inside.is_empty else None
-        rgba[:] = 0
-        if kept is not None:
-            rgba[inside.slices(frame)] = kept
+    if inside == frame:
+        return composite(doc.layers, frame)
+    rgba = np.zeros((frame.h, frame.w, 4), np.uint8)
+    if not inside.is_empty:  # only the canvas part: an opaque photo there is a plain copy
+        rgba[inside.slices(frame)] = composite(doc.layers, inside)
     return rgba
 
 
 def framed_pixels(
-    doc: Document, frame: Rect, workflow: Workflow, seed: int
+    doc: Document, frame: Rect, workflow: Workflow, picture: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The request image (RGB) over ``frame`` and, for an inpaint, its mask: the empty area
-    pre-filled and masked with a seam (``inference.outpaint``), plus the user's inpaint mask."""
+    """The request image over ``frame`` and, for an inpaint, its mask: the empty area (past the
+    canvas, transparent) with a seam (``inference.outpaint``) plus the user's inpaint mask.
+    Where the frame holds empty pixels the image is straight RGBA: the engine pre-fills them
+    on its own thread before denoising (the fill of a large frame takes a good fraction of a
+    second)."""
     from inference import outpaint
 
-    rgba = frame_picture(doc, frame)
+    rgba = frame_picture(doc, frame) if picture is None else picture
+    empty = rgba[..., 3] < 255
+    image = rgba if empty.any() else np.ascontiguousarray(rgba[..., :3])
     if workflow is not Workflow.INPAINT:
-        return outpaint.prefill(rgba, seed), None
+        return image, None
     mask_layer = doc.mask_layer
     painted = None
     if mask_layer is not None and mask_layer.raster is not None:
         painted = mask_layer.raster.read(frame)
         painted[~_inside_canvas(frame, doc)] = 0
-    prepared = outpaint.prepare(rgba, seed, extra=painted)
-    if not (prepared.mask > 127).any():
+    seam = outpaint.seam_width(frame.w, frame.h)
+    mask = outpaint.outpaint_mask(empty, seam, painted)
+    if not (mask > 127).any():
         raise RequestBuildError(
             "Nothing to inpaint inside the frame: paint the inpaint mask there, move the frame "
             "past the canvas to outpaint, or choose another mode."
         )
-    return prepared.image, prepared.mask
+    return image, mask
 
 
 def _inside_canvas(frame: Rect, doc: Document) -> np.ndarray:

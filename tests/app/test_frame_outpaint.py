@@ -172,12 +172,18 @@ def test_frame_past_the_canvas_is_an_outpaint_with_prefill_and_seam():
     plan = build_request(doc, with_frame(MODEL, Rect(96, 0, 64, 96)))
     request = plan.request
     assert plan.workflow is Workflow.INPAINT and request.mode is Mode.INPAINT
-    assert request.image.shape == (96, 64, 3)
+    # straight RGBA, transparent past the canvas: the engine pre-fills it on its thread
+    assert request.image.shape == (96, 64, 4) and (request.image[:, 32:, 3] == 0).all()
     mask = request.mask
     assert (mask[:, 32:] == 255).all()  # past the canvas
     assert (mask[:, 16:32] == 255).all() and (mask[:, :16] == 0).all()  # a 16 px seam
-    picture = composite(doc.layers, Rect(96, 0, 32, 96))[..., :3]
+    picture = composite(doc.layers, Rect(96, 0, 32, 96))
     np.testing.assert_array_equal(request.image[:, :32], picture)  # known pixels as they are
+    # what the model starts from: the known pixels, and an extension of them, not black
+    from inference.engine import prepare_work
+
+    work = prepare_work(request, 64)
+    assert work.source.shape[2] == 3 and work.source[:, -8:].mean() > 40
 
 
 def test_transparent_pixels_inside_the_canvas_are_outpainted_too():
