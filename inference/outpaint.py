@@ -8,7 +8,8 @@ area. The inpaint mask covers the empty area plus a seam band of the known
 picture, so the model repaints the join; the engine feathers that mask when it pastes, so known
 pixels farther than ``seam + 2 * mask_blur`` from the empty area stay byte-identical.
 
-Pure numpy/OpenCV: used by the app's request builder and by ``impasto generate --frame``.
+Pure numpy/OpenCV. The request builder and ``impasto generate --frame`` make the mask and send
+the frame as RGBA (transparent where empty); the engine pre-fills it on its worker thread.
 """
 
 from __future__ import annotations

@@ -339,3 +339,25 @@ def test_the_frame_is_saved_with_the_project(tmp_path):
     files.save_project(doc, path)
     reopened = files.open_document(path)
     assert frame_of(reopened).rect == Rect(-32, 8, 96, 64)
+
+
+def test_a_batch_of_outpaints_is_staged_and_accepting_one_grows_the_canvas(qtbot):
+    from app.staging import Staging
+
+    doc = random_photo(96, 64, seed=3)
+    staging = Staging()
+    engine = FakeEngine()
+    jobs = JobController(lambda: engine, staging=staging)
+    try:
+        params = GenerationParams(**{**MODEL.__dict__, "batch_size": 2})
+        with qtbot.waitSignal(jobs.finished, timeout=5000):
+            jobs.generate(doc, with_frame(params, Rect(-32, 0, 96, 64)))
+        assert (doc.width, doc.height) == (96, 64)  # staged: nothing landed yet
+        assert doc.preview is not None and doc.preview.raster.rect.x == -32
+        staging.accept([1])
+        assert (doc.width, doc.height) == (128, 64)
+        assert doc.layers_of(LayerKind.RESULT)[0].raster.rect == Rect(0, 0, 96, 64)
+        doc.history.undo()
+        assert (doc.width, doc.height) == (96, 64) and not doc.layers_of(LayerKind.RESULT)
+    finally:
+        assert jobs.shutdown(10)
