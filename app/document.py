@@ -44,7 +44,7 @@ class Document(QObject):
     selection_changed = Signal()
     preview_changed = Signal(object)  # Rect that needs repainting
     notice = Signal(str)  # a short non-modal message for the status bar
-    canvas_resized = Signal(int, int)  # dx, dy: the canvas changed size, its content moved so
+    canvas_resized = Signal(int, int)  # the canvas changed size; its content moved by dx, dy
 
     def __init__(self, width: int, height: int, parent: QObject | None = None):
         super().__init__(parent)

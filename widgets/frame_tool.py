@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QIcon, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -39,17 +39,19 @@ Describe = Callable[[Rect], str]
 
 
 def frame_icon() -> QIcon:
-    """A frame with corner handles (the toolbox icon)."""
-
-    def draw(p: QPainter) -> None:
-        p.setPen(icons._pen(icons.INK, 3))
-        p.drawRect(QRectF(12, 16, 40, 32))
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(FRAME_COLOUR)
-        for x, y in ((12, 16), (52, 16), (12, 48), (52, 48)):
-            p.drawRect(QRectF(x - 5, y - 5, 10, 10))
-
-    return icons._icon(draw)
+    """A frame with corner handles (the toolbox icon, drawn like widgets/icons.py's)."""
+    pixmap = QPixmap(icons.SIZE, icons.SIZE)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pixmap)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(QPen(icons.INK, 3))
+    p.drawRect(QRectF(12, 16, 40, 32))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(FRAME_COLOUR)
+    for x, y in ((12, 16), (52, 16), (12, 48), (52, 48)):
+        p.drawRect(QRectF(x - 5, y - 5, 10, 10))
+    p.end()
+    return QIcon(pixmap)
 
 
 def plain_description(rect: Rect) -> str:
