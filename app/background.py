@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from inference.api import CancelToken
 
@@ -37,23 +37,60 @@ Call = Callable[[], None]
 
 class Relay(QObject):
     """Runs callables posted from any thread on the thread this object lives on (the UI thread),
-    in the order they were posted."""
+    in the order they were posted.
 
-    _posted = Signal(object)
+    The callables wait in a Python deque; only an argument-less queued signal crosses threads to
+    wake the UI thread, so no Python object travels inside a Qt event (PySide wraps such
+    arguments and copies them on the emitting thread, which we keep out of the picture). One
+    call runs per wake-up, and the next wake-up is posted before the call runs, so a call that
+    spins a nested event loop (a modal dialog) does not hold back the calls behind it.
+    """
+
+    _wake = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._posted.connect(self._run, Qt.ConnectionType.QueuedConnection)
+        self._lock = threading.Lock()
+        self._calls: deque[Call] = deque()
+        self._wake_posted = False
+        self._gone = False
+        self._wake.connect(self._run_next, Qt.ConnectionType.QueuedConnection)
 
-    def post(self, call: Call) -> None:
-        """Any thread: run ``call`` on the UI thread soon. Dropped if the relay is gone."""
+    def post(self, call: Call) -> bool:
+        """Any thread: run ``call`` on the UI thread soon. False (and dropped) if the relay is
+        gone (its window closed): nobody is listening."""
+        with self._lock:
+            if self._gone:
+                return False
+            self._calls.append(call)
+            if self._wake_posted:
+                return True  # a wake-up is on its way; it runs the calls in order
+            self._wake_posted = True
+        return self._post_wake()
+
+    def _post_wake(self) -> bool:
         try:
-            self._posted.emit(call)
-        except RuntimeError:  # the relay was deleted (its window closed): nobody is listening
-            log.debug("relay gone; dropped %r", call)
+            self._wake.emit()
+        except RuntimeError:  # the C++ side was deleted
+            with self._lock:
+                self._gone = True
+                dropped = len(self._calls)
+                self._calls.clear()
+            log.debug("relay gone; dropped %d calls", dropped)
+            return False
+        return True
 
-    @staticmethod
-    def _run(call: Call) -> None:
+    @Slot()
+    def _run_next(self) -> None:
+        with self._lock:
+            if not self._calls:
+                self._wake_posted = False
+                return
+            call = self._calls.popleft()
+            more = bool(self._calls)
+            self._wake_posted = more
+        if more:
+            self._post_wake()
         try:
             call()
         except Exception:  # a broken listener must not take the event loop down

@@ -46,8 +46,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.background import Relay
 from app.document import Document
 from app.geometry import Rect
 from app.io import layer_data, ora
@@ -198,8 +199,6 @@ class AutosaveManager(QObject):
 
     autosaved = Signal(object)  # Path written
     autosave_failed = Signal(str)  # a person-readable message (autosave keeps trying)
-    _buffers_ready = Signal(object)  # a _Flight, emitted by the writer thread (queued)
-    _writer_done = Signal(object)  # a _Flight, emitted by the writer thread (queued)
 
     def __init__(
         self,
@@ -216,8 +215,7 @@ class AutosaveManager(QObject):
         self._counter = 0
         self._flight: _Flight | None = None
         self._pending = False  # a tick came while writing: autosave again when it is done
-        self._buffers_ready.connect(self._on_buffers_ready, Qt.ConnectionType.QueuedConnection)
-        self._writer_done.connect(self._on_writer_done, Qt.ConnectionType.QueuedConnection)
+        self._relay = Relay(self)  # the writer thread's news, delivered on the UI thread
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.autosave_in_background)
         self.set_interval_minutes(interval_minutes)
@@ -596,17 +594,14 @@ class AutosaveManager(QObject):
             buffer = np.empty(shape, np.uint8)
             buffer.fill(0)  # the page faults happen here, not in the UI thread's copy
             flight.precopies[key] = _Precopy(buffer)
-        try:
-            self._buffers_ready.emit(flight)
-        except RuntimeError:  # the manager is gone
-            return
+        if not self._relay.post(partial(self._on_buffers_ready, flight)):
+            return  # the manager is gone
         if not flight.snapshot_taken.wait(SNAPSHOT_WAIT_SECONDS):
             log.warning("autosave skipped: the UI thread did not take its snapshot")
             flight.cancel.set()  # (what it takes after this is written at the next tick)
         if not flight.cancel.is_set():
             flight.outcomes = _write_jobs(flight.jobs, flight.cancel)
-        with contextlib.suppress(RuntimeError):
-            self._writer_done.emit(flight)
+        self._relay.post(partial(self._on_writer_done, flight))
 
 
 def _find_layer(doc: Document, layer_id: int) -> Layer | None:

@@ -112,3 +112,55 @@ def test_a_mailbox_hands_over_only_the_newest(qtbot):
     qtbot.waitUntil(lambda: bool(seen), timeout=3000)
     qtbot.wait(20)
     assert seen[-1] == 49 and len(seen) < 50
+
+
+def test_a_relay_runs_calls_from_several_threads_in_posting_order_on_the_ui_thread(qtbot):
+    relay = Relay()
+    seen: list[tuple[str, int, bool]] = []
+
+    def poster(name: str) -> None:
+        for i in range(200):
+            relay.post(
+                lambda i=i: seen.append(
+                    (name, i, threading.current_thread() is threading.main_thread())
+                )
+            )
+
+    threads = [threading.Thread(target=poster, args=(f"t{k}",)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    qtbot.waitUntil(lambda: len(seen) == 600, timeout=5000)
+    assert all(on_ui for _name, _i, on_ui in seen)
+    for name in ("t0", "t1", "t2"):
+        assert [i for n, i, _ in seen if n == name] == list(range(200))
+
+
+def test_a_call_running_a_nested_event_loop_does_not_hold_back_the_next_calls(qtbot):
+    """A relayed call that opens a modal dialog (a nested event loop) must not block later calls."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    relay = Relay()
+    order: list[str] = []
+
+    def modal() -> None:
+        order.append("modal opened")
+        loop = QEventLoop()
+        QTimer.singleShot(300, loop.quit)
+        relay.post(lambda: order.append("posted while modal"))
+        loop.exec()
+        order.append("modal closed")
+
+    relay.post(modal)
+    relay.post(lambda: order.append("second"))
+    qtbot.waitUntil(lambda: "modal closed" in order, timeout=3000)
+    assert order == ["modal opened", "second", "posted while modal", "modal closed"]
+
+
+def test_posting_to_a_deleted_relay_is_refused_not_a_crash(qtbot):
+    import shiboken6
+
+    relay = Relay()
+    shiboken6.delete(relay)
+    assert relay.post(lambda: None) is False
