@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QLabel,
+    QPushButton,
     QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +34,7 @@ from widgets import icons
 FRAME_COLOUR = QColor(74, 163, 255)
 OUTSIDE_TINT = QColor(74, 163, 255, 46)
 HANDLE_SIZE = 7.0
+ANCHOR_MARK, OTHER_MARK = "●", "·"  # the picture stays at the ● (Photoshop's anchor grid)
 
 Describe = Callable[[Rect], str]
 
@@ -164,12 +165,13 @@ class CanvasSizeDialog(QDialog):
         self.anchor_buttons.setExclusive(True)
         self._anchors: dict[int, Anchor] = {}
         for index, anchor in enumerate(Anchor):
-            button = QToolButton()
+            button = QPushButton()
             button.setCheckable(True)
-            button.setFixedSize(28, 28)
+            button.setFixedSize(30, 30)
+            button.setStyleSheet("padding: 0px; font-size: 14px;")
             button.setObjectName(f"anchor_{anchor.name.lower()}")
             button.setToolTip(anchor.name.replace("_", " ").capitalize())
-            button.setText("●" if anchor is Anchor.CENTER else "")
+            button.setText(ANCHOR_MARK if anchor is Anchor.CENTER else OTHER_MARK)
             grid.addWidget(button, anchor.row, anchor.column)
             self.anchor_buttons.addButton(button, index)
             self._anchors[index] = anchor
@@ -201,7 +203,7 @@ class CanvasSizeDialog(QDialog):
 
     def _anchor_clicked(self, index: int) -> None:
         for button_id, button in enumerate(self.anchor_buttons.buttons()):
-            button.setText("●" if button_id == index else "")
+            button.setText(ANCHOR_MARK if button_id == index else OTHER_MARK)
 
     def _check(self) -> None:
         try:
