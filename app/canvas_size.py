@@ -108,6 +108,7 @@ def apply_canvas_size(doc: Document, width: int, height: int, dx: int, dy: int) 
         doc.preview.raster.y += dy
     doc.width, doc.height = int(width), int(height)
     doc.canvas_resized.emit(dx, dy)
+    doc.size_changed.emit()
     doc.layers_changed.emit()
     doc.selection_changed.emit()
     doc.pixels_changed.emit(-1, doc.rect)

@@ -174,15 +174,21 @@ def export_flat(doc: Document, path: str | os.PathLike, parameters: str | None =
 
 def chosen_result(doc: Document, layer_id: int | None = None) -> Layer | None:
     """The result layer whose recipe an export carries: ``layer_id`` if given, else the active
-    layer if it is a result, else the topmost visible result layer with a recipe."""
+    layer if it is a shown result, else the topmost shown result layer with a recipe. "Shown"
+    counts the layer's groups too: a result inside a hidden group is not in the picture."""
     if layer_id is not None:
         layer = doc.layer(layer_id)
         return layer if layer.recipe else None
     active = doc.active_layer
-    if active is not None and active.kind is LayerKind.RESULT and active.recipe:
+    if (
+        active is not None
+        and active.kind is LayerKind.RESULT
+        and active.recipe
+        and doc.is_shown(active)
+    ):
         return active
     for layer in reversed(doc.layers):
-        if layer.kind is LayerKind.RESULT and layer.visible and layer.recipe:
+        if layer.kind is LayerKind.RESULT and layer.recipe and doc.is_shown(layer):
             return layer
     return None
 

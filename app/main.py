@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "pose": "inference.cli_pose",
     "models": "inference.cli_models",
     "convert": "app.cli_convert",
+    "upscale": "inference.cli_upscale",
 }
 VERBOSE_FLAGS = {"--verbose"}
 EXIT_NO_DISPLAY = 2
@@ -67,7 +68,7 @@ def missing_display(
         return None
     return (
         "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set): run it in a desktop "
-        "session, or use the headless commands (impasto generate|pose|models|convert)"
+        "session, or use the headless commands (impasto generate|pose|models|convert|upscale)"
     )
 
 

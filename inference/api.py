@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from inference.limits import DEFAULT_PIXEL_LIMIT
 from inference.recipe import ControlUnit, LoraUse, Recipe  # noqa: F401 (part of the contract)
 
 
@@ -87,6 +88,21 @@ class ControlInput:
     resize_mode: ResizeMode = ResizeMode.CROP_AND_RESIZE
 
 
+@dataclass(frozen=True)
+class UpscaleSpec:
+    """Upscale the request image by ``scale`` (Lanczos, or the super-resolution model file
+    ``upscaler_path``); with ``refine``, regenerate the result in overlapping ``tile`` px tiles
+    (img2img at the request's strength, prompt, LoRAs and controls) blended over ``overlap`` px.
+    The upscaled size may not exceed ``pixel_limit`` pixels. See inference/tiled_refine.py."""
+
+    scale: float = 2.0
+    upscaler_path: str | None = None  # None = Lanczos
+    refine: bool = False
+    tile: int = 512
+    overlap: int = 64
+    pixel_limit: int = DEFAULT_PIXEL_LIMIT
+
+
 @dataclass(frozen=True, eq=False)
 class Request:
     """An immutable, self-contained generation job.
@@ -119,6 +135,7 @@ class Request:
     controls: tuple[ControlInput, ...] = ()
     loras: tuple[tuple[str, float], ...] = ()
     vae_path: str | None = None
+    upscale: UpscaleSpec | None = None  # set: an upscale (and refine) job, see UpscaleSpec
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,6 +257,10 @@ class ModelNotFoundError(EngineError):
 
 class ModelLoadError(EngineError):
     """A model file exists but cannot be loaded (corrupt, wrong kind, pickle refused...)."""
+
+
+class UpscalerLoadError(ModelLoadError):
+    """A super-resolution model file cannot be used (unknown architecture, not an upscaler...)."""
 
 
 class OutOfMemoryError(EngineError):

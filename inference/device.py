@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
+import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +40,7 @@ def choose_device(settings: EngineSettings) -> Any:
 def reserve_ui_core() -> None:
     """Leave one CPU core to an interactive UI: torch's intra-op threads otherwise take every
     core and starve the UI thread during CPU inference. OMP_NUM_THREADS, when set, wins."""
+    preload_torch_library()
     if os.environ.get("OMP_NUM_THREADS"):
         return
     import torch
@@ -48,6 +52,7 @@ def warm_imports() -> None:
     """Import torch, diffusers and transformers (what the first model load needs) with the
     collector paused: run on a background thread while the user is idle, so the first Generate
     does not pay the 3-10 s import, and its GIL-holding C initialisation, on the key press."""
+    preload_torch_library()
     with gc_paused():
         import diffusers
         import torch  # noqa: F401
@@ -57,6 +62,43 @@ def warm_imports() -> None:
         import transformers
 
         _ = transformers.CLIPTextModel
+        import inference.engine  # noqa: F401  (built on the UI thread at the first Generate)
+
+
+_preloaded: list[int] = []  # dlopen handles, kept for the life of the process
+
+
+def preload_torch_library() -> None:
+    """Map torch's big native library (libtorch_cpu.so) with the GIL released, before
+    ``import torch`` (Linux; call it on a background thread).
+
+    ``import torch`` loads it as a dependency of ``torch._C`` inside the import machinery, which
+    holds the GIL through the dlopen, and dlopen runs the library's static initialisers (every
+    operator registration): 200-350 ms with the UI thread stopped. Called through libc's
+    ``dlopen`` via ctypes (a foreign call, so the GIL is released), the same work runs beside
+    the UI thread; the import then finds the library already loaded. ``ctypes.CDLL`` itself
+    keeps the GIL (Python 3.11). Any failure only means the import does the loading itself.
+    """
+    if _preloaded or "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return
+    try:
+        spec = importlib.util.find_spec("torch")
+        if spec is None or spec.origin is None:
+            return
+        library = os.path.join(os.path.dirname(spec.origin), "lib", "libtorch_cpu.so")
+        if not os.path.exists(library):
+            return
+        dlopen = ctypes.CDLL(None).dlopen
+        dlopen.restype = ctypes.c_void_p
+        dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        handle = dlopen(os.fsencode(library), os.RTLD_NOW)  # local: as the import would
+    except (OSError, AttributeError, ImportError, ValueError) as error:
+        log.debug("torch library not preloaded: %s", error)
+        return
+    if handle:
+        _preloaded.append(handle)
+    else:
+        log.debug("torch library not preloaded: dlopen failed for %s", library)
 
 
 @contextlib.contextmanager

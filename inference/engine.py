@@ -184,6 +184,7 @@ class Engine:
         self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._controlnets: OrderedDict[str, Any] = OrderedDict()
         self._previewers: dict[tuple, Any] = {}
+        self._upscalers: OrderedDict[str, Any] = OrderedDict()  # super-resolution models
         self._lock = threading.RLock()
 
     # ---- models ------------------------------------------------------------------------------
@@ -222,6 +223,7 @@ class Engine:
             self._models.clear()
             self._controlnets.clear()
             self._previewers.clear()
+            self._upscalers.clear()
         from inference.device import free_memory
 
         free_memory()
@@ -236,6 +238,8 @@ class Engine:
     ) -> Result:
         validate_request(request)
         self._check_cancel(cancel)
+        if request.upscale is not None:
+            return self._run_upscale(request, on_preview, cancel)
         if is_classic(request.model_path):
             return run_classic(request, on_preview, cancel)
         assert request.model_path is not None
@@ -272,6 +276,36 @@ class Engine:
             self._variant(request, work, images[i], request.seed + i) for i in range(len(images))
         )
         return Result(variants=variants, recipe=self._recipe(request, loaded, work))
+
+    def _run_upscale(
+        self, request: Request, on_preview: PreviewCallback | None, cancel: CancelToken | None
+    ) -> Result:
+        """Upscale (and refine tile by tile, each tile through ``run``): inference/tiled_refine."""
+        from inference.tiled_refine import run_upscale, validate_upscale
+
+        validate_upscale(request)
+        assert request.upscale is not None
+        path = request.upscale.upscaler_path
+        upscaler = self._upscaler(path) if path else None
+        return run_upscale(self, request, upscaler, on_preview, cancel)
+
+    def _upscaler(self, path: str) -> Any:
+        """A super-resolution model, loaded once (the newest two stay cached)."""
+        from inference.device import choose_device, gc_paused
+        from inference.upscale import load_upscaler
+
+        file = Path(path).expanduser()
+        key = f"{file}|{file.stat().st_mtime_ns if file.exists() else 0}"
+        with self._lock:
+            if key not in self._upscalers:
+                with gc_paused():
+                    loaded = load_upscaler(path, self.settings.allow_pickle)
+                    loaded.descriptor.to(choose_device(self.settings))
+                while len(self._upscalers) >= 2:
+                    self._upscalers.popitem(last=False)
+                self._upscalers[key] = loaded
+            self._upscalers.move_to_end(key)
+            return self._upscalers[key]
 
     @staticmethod
     def _check_cancel(cancel: CancelToken | None) -> None:

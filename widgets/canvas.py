@@ -4,7 +4,10 @@ Drawing follows dirty rectangles. The picture is cached as 256x256 tiles of prem
 numpy arrays wrapped (not copied) by QImages. Zoomed out, tiles come from a coarser level (each
 tile pixel averages 2^level document pixels), so a fitted 8k document costs about a screenful of
 tiles, not 8k x 8k. ``pixels_changed(layer, rect)`` re-renders only ``rect`` inside the tiles of the
-current level and repaints only that rectangle's screen area.
+current level and repaints only that rectangle's screen area. A change bigger than a couple of
+tiles (a result landing, a layer shown or hidden, a restack) re-renders the visible tiles one
+event-loop turn at a time, drawing the old tile meanwhile, so no single repaint holds the UI thread
+for the whole screen.
 
 The cached picture already contains the inpaint-mask tint. The transient step preview is not
 rendered into the tiles: it is wrapped in one QImage when it changes and drawn over them, so a
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +60,8 @@ SELECT_TOOLS = (RectSelectTool, LassoSelectTool)  # tools that draw a gesture ou
 TILE = 256
 MAX_LEVEL = 6
 MAX_CACHED_TILES = 512  # 256 KiB each: at most 128 MiB of display cache
+SYNC_RENDER_PX = 2 * TILE * TILE  # a change up to this many tile pixels re-renders at once
+STALE_BUDGET_S = 0.008  # UI time per event-loop turn spent re-rendering stale tiles
 MIN_ZOOM, MAX_ZOOM = 0.01, 64.0
 ZOOM_STEP = math.sqrt(2.0)
 DISPLAY_KINDS = PAINT_KINDS | {LayerKind.CONTROL, LayerKind.PREVIEW}
@@ -155,6 +161,10 @@ class CanvasView(QWidget):
         self._fit_pending = True
         self._fitted = False
         self._tiles: OrderedDict[tuple[int, int, int], _Tile] = OrderedDict()
+        # cached tiles still showing old pixels: key -> document area to re-render
+        self._stale: dict[tuple[int, int, int], Rect] = {}
+        self._stale_timer = QTimer(self, singleShot=True, interval=0)
+        self._stale_timer.timeout.connect(self._render_stale)
         self._preview_image: tuple[QImage, np.ndarray, Rect] | None = None
         self._checker = _checker_brush()
         self._selection_polys: list[QPolygonF] = []
@@ -168,6 +178,7 @@ class CanvasView(QWidget):
         self._stroking = False
         self._pan_anchor: QPointF | None = None
         self._space_down = False
+        self._view_kept = False  # a canvas resize kept the view: size_changed does not refit
 
     # ---- document ------------------------------------------------------------------------
 
@@ -176,19 +187,34 @@ class CanvasView(QWidget):
             self.doc.pixels_changed.disconnect(self._on_pixels_changed)
             self.doc.preview_changed.disconnect(self._on_preview_changed)
             self.doc.selection_changed.disconnect(self._on_selection_changed)
+            self.doc.size_changed.disconnect(self._on_size_changed)
             self.doc.canvas_resized.disconnect(self._on_canvas_resized)
         self.doc = doc
         self._tiles.clear()
+        self._stale.clear()
         self._preview_image = None
         self._stroking = False
         if doc is not None:
             doc.pixels_changed.connect(self._on_pixels_changed)
             doc.preview_changed.connect(self._on_preview_changed)
             doc.selection_changed.connect(self._on_selection_changed)
+            doc.size_changed.connect(self._on_size_changed)
             doc.canvas_resized.connect(self._on_canvas_resized)
         self._on_selection_changed()
         self._fit_pending = True
         if self.width() > 0 and self.isVisible():
+            self.fit()
+        self.update()
+
+    def _on_size_changed(self) -> None:
+        """The canvas grew or shrank: every cached tile is cut to the old size. The view fits
+        the new canvas, unless a canvas resize said how the picture moved and kept it in place."""
+        self._tiles.clear()
+        self._stale.clear()
+        self._on_preview_changed(self.doc.rect if self.doc is not None else Rect(0, 0, 0, 0))
+        if self._view_kept:
+            self._view_kept = False
+        else:
             self.fit()
         self.update()
 
@@ -211,23 +237,34 @@ class CanvasView(QWidget):
             self.mask_color = QColor(color)
         if opacity is not None:
             self.mask_opacity = float(min(1.0, max(0.0, opacity)))
-        self.invalidate()
+        self._invalidate_mask_area()
 
     def set_mask_shown(self, shown: bool) -> None:
         if shown != self.mask_shown:
             self.mask_shown = shown
-            self.invalidate()
+            self._invalidate_mask_area()
             self.mask_shown_changed.emit(shown)
+
+    def _invalidate_mask_area(self) -> None:
+        """The tint covers only the mask layers' stored area: re-render that, not the screen
+        (hiding the tint when a result lands used to re-render every visible tile)."""
+        if self.doc is None:
+            return
+        for layer in self.doc.layers:
+            raster = layer.raster if layer.kind is LayerKind.MASK else None
+            if raster is not None and not raster.rect.is_empty:
+                self._on_pixels_changed(-1, raster.rect)
 
     def invalidate(self, rect: Rect | None = None) -> None:
         """Re-render ``rect`` (document pixels) or everything."""
         if self.doc is None:
             return
-        if rect is None:
-            self._tiles.clear()
-            self.update()
-            return
-        self._on_pixels_changed(-1, rect)
+        self._on_pixels_changed(-1, self.doc.rect if rect is None else rect)
+
+    def grab(self, *args):  # type: ignore[override]
+        """A snapshot shows the document as it is: finish re-rendering stale tiles first."""
+        self.flush_stale()
+        return super().grab(*args)
 
     # ---- view transform ------------------------------------------------------------------
 
@@ -466,6 +503,7 @@ class CanvasView(QWidget):
         pixels = np.ascontiguousarray(self._render(region, level))
         tile = _Tile(pixels, _wrap(pixels), region)
         self._tiles[key] = tile
+        self._stale.pop(key, None)
         while len(self._tiles) > MAX_CACHED_TILES:
             self._tiles.popitem(last=False)
         return tile
@@ -502,22 +540,72 @@ class CanvasView(QWidget):
             return
         current = self.level()
         visible = self.visible_doc_rect()
+        shown: list[tuple[tuple[int, int, int], Rect]] = []
         # look tiles up by index (a dab touches a few per level), never scan the whole cache
         for key in self._cached_keys_over(rect):
             level = key[0]
             tile = self._tiles[key]
-            step = 1 << level
-            area = rect.aligned(step).intersected(tile.region)
+            area = rect.aligned(1 << level).intersected(tile.region)
             if area.is_empty:
                 continue
             if level != current or tile.region.intersected(visible).is_empty:
                 del self._tiles[key]  # re-rendered when it is shown again
+                self._stale.pop(key, None)
                 continue
-            rows = (area.y - tile.region.y) // step
-            cols = (area.x - tile.region.x) // step
-            fresh = self._render(area, level)
-            tile.pixels[rows : rows + fresh.shape[0], cols : cols + fresh.shape[1]] = fresh
-        self.update(self.doc_rect_to_widget(rect))
+            shown.append((key, area))
+        work = sum(area.area >> (2 * key[0]) for key, area in shown)
+        if work <= SYNC_RENDER_PX:  # a dab, a small result: at once
+            for key, area in shown:
+                self._render_into(key, area)
+            self.update(self.doc_rect_to_widget(rect))
+            return
+        for key, area in shown:  # a big change: spread over event-loop turns
+            old = self._stale.get(key)
+            self._stale[key] = area if old is None else old.united(area)
+        self._stale_timer.start()
+        self.update(self.doc_rect_to_widget(rect))  # tiles not cached yet render when painted
+
+    def _render_into(self, key: tuple[int, int, int], area: Rect) -> None:
+        tile = self._tiles[key]
+        step = 1 << key[0]
+        rows = (area.y - tile.region.y) // step
+        cols = (area.x - tile.region.x) // step
+        fresh = self._render(area, key[0])
+        tile.pixels[rows : rows + fresh.shape[0], cols : cols + fresh.shape[1]] = fresh
+
+    def _render_stale(self, budget_s: float | None = STALE_BUDGET_S) -> None:
+        """Re-render stale tiles, the ones nearest the view centre first, until ``budget_s`` of
+        UI time is spent (None: all of them); the old tile stays on screen until then."""
+        if self.doc is None:
+            self._stale.clear()
+            return
+        current = self.level()
+        view = self.visible_doc_rect()
+        centre = (view.x + view.w / 2, view.y + view.h / 2)
+
+        def distance(key: tuple[int, int, int]) -> float:
+            span = TILE << key[0]
+            return abs((key[1] + 0.5) * span - centre[0]) + abs((key[2] + 0.5) * span - centre[1])
+
+        start = time.perf_counter()
+        for key in sorted(self._stale, key=distance):
+            area = self._stale.pop(key)
+            if key not in self._tiles:  # evicted meanwhile: rendered afresh when shown
+                continue
+            if key[0] != current:
+                del self._tiles[key]
+                continue
+            self._render_into(key, area)
+            self.update(self.doc_rect_to_widget(area))
+            if budget_s is not None and time.perf_counter() - start >= budget_s:
+                break
+        if self._stale:
+            self._stale_timer.start()
+
+    def flush_stale(self) -> None:
+        """Re-render every stale tile now."""
+        self._stale_timer.stop()
+        self._render_stale(None)
 
     def _is_vector_layer(self, layer_id: int) -> bool:
         if layer_id < 0:
@@ -534,15 +622,11 @@ class CanvasView(QWidget):
             return False
 
     def _on_canvas_resized(self, dx: int, dy: int) -> None:
-        """The canvas changed size (app/canvas_size.py): the picture stays where it was on
-        screen, or the view fits the new canvas if it was fitted."""
-        self._tiles.clear()
-        if self._fitted:
-            self.fit()
-        else:
+        """Just before ``size_changed`` (app/canvas_size.py): the picture moved by (dx, dy) in
+        document pixels; it stays where it was on screen unless the view was fitted."""
+        if not self._fitted:
             self._offset -= QPointF(dx * self._scale, dy * self._scale)
-        self._on_preview_changed(self.doc.rect if self.doc is not None else Rect(0, 0, 0, 0))
-        self.update()
+            self._view_kept = True
 
     def _on_preview_changed(self, rect: Rect) -> None:
         preview = self.doc.preview if self.doc is not None else None

@@ -141,10 +141,10 @@ class GeneratePanel(QWidget):
 
         self.prompt_edit = QPlainTextEdit(self)
         self.prompt_edit.setPlaceholderText("Describe what to paint…")
-        self.prompt_edit.setMaximumHeight(90)
+        _fit_lines(self.prompt_edit, 3)  # it scrolls beyond; the settings get the height
         self.negative_edit = QPlainTextEdit(self)
         self.negative_edit.setPlaceholderText("Negative prompt: what to avoid")
-        self.negative_edit.setMaximumHeight(60)
+        _fit_lines(self.negative_edit, 2)
         self.history_button = QToolButton(self)
         self.history_button.setText("Recent")
         self.history_button.setToolTip("Recent prompts")
@@ -192,7 +192,9 @@ class GeneratePanel(QWidget):
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setTextVisible(False)
         self.progress_bar.setRange(0, 1)
+        self.progress_bar.setFixedWidth(110)
         self.progress_label = QLabel("Ready", self)
+        self.progress_label.setMinimumWidth(40)  # long step texts elide, never widen the dock
         self.message_label = QLabel(self)
         self.message_label.setObjectName("generateMessage")
         self.message_label.setWordWrap(True)
@@ -263,8 +265,10 @@ class GeneratePanel(QWidget):
         outer.addWidget(self.negative_edit)
         outer.addWidget(scroll, 1)
         outer.addLayout(buttons)
-        outer.addWidget(self.progress_bar)
-        outer.addWidget(self.progress_label)
+        progress_row = QHBoxLayout()  # one line: the text, then the bar
+        progress_row.addWidget(self.progress_label, 1)
+        progress_row.addWidget(self.progress_bar)
+        outer.addLayout(progress_row)
         outer.addWidget(self.message_label)
 
         self.generate_button.clicked.connect(self.generate)
@@ -425,10 +429,8 @@ class GeneratePanel(QWidget):
         jobs.finished.connect(self._on_finished)
         jobs.cancelled.connect(self._on_cancelled)
         jobs.failed.connect(self._on_failed)
-        if jobs.staging is not None:  # "Done: 3 variants to choose from" goes once chosen
-            jobs.staging.changed.connect(
-                lambda: jobs.staging.active or self._set_progress_text("Done")
-            )
+        if jobs.staging is not None:  # the count follows the strip; "Done" once chosen
+            jobs.staging.changed.connect(self._staging_changed)
 
     # ---- the document -------------------------------------------------------------------
 
@@ -718,10 +720,22 @@ class GeneratePanel(QWidget):
         self._set_progress_text(text)
 
     def _on_finished(self, _job_id: int, layers: object) -> None:
-        count = len(layers) if isinstance(layers, list) else 0
-        staged = self.jobs.staging is not None and count > 1
-        done = f"Done: {count} variants to choose from" if staged else "Done"
-        self._set_progress_text(done)
+        self._set_progress_text(self._done_text())
+
+    def _done_text(self) -> str:
+        """What is true once a job ended: every variant waiting in the strip counts, not just
+        the last batch's."""
+        staging = self.jobs.staging
+        waiting = len(staging) if staging is not None else 0
+        if waiting > 1:
+            return f"Done: {waiting} variants to choose from"
+        if waiting == 1:
+            return "Done: 1 variant to choose from"
+        return "Done"
+
+    def _staging_changed(self) -> None:
+        if self.jobs.running is None:  # mid-job the progress text stays
+            self._set_progress_text(self._done_text())
 
     def _on_cancelled(self, _job_id: int) -> None:
         self._set_progress_text("Cancelled")
@@ -732,6 +746,7 @@ class GeneratePanel(QWidget):
 
     def _set_progress_text(self, text: str) -> None:
         self.progress_label.setText(text)
+        self.progress_label.setToolTip(text)  # a narrow dock cuts the line; the tip has it all
         self.status_message.emit(text)
 
 
@@ -742,6 +757,14 @@ def _picker_library(model_picker: QWidget | None) -> ModelLibrary | None:
         if isinstance(scanner, ModelLibrary):
             return scanner
     return None
+
+
+def _fit_lines(edit: QPlainTextEdit, lines: int) -> None:
+    """A text box exactly ``lines`` lines tall (it scrolls beyond)."""
+    margins = edit.contentsMargins()
+    document_margin = edit.document().documentMargin()
+    height = edit.fontMetrics().lineSpacing() * lines + 2 * document_margin
+    edit.setFixedHeight(round(height + margins.top() + margins.bottom() + 2 * edit.frameWidth()))
 
 
 def _spin(low: int, high: int, value: int, parent: QWidget) -> QSpinBox:

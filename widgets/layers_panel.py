@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from app import blend
 from app.document import Document
 from app.layers import Layer, LayerKind
+from app.staging import STAGING_PREVIEW_ID
 from widgets import icons
 
 THUMB = 44
@@ -213,6 +214,7 @@ class LayersPanel(QWidget):
         self._dirty_thumbs: set[int] = set()
         self._in_item_change = False
         self._preview_id: int | None = None
+        self._preview_variant = False  # the preview row shows a staged variant
         self._thumb_timer = QTimer(self)
         self._thumb_timer.setSingleShot(True)
         self._thumb_timer.setInterval(250)
@@ -364,13 +366,23 @@ class LayersPanel(QWidget):
         return out
 
     def _make_preview_item(self, layer: Layer) -> QListWidgetItem:
-        item = QListWidgetItem(QIcon(layer_thumbnail(self.doc, layer)), "Generating… (preview)")
+        self._preview_variant = self._preview_is_variant()
+        text, tip = (
+            ("Variant (not accepted yet)", "A variant waiting in the Variants strip")
+            if self._preview_variant
+            else ("Generating… (preview)", "Live preview of the running generation")
+        )
+        item = QListWidgetItem(QIcon(layer_thumbnail(self.doc, layer)), text)
         item.setData(ID_ROLE, layer.id)
         item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # not selectable, editable or movable
         item.setForeground(QColor(160, 190, 240))
-        item.setToolTip("Live preview of the running generation; it is not part of the picture")
+        item.setToolTip(f"{tip}; it is not part of the picture")
         self._preview_id = layer.id
         return item
+
+    def _preview_is_variant(self) -> bool:
+        """The preview layer shows a staged variant, not a running job."""
+        return self.doc is not None and self.doc.preview_job == STAGING_PREVIEW_ID
 
     def _make_item(self, layer: Layer) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(layer_thumbnail(self.doc, layer)), layer.name)
@@ -458,8 +470,10 @@ class LayersPanel(QWidget):
 
     def _preview_changed(self, _rect) -> None:
         preview = self.doc.preview if self.doc is not None else None
-        if (preview is None) != (self._preview_id is None) or (
-            preview is not None and preview.id != self._preview_id
+        if (
+            (preview is None) != (self._preview_id is None)
+            or (preview is not None and preview.id != self._preview_id)
+            or (preview is not None and self._preview_is_variant() != self._preview_variant)
         ):
             self.rebuild()
         elif preview is not None:

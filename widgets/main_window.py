@@ -266,7 +266,7 @@ class MainWindow(QMainWindow):
         doc.history.canUndoChanged.connect(self._update_undo_actions)
         doc.history.canRedoChanged.connect(self._update_undo_actions)
         doc.history.indexChanged.connect(self._update_undo_actions)
-        doc.canvas_resized.connect(self._canvas_resized)
+        doc.size_changed.connect(self._canvas_resized)
         frame_of(doc).changed.connect(self._frame_changed)
         self._make_tools(doc)
         self.canvas.set_document(doc)
@@ -289,7 +289,7 @@ class MainWindow(QMainWindow):
         doc.history.canUndoChanged.disconnect(self._update_undo_actions)
         doc.history.canRedoChanged.disconnect(self._update_undo_actions)
         doc.history.indexChanged.disconnect(self._update_undo_actions)
-        doc.canvas_resized.disconnect(self._canvas_resized)
+        doc.size_changed.disconnect(self._canvas_resized)
         frame_of(doc).changed.disconnect(self._frame_changed)
 
     def update_title(self, *_args) -> None:
@@ -683,7 +683,7 @@ class MainWindow(QMainWindow):
     def clear_frame(self) -> None:
         frame_of(self.doc).clear()
 
-    def _canvas_resized(self, _dx: int, _dy: int) -> None:
+    def _canvas_resized(self) -> None:
         self.size_label.setText(f"{self.doc.width} × {self.doc.height}")
 
     def _frame_changed(self, _rect) -> None:

@@ -14,18 +14,33 @@ from pathlib import Path
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QFrame,
+    QMenu,
+    QMessageBox,
+    QScrollArea,
+    QWidget,
+)
 
 from app import files
 from app.frame import describe_frame
 from app.generation.jobs import JobController, default_engine_factory
-from app.generation.request import ResolutionPolicy
+from app.generation.request import RequestBuildError, ResolutionPolicy
 from app.generation.session import GenerationSessions
+from app.generation.upscale import (
+    UpscaleOptions,
+    build_upscale_job,
+    option_problem,
+    upscaler_files,
+)
 from app.geometry import Rect
 from app.io.autosave import AutosaveManager
 from app.layers import LayerKind
 from app.library import ModelLibrary
 from app.model_choice import first_pick
+from app.pose_import import import_pose, read_pose_file
 from app.recent import RecentFiles
 from app.settings import Settings, SettingsStore
 from app.staging import Staging
@@ -35,10 +50,12 @@ from widgets.hub_dialog import HubDialog
 from widgets.layers_panel import ID_ROLE
 from widgets.main_window import MainWindow, ToolId
 from widgets.model_picker import ModelPicker
+from widgets.pose_import_dialog import PoseImportDialog
 from widgets.pose_overlay import PoseOverlayPainter
 from widgets.result_actions import result_actions
 from widgets.settings_dialog import SettingsDialog
 from widgets.staging_strip import StagingStrip
+from widgets.upscale_dialog import UpscaleDialog
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +150,7 @@ class Workspace(QObject):
         window.splitDockWidget(self.generate_dock, self.control_dock, Qt.Orientation.Vertical)
         window.resizeDocks(
             [window.layers_dock, self.generate_dock, self.control_dock],
-            [390, 440, 110],
+            [345, 480, 110],
             Qt.Orientation.Vertical,
         )
         # the right column keeps its full height; the Variants strip opens under the canvas only
@@ -169,6 +186,7 @@ class Workspace(QObject):
         self._build_file_actions()
         self._build_layer_actions()
         self._build_settings_action()
+        self._build_upscale_action()
         self.apply_settings(settings, initial=True)
         self._pick_after_scan = False  # model folders were added: choose a model once listed
         self._unsubscribe = self.store.subscribe(self._settings_changed)
@@ -220,12 +238,14 @@ class Workspace(QObject):
         ):
             export_menu.addAction(self._action(label, lambda k=key: self.export(k)))
         import_mask = self._action("Import Mask from PNG…", self.import_mask)
+        self.import_pose_action = self._action("Import &Pose…", self.import_pose)
         for item in (self.save_action, self.save_as_action):
             menu.insertAction(anchor, item)
         menu.insertMenu(anchor, self.recent_menu)
         menu.insertSeparator(anchor)
         menu.insertMenu(anchor, export_menu)
         menu.insertAction(anchor, import_mask)
+        menu.insertAction(anchor, self.import_pose_action)
         self.window.addActions([self.save_action, self.save_as_action])
 
     def _build_layer_actions(self) -> None:
@@ -252,6 +272,45 @@ class Workspace(QObject):
         edit.addSeparator()
         edit.addAction(self._action("Settings…", self.open_settings, "Ctrl+,"))
         edit.addAction(self._action("Download Model from Hugging Face…", self.open_hub_dialog))
+
+    def _build_upscale_action(self) -> None:
+        """Image › Upscale… (the Image menu is made here when the window has none yet)."""
+        menu = self.window.menus.get("image")
+        if menu is None:
+            menu = QMenu("&Image", self.window)
+            self.window.menuBar().insertMenu(self.window.menus["layer"].menuAction(), menu)
+            self.window.menus["image"] = menu
+        self.upscale_action = self._action("&Upscale…", self.open_upscale_dialog)
+        menu.addAction(self.upscale_action)
+
+    def open_upscale_dialog(self) -> UpscaleDialog:
+        doc = self.window.doc
+        params = self.sessions.for_document(doc).params()
+        limit = self.window.pixel_limit
+        dialog = UpscaleDialog(
+            (doc.width, doc.height),
+            upscaler_files(self.scanner.entries()),
+            lambda options: option_problem(doc, params, options, limit),
+            tile=params.native_size if params.model_path else 512,
+            can_refine=params.model_path is not None,
+            parent=self.window,
+        )
+        dialog.accepted.connect(lambda: self.upscale(dialog.options()))
+        dialog.finished.connect(dialog.deleteLater)
+        self.upscale_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def upscale(self, options: UpscaleOptions) -> int | None:
+        """Queue an upscale of the current picture; the canvas grows when it lands."""
+        doc = self.window.doc
+        params = self.sessions.for_document(doc).params(resolve_seed=True)
+        try:
+            plan = build_upscale_job(doc, params, options, self.window.pixel_limit)
+        except RequestBuildError as error:
+            self.window.statusBar().showMessage(str(error), 8000)
+            return None
+        return self.jobs.submit(doc, plan)
 
     def _pose_tool(self, method: str) -> None:
         self.window.select_tool(ToolId.POSE)
@@ -362,6 +421,38 @@ class Workspace(QObject):
         except files.FileError as err:
             self.window.show_error("Could not import the mask", str(err))
             return False
+        return True
+
+    def import_pose(self, path: str | Path | None = None) -> bool:
+        """A pose JSON file as a new pose layer, with the confidence threshold chosen in a
+        dialog (starting at the file's own convention)."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(
+                self.window,
+                "Import pose",
+                str(self.window.document_folder()),
+                "OpenPose JSON (*.json);;All files (*)",
+            )
+            if not path:
+                return False
+        doc = self.window.doc
+        try:
+            pose_file = read_pose_file(path, doc, self.window.pixel_limit)
+        except files.FileError as err:
+            self.window.show_error("Could not import the pose", str(err))
+            return False
+        dialog = PoseImportDialog(doc, pose_file, self.window)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return False
+        try:
+            layer = import_pose(doc, pose_file, dialog.threshold)
+        except files.FileError as err:
+            self.window.show_error("Could not import the pose", str(err))
+            return False
+        self.window.select_tool(ToolId.POSE)
+        self.window.statusBar().showMessage(
+            f"Imported pose “{layer.name}”: {dialog.count_label.text()}", 6000
+        )
         return True
 
     def add_dropped_model(self, path: Path) -> bool:
@@ -494,3 +585,4 @@ class Workspace(QObject):
         self.jobs.shutdown(10)
         self.scanner.shutdown(5000)
         self.autosave.shutdown()
+        self.store.flush()  # the prompt history is written in the background

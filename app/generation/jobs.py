@@ -46,6 +46,7 @@ from inference.api import (
     ModelLoadError,
     ModelNotFoundError,
     OutOfMemoryError,
+    UpscalerLoadError,
 )
 from inference.worker import InferenceWorker
 
@@ -84,7 +85,8 @@ class Job:
         short = prompt if len(prompt) <= 40 else prompt[:39] + "…"
         count = self.plan.request.batch_size
         batch = f" ×{count}" if count > 1 else ""
-        return f"#{self.id} {self.plan.workflow.value}{batch}: {short}"
+        what = "Upscale" if self.plan.request.upscale is not None else self.plan.workflow.value
+        return f"#{self.id} {what}{batch}: {short}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -367,7 +369,11 @@ class JobController(QObject):
             self.last_error = message
             self.failed.emit(job.id, message)
             return
-        if len(layers) > 1 and self.staging is not None:
+        if job.plan.request.upscale is not None:  # the canvas grows with it: one undo step
+            from app.generation.upscale import land_upscale
+
+            land_upscale(job.doc, layers)
+        elif len(layers) > 1 and self.staging is not None:
             self.staging.stage(job.doc, job.id, layers)
         else:
             land_layers(job.doc, layers)
@@ -399,6 +405,8 @@ def describe_error(error: BaseException) -> str:
             f"Model not found: {text}. Choose another model in the model picker or fix its "
             "folder in Settings."
         )
+    if isinstance(error, UpscalerLoadError):
+        return f"The upscaler could not be used: {text}. Choose another one or Lanczos."
     if isinstance(error, ModelLoadError):
         return (
             f"The model could not be loaded: {text}. The file may be damaged or not a Stable "

@@ -48,6 +48,10 @@ class Placement:
         return self.plan.request.image is None
 
     def rect_for(self, box: Box) -> Rect:
+        if self.plan.request.upscale is not None:  # upscaled coordinates, shown on today's canvas
+            from app.generation.upscale import preview_rect
+
+            return preview_rect(self.plan, box)
         if self.txt2img:
             return self.plan.target
         rect = self.plan.to_document(box)
@@ -89,6 +93,10 @@ def scale_preview(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def result_layers(plan: PlannedJob, result: Result) -> list[Layer]:
     """One RESULT layer per variant, holding only its box, named from prompt and seed."""
+    if plan.request.upscale is not None:
+        from app.generation.upscale import upscale_layers
+
+        return upscale_layers(plan, result)
     layers = []
     for index, variant in enumerate(result.variants):
         rect, pixels = _variant_pixels(plan, variant)

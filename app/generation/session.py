@@ -326,7 +326,8 @@ class GenerationSession(QObject):
         from app.settings import SettingsError
 
         try:
-            self._store.update(recent_prompts=tuple(self.recent_prompts))
+            # written off the UI thread: this runs inside the Generate key press
+            self._store.update_soon(recent_prompts=tuple(self.recent_prompts))
         except (OSError, SettingsError) as error:
             log.warning("could not save the recent prompts: %s", error)
 

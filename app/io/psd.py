@@ -237,6 +237,8 @@ def _read_psd(path: Path, limits: Limits) -> Document:
         image = psd.topil(apply_icc=False) or psd.composite(apply_icc=False)
         rgba = to_srgb_rgba(image, "the merged image", icc)
         layers.append(Layer(LayerKind.IMAGE, path.stem, Raster(4, rgba)))
+    if not any(layer.kind is LayerKind.MASK for layer in layers):
+        psd_roles.mask_from_plain_layer(layers)  # re-saved by GIMP: the roles are gone
     doc = Document(width, height)
     for index, layer in enumerate(layers):
         doc._insert_layer(layer, index)

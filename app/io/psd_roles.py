@@ -189,3 +189,39 @@ def _decode_array(text: Any, name: str) -> np.ndarray:
     if array.size > MAX_ARRAY_ITEMS:
         raise ValueError(f"array {name!r} is too large")
     return array
+
+
+def mask_from_plain_layer(layers: list[Layer]) -> bool:
+    """Take back Impasto's mask from a PSD that lost its role data; True when one was found.
+
+    GIMP 2.10 drops every ``shmd`` item when it re-saves a PSD
+    (``tests/app/test_psd_gimp.py``), so our layers come back as plain pixels. The mask then
+    is a hidden layer named "Inpaint mask", white where masked with the mask as its alpha (how
+    the export draws it): it becomes the mask again (in place), so the document gets no second,
+    empty mask beside a plain copy of the first. Anything else about it must match, or it stays
+    a picture layer."""
+    for index, layer in enumerate(layers):
+        raster = layer.raster
+        if (
+            layer.kind is not LayerKind.IMAGE
+            or layer.visible
+            or layer.name != LayerKind.MASK.default_name
+            or raster is None
+        ):
+            continue
+        data = raster.data
+        if data.size and not (data[..., :3][data[..., 3] > 0] == 255).all():
+            continue  # a picture someone named so: not our mask
+        alpha = np.ascontiguousarray(data[..., 3]) if data.size else np.zeros((0, 0), np.uint8)
+        layers[index] = Layer(
+            LayerKind.MASK,
+            layer.name,
+            Raster(1, alpha, raster.x, raster.y),
+            opacity=layer.opacity,
+            locked=layer.locked,
+            id=layer.id,
+            parent_id=layer.parent_id,
+        )
+        log.info("PSD without Impasto role data: layer %r taken back as the mask", layer.name)
+        return True
+    return False

@@ -1,6 +1,7 @@
 """Regenerate docs/screenshots/main_window.png on a real (virtual) X display:
 
     xvfb-run -s "-screen 0 1600x1000x24" python docs/screenshots/take_main_window.py
+    [--size 1280x800 --out /tmp/small.png]   (to look at the layout at another window size)
 
 The window exactly as ``impasto`` builds it (MainWindow + Workspace, settings in a temporary
 folder). Opens a generated photo-like landscape, paints an inpaint mask and a sketch through the
@@ -94,7 +95,14 @@ def drag_doc(window, points) -> None:
     mouse(canvas, QMouseEvent.Type.MouseButtonRelease, screen[-1], left, Qt.MouseButton.NoButton)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="1600x1000", help="window size WxH")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.split("x"))
     app = create_application()
     from app.settings import SettingsStore
     from widgets.main_window import MainWindow, ToolId
@@ -102,7 +110,7 @@ def main() -> int:
 
     window = MainWindow()
     window.ask_unsaved = lambda action: "discard"
-    window.resize(1600, 1000)
+    window.resize(width, height)
     settings = tempfile.TemporaryDirectory()
     folder = Path(settings.name)
     workspace = Workspace(
@@ -167,9 +175,9 @@ def main() -> int:
     while time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.01)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(OUT))
-    print(f"saved {OUT}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(args.out))
+    print(f"saved {args.out}")
     window.close()
     workspace.shutdown()
     settings.cleanup()

@@ -176,6 +176,23 @@ def test_chosen_result_prefers_argument_then_active_then_topmost(doc):
     assert files.chosen_result(doc, result.id) is result
 
 
+def test_chosen_result_skips_results_hidden_by_their_group(doc, tmp_path):
+    below = doc.layers[2]
+    above = doc.add_layer(LayerKind.RESULT, recipe={"prompt": "above", "seed": 7})
+    group = doc.group_layers([above.id], "hidden group")
+    doc.set_visible(group.id, False)
+    assert above.visible and not doc.is_shown(above)
+    doc.set_active(above.id)  # active, but not in the picture
+    assert files.chosen_result(doc) is below
+    doc.set_active(doc.layers[0].id)
+    assert files.chosen_result(doc) is below  # the topmost *shown* result
+    files.export_flat_with_recipe(doc, tmp_path / "flat.png")
+    with Image.open(tmp_path / "flat.png") as image:
+        assert "above" not in image.info["parameters"]
+    doc.set_visible(group.id, True)
+    assert files.chosen_result(doc) is above
+
+
 def test_mask_export_and_import_round_trip(doc, tmp_path):
     path = tmp_path / "mask.png"
     files.export_mask_png(doc, path)

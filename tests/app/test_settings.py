@@ -202,3 +202,36 @@ def test_a_broken_saved_history_falls_back_to_empty(tmp_path: Path) -> None:
     path.write_text(json.dumps({"recent_prompts": [["a", 3]], "default_steps": 9}))
     store = SettingsStore(path)
     assert store.settings.recent_prompts == () and store.settings.default_steps == 9
+
+
+def test_update_soon_tells_listeners_at_once_and_writes_off_the_calling_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import app.settings as settings_module
+
+    writers: list[str] = []
+    real_write = settings_module.atomic_write_text
+
+    def recording_write(path, text):  # type: ignore[no-untyped-def]
+        writers.append(threading.current_thread().name)
+        return real_write(path, text)
+
+    monkeypatch.setattr(settings_module, "atomic_write_text", recording_write)
+    store = SettingsStore(tmp_path / "settings.json")
+    heard: list[frozenset[str]] = []
+    store.subscribe(lambda _settings, changed: heard.append(changed))
+    store.update_soon(recent_prompts=[["a boat", ""]])
+    assert store.settings.recent_prompts == (("a boat", ""),)
+    assert heard == [frozenset({"recent_prompts"})]
+    store.update_soon(recent_prompts=[["a harbour", "fog"], ["a boat", ""]])
+    store.flush()
+    assert writers and threading.current_thread().name not in writers
+    reread = SettingsStore(tmp_path / "settings.json")
+    assert reread.settings.recent_prompts == (("a harbour", "fog"), ("a boat", ""))
+    store.update(default_steps=31)  # a plain update after it keeps both
+    assert SettingsStore(tmp_path / "settings.json").settings.recent_prompts[0] == (
+        "a harbour",
+        "fog",
+    )

@@ -343,3 +343,45 @@ def test_hidden_mask_tint_shows_the_picture_and_returns_when_the_mask_is_edited(
     assert canvas.mask_shown
     again = pixel(canvas, 10 + 45, 20 + 35)
     assert (again.red(), again.green(), again.blue()) != original
+
+
+def test_hiding_the_mask_tint_re_renders_only_the_mask_area(qtbot, canvas, photo_doc):
+    mask_id = photo_doc.mask_layer.id
+    photo_doc.replace_pixels(mask_id, Rect(40, 30, 20, 20), np.full((20, 20), 255, np.uint8), "m")
+    canvas.grab()  # every visible tile cached
+    canvas.stats.reset()
+    canvas.set_mask_shown(False)
+    canvas.grab()
+    stored = photo_doc.mask_layer.raster.rect
+    assert 0 < canvas.stats.rendered_doc_px <= stored.area < photo_doc.rect.area
+    plain = pixel(canvas, 10 + 45, 20 + 35)
+    assert (plain.red(), plain.green(), plain.blue()) == tuple(photo_pixels()[35, 45, :3])
+
+
+def test_a_big_change_is_re_rendered_over_several_event_loop_turns(qtbot):
+    """Showing a full-canvas layer must not re-render the whole screen in one go: the change
+    is spread over event-loop turns (old tiles drawn meanwhile) and ends in the right pixels."""
+    doc = Document.blank(1024, 1024, fill=(10, 20, 30, 255))
+    white = np.full((1024, 1024, 4), 255, np.uint8)
+    top = doc.add_layer(LayerKind.IMAGE, "top", Raster(4, white))
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.resize(700, 600)
+    view.set_document(doc)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_zoom(1.0)
+    view.grab()  # cached: 3x3 tiles on screen
+    view.stats.reset()
+    doc.set_visible(top.id, False)
+    assert view.stats.rendered_doc_px == 0  # nothing rendered inside the signal
+    qtbot.waitUntil(lambda: not view._stale, timeout=5000)
+    assert view.stats.rendered_doc_px >= 600 * 500
+    image = view.grab().toImage()
+    color = image.pixelColor(350, 300)
+    assert (color.red(), color.green(), color.blue()) == (10, 20, 30)
+    # a snapshot taken while tiles are stale still shows the document as it is
+    doc.set_visible(top.id, True)
+    assert view._stale
+    color = view.grab().toImage().pixelColor(350, 300)
+    assert (color.red(), color.green(), color.blue()) == (255, 255, 255)

@@ -390,6 +390,7 @@ def test_recent_prompts_survive_a_restart(make_panel, store, qtbot):
     _generate(panel, qtbot, "a lighthouse", "fog")  # again: moves to the front, no repeat
     expected = [("a lighthouse", "fog"), ("a harbour\nat dusk", "")]
     assert panel.recent_prompts == expected
+    store.flush()  # as the window's shutdown does: the history is written in the background
     restarted = SettingsStore(store.path)  # a new session reads the file
     assert restarted.settings.recent_prompts == tuple(expected)
     later = make_panel(restarted, documents=lambda: None)
@@ -432,9 +433,13 @@ def test_history_that_cannot_be_saved_costs_nothing_else(
     monkeypatch.setattr(os, "replace", disk_full)
     with caplog.at_level(logging.WARNING):
         _generate(panel, qtbot, "a lighthouse")
-    assert "could not save the recent prompts" in caplog.text
+        store.flush()  # the history is written in the background
+    assert "could not save the settings" in caplog.text
     assert panel.recent_prompts == [("a lighthouse", "")]
-    assert store.settings.recent_prompts == ()
+    monkeypatch.undo()
+    from app.settings import SettingsStore
+
+    assert SettingsStore(store.path).settings.recent_prompts == ()  # the file as it was
 
 
 def test_documents_saved_with_plain_prompt_history_still_restore(make_panel, store):

@@ -315,6 +315,26 @@ def test_done_with_variants_goes_after_accept(qtbot, workspace):
     assert "variants" not in label.text()
 
 
+def test_status_counts_every_waiting_variant_and_the_layers_row_says_what_it_shows(
+    qtbot, workspace
+):
+    window = workspace.window
+    window.new_document(64, 64)
+    _show_active(qtbot, window)
+    panel = workspace.generate_panel
+    panel.batch_spin.setValue(2)
+    _generate(qtbot, workspace)
+    _generate(qtbot, workspace)  # a second batch joins the first in the strip
+    assert len(workspace.jobs.staging) == 4
+    assert panel.progress_label.text() == "Done: 4 variants to choose from"
+    rows = window.layers_panel.list
+    top = rows.item(0).text()
+    assert "Variant" in top and "Generating" not in top  # the variant shown, not a running job
+    workspace.jobs.staging.accept([0, 2])  # lands two, the others are dropped
+    assert panel.progress_label.text() == "Done"
+    assert all("Variant" not in rows.item(i).text() for i in range(rows.count()))
+
+
 class ScaledStepsEngine(FakeEngine):
     """Reports steps as img2img does: ``steps × strength`` of them."""
 
@@ -420,6 +440,7 @@ def test_layers_generate_and_control_are_seen_together_and_the_prompt_never_scro
     assert rows.viewport().height() >= 4 * row_height  # room for the mask, results, sketch…
     panel = workspace.generate_panel
     scroll = next(w for w in panel.findChildren(QScrollArea))
+    assert scroll.viewport().height() >= 180  # the settings get a usable height (was ~70 px)
     scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
     for widget in (panel.prompt_edit, panel.generate_button, panel.mode_combo):
         assert not widget.visibleRegion().isEmpty(), widget
