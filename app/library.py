@@ -55,6 +55,7 @@ __all__ = [  # what widgets need of the library: they import these from here, no
 log = logging.getLogger(__name__)
 
 LIBRARY_SETTINGS = frozenset({"model_folders", "include_hf_cache", "extra_model_files"})
+REMOTE_SETTINGS = frozenset({"engine", "remote_url", "remote_token"})  # remote: the server's list
 SCAN_THREAD_NAME = "impasto-library"
 LORA_HASH_THREAD_NAME = "lora-hash"
 LoraPair = tuple[str, float]
@@ -186,7 +187,23 @@ class ModelLibrary(QObject):
         self._generation += 1
         folders, extra = self.folders()
         generation, token = self._generation, self._cancel
+        settings = self._store.settings if self._store is not None else None
+        if settings is not None and settings.engine == "remote":  # the server's models
+            url, key = settings.remote_url, settings.remote_token
+            self._start(lambda task: self._list_server(task, generation, url, key))
+            return
         self._start(lambda task: self._scan(task, token, generation, folders, extra, None))
+
+    def _list_server(self, task: Task[None], generation: int, url: str, token: str) -> None:
+        from app.engine_choice import server_entries
+
+        try:
+            entries = server_entries(url, token) if url else []
+        except Exception as error:  # the picker shows no models; Generate will say why
+            log.warning("cannot list the server's models: %s", error)
+            entries = []
+        task.post(lambda: self._on_entries(generation, entries))
+        task.post(self._on_done)
 
     def add_file(self, path: str | Path) -> ModelEntry:
         """Add one model file (e.g. dropped on the window); remembered in the settings.
@@ -302,7 +319,7 @@ class ModelLibrary(QObject):
             self.scan_finished.emit()
 
     def _on_settings(self, settings: Settings, changed: frozenset[str]) -> None:
-        if not changed & LIBRARY_SETTINGS:
+        if not changed & (LIBRARY_SETTINGS | REMOTE_SETTINGS):
             return
         if changed == {"extra_model_files"} and set(settings.extra_model_files) <= (
             self._ignore_extra | {e.path for e in self._entries}

@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "pose": "inference.cli_pose",
     "models": "inference.cli_models",
     "convert": "app.cli_convert",
+    "serve": "inference.serve.cli",
     "upscale": "inference.cli_upscale",
 }
 VERBOSE_FLAGS = {"--verbose"}

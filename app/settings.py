@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import shutil
 import threading
@@ -28,6 +29,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 MEMORY_MODES = ("none", "model_offload", "sequential_offload")
 PREVIEW_METHODS = ("linear", "taesd", "off")
 COLOR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
+ENGINES = ("local", "remote")
 MAX_RECENT_PROMPTS = 20
 
 
@@ -69,6 +71,10 @@ class Settings:
     default_guidance: float = 7.0
     # history: (prompt, negative prompt) pairs, newest first
     recent_prompts: tuple[tuple[str, str], ...] = ()
+    # engine: this machine's, or an `impasto serve` server (app/engine_choice.py)
+    engine: str = "local"  # local | remote
+    remote_url: str = ""
+    remote_token: str = ""
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(
@@ -203,6 +209,21 @@ def _sampler(value: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _server_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    url = value.strip()
+    if url and not re.match(r"^https?://[^\s/]+", url):
+        raise ValueError("must look like http://HOST:PORT or https://HOST")
+    return url
+
+
+def _token(value: Any) -> str:
+    if not isinstance(value, str) or any(ch.isspace() for ch in value.strip()):
+        raise ValueError("must be the server's token (one word, no spaces)")
+    return value.strip()
+
+
 def _prompt_pairs(value: Any) -> tuple[tuple[str, str], ...]:
     """(prompt, negative) pairs, newest first: blank prompts and repeats dropped, at most
     ``MAX_RECENT_PROMPTS`` kept."""
@@ -245,6 +266,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "default_steps": _int_range(1, 500),
     "default_guidance": _float_range(0.0, 50.0),
     "recent_prompts": _prompt_pairs,
+    "engine": _choice(ENGINES),
+    "remote_url": _server_url,
+    "remote_token": _token,
 }
 assert set(VALIDATORS) == FIELD_NAMES, "every setting needs a validator"
 
@@ -321,6 +345,8 @@ class SettingsStore:
 
     def save(self, settings: Settings | None = None) -> None:
         self.flush()  # a write still pending from update_soon must not land after this one
+        if (settings or self._settings).remote_token:
+            _make_private(self.path)  # a server's token: owner-only before it is written
         atomic_write_text(self.path, self._text(settings))
 
     def _text(self, settings: Settings | None) -> str:
@@ -382,3 +408,15 @@ class SettingsStore:
                 self._listeners.remove(listener)
 
         return unsubscribe
+
+
+def _make_private(path: Path) -> None:
+    """Mode 0600 for ``path`` (created empty if missing); atomic saves keep a file's mode."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            os.chmod(path, 0o600)
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as exc:
+        log.warning("cannot make %s private: %s", path, exc)

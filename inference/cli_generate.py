@@ -30,6 +30,7 @@ from inference.api import (
     CancelToken,
     ControlInput,
     EngineError,
+    EngineProtocol,
     InvalidRequestError,
     Mode,
     ModelLoadError,
@@ -111,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--allow-pickle", action="store_true", help="allow .ckpt (weights only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        help="run on an `impasto serve` server; --model, --lora, --controlnet name its models",
+    )
+    p.add_argument("--token-file", metavar="F", help="the server's token (default: its own file)")
     return p
 
 
@@ -206,7 +213,7 @@ def build_job(args: argparse.Namespace) -> tuple[Request, FramedImage | None]:
                 "give --mask too, or move the frame past the image's edge to outpaint"
             )
         raise BadInput("without --model only inpainting works: give --image and --mask")
-    if args.model is not None and not Path(args.model).expanduser().exists():
+    if args.model is not None and not args.server and not Path(args.model).expanduser().exists():
         raise BadInput(f"model not found: {args.model}")
     mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if image is not None else Mode.TXT2IMG
     crop_box = cropping.crop_box_for_mask(mask, args.padding) if mask is not None else None
@@ -228,7 +235,7 @@ def build_job(args: argparse.Namespace) -> tuple[Request, FramedImage | None]:
         batch_size=args.batch,
         width=args.width,
         height=args.height,
-        model_path=args.model,
+        model_path=None if args.model is None else _on_server(args, args.model),
         model_size=args.model_size,
         image=image,
         mask=mask,
@@ -306,9 +313,12 @@ def _controls(args: argparse.Namespace, image: np.ndarray | None, mode: Mode) ->
     for index, (image_path, model_path) in enumerate(
         zip(args.control, args.controlnet, strict=True)
     ):
-        if not Path(model_path).expanduser().exists():
+        if args.server:
+            model_path = _on_server(args, model_path)
+        elif not Path(model_path).expanduser().exists():
             raise BadInput(f"ControlNet model not found: {model_path}")
-        _refuse_pickles([model_path], args.allow_pickle)
+        else:
+            _refuse_pickles([model_path], args.allow_pickle)
         control = _read_image(image_path, "control image")[..., :3]
         weight = args.control_weight[index] if index < len(args.control_weight) else 1.0
         controls.append(
@@ -357,6 +367,9 @@ def _loras(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
     loras = []
     for text in args.lora:
         path, weight = parse_lora_argument(text)
+        if args.server:  # a name on the server
+            loras.append((_on_server(args, path), weight))
+            continue
         if not Path(path).expanduser().exists():
             raise BadInput(f"LoRA not found: {path}")
         try:
@@ -364,8 +377,36 @@ def _loras(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
         except ModelLoadError as error:
             raise BadInput(str(error)) from None
         loras.append((str(Path(path).expanduser()), weight))
-    _refuse_pickles([p for p, _ in loras], args.allow_pickle)
+    if not args.server:
+        _refuse_pickles([p for p, _ in loras], args.allow_pickle)
     return tuple(loras)
+
+
+def _on_server(args: argparse.Namespace, name: str) -> str:
+    """With --server a model argument is a name on the server (``NAME`` or ``NAME#HASH``)."""
+    if not args.server:
+        return name
+    from inference.serve.wire import REMOTE_PREFIX
+
+    return name if name.startswith(REMOTE_PREFIX) else REMOTE_PREFIX + name
+
+
+def _remote_engine(args: argparse.Namespace):
+    """The client of ``--server`` with the token from ``--token-file`` (or the server's default
+    file on this machine)."""
+    from inference.remote import RemoteEngine
+    from inference.serve.auth import default_token_file, read_token_file
+
+    path = Path(args.token_file) if args.token_file else default_token_file()
+    try:
+        token = read_token_file(path)
+    except FileNotFoundError:
+        raise BadInput(
+            f"token file not found: {path} (give the server's token with --token-file)"
+        ) from None
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise BadInput(f"cannot read the token file {path}: {error}") from None
+    return RemoteEngine(args.server, token)
 
 
 def _refuse_pickles(paths: list[str], allow_pickle: bool) -> None:
@@ -458,10 +499,11 @@ def main(argv: list[str] | None = None) -> int:
         from inference.engine import validate_request
 
         validate_request(request)
+        engine = _remote_engine(args) if args.server else None
     except (BadInput, InvalidRequestError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return _generate(args, request, out, previews, framed)
+    return _generate(args, request, out, previews, engine, framed)
 
 
 def _generate(
@@ -469,17 +511,19 @@ def _generate(
     request: Request,
     out: Path,
     previews: Path | None,
+    remote: EngineProtocol | None = None,
     framed: FramedImage | None = None,
 ) -> int:
     from inference.api import EngineSettings
     from inference.engine import Engine
     from inference.parameters import format_parameters
 
-    if request.model_path is not None:
+    if request.model_path is not None and remote is None:
         from inference.quiet import quiet_libraries
 
         quiet_libraries()
-    engine = Engine(EngineSettings(device=args.device, allow_pickle=args.allow_pickle))
+    local = Engine(EngineSettings(device=args.device, allow_pickle=args.allow_pickle))
+    engine: EngineProtocol = remote or local
     cancel = CancelToken()
     progress = _Progress(args.quiet, previews)
     try:
@@ -498,8 +542,8 @@ def _generate(
         return 1
     finally:
         progress.close_line()
-        if request.model_path is not None:
-            engine.close()  # frees device memory; the classic engine holds none
+        if request.model_path is not None and remote is None:
+            local.close()  # frees device memory; the classic engine holds none
     outputs = []
     for variant in result.variants:
         recipe = result.recipe.completed(seed=variant.seed)

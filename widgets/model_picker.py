@@ -185,7 +185,9 @@ class ModelCombo(QComboBox):
     def set_path(self, path: str | None) -> bool:
         """Choose the entry at ``path`` (None = the "none" row). False if it is not listed
         (yet): it will be chosen as soon as a scan lists it."""
-        path = os.path.abspath(path) if path else None
+        if path and not path.startswith("remote:"):  # a server's model is a name, not a path
+            path = os.path.abspath(path)
+        path = path or None
         row = self._model.row_of(path)
         if row < 0 or (self._model.entry(row) is not None and not self._model.entry(row).usable):
             self._wanted = path

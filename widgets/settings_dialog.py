@@ -34,8 +34,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.engine_choice import ServerProbe
 from app.library import hf_hub_cache
-from app.settings import MEMORY_MODES, PRECISIONS, PREVIEW_METHODS, SettingsError, SettingsStore
+from app.settings import (
+    ENGINES,
+    MEMORY_MODES,
+    PRECISIONS,
+    PREVIEW_METHODS,
+    SettingsError,
+    SettingsStore,
+)
 from inference.api import Sampler
 
 DEFAULT_DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -46,6 +54,7 @@ MEMORY_LABELS = {
 }
 PREVIEW_LABELS = {"linear": "Fast (linear)", "taesd": "TAESD (sharper)", "off": "Off"}
 PRECISION_LABELS = {"auto": "Automatic", "fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}
+ENGINE_LABELS = {"local": "Local (this computer)", "remote": "Remote (an impasto serve server)"}
 
 
 class SettingsDialog(QDialog):
@@ -65,6 +74,8 @@ class SettingsDialog(QDialog):
         tabs.addTab(self._previews_tab(), "Previews")
         tabs.addTab(self._editor_tab(), "Editor")
         tabs.addTab(self._generation_tab(), "Generation")
+        self._probe = ServerProbe(self)
+        tabs.addTab(self._engine_tab(), "Engine")
         self.error_label = QLabel(self)
         self.error_label.setObjectName("settingsError")
         self.error_label.setStyleSheet("color: #d33;")
@@ -181,6 +192,30 @@ class SettingsDialog(QDialog):
         form.addRow("Guidance (CFG)", self.guidance_spin)
         return page
 
+    def _engine_tab(self) -> QWidget:
+        page = QWidget()
+        self.engine_combo = _choice_combo(page, ENGINES, ENGINE_LABELS)
+        self.remote_url_edit = QLineEdit(page)
+        self.remote_url_edit.setPlaceholderText("http://gpu-box:8470")
+        self.remote_token_edit = QLineEdit(page)
+        self.remote_token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.remote_token_edit.setPlaceholderText("the content of the server's token file")
+        self.test_connection_button = QPushButton("Test connection", page)
+        self.test_connection_button.clicked.connect(self._test_connection)
+        self.connection_label = QLabel(page)
+        self.connection_label.setWordWrap(True)
+        self.connection_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._probe.answered.connect(self.connection_label.setText)
+        self._probe.failed.connect(lambda text: self.connection_label.setText(f"Failed: {text}"))
+        self.engine_combo.currentIndexChanged.connect(self._show_engine_fields)
+        form = QFormLayout(page)
+        form.addRow("Engine", self.engine_combo)
+        form.addRow("Server", self.remote_url_edit)
+        form.addRow("Token", self.remote_token_edit)
+        form.addRow("", self.test_connection_button)
+        form.addRow("", self.connection_label)
+        return page
+
     # -- values in and out
 
     def load(self, store: SettingsStore | None = None) -> None:
@@ -206,6 +241,10 @@ class SettingsDialog(QDialog):
         self.sampler_combo.setCurrentText(settings.default_sampler)
         self.steps_spin.setValue(settings.default_steps)
         self.guidance_spin.setValue(settings.default_guidance)
+        _select(self.engine_combo, settings.engine)
+        self.remote_url_edit.setText(settings.remote_url)
+        self.remote_token_edit.setText(settings.remote_token)
+        self._show_engine_fields()
         self._show_errors({})
 
     def values(self) -> dict[str, Any]:
@@ -232,12 +271,17 @@ class SettingsDialog(QDialog):
             "default_sampler": self.sampler_combo.currentText(),
             "default_steps": self.steps_spin.value(),
             "default_guidance": self.guidance_spin.value(),
+            "engine": self.engine_combo.currentData(),
+            "remote_url": self.remote_url_edit.text().strip(),
+            "remote_token": self.remote_token_edit.text().strip(),
         }
 
     def apply(self) -> bool:
         """Validate and save; on a bad value show what is wrong and save nothing."""
         try:
             settings = self._store.settings.with_changes(**self.values())
+            if settings.engine == "remote" and not settings.remote_url:
+                raise SettingsError({"remote_url": "the remote engine needs the server's address"})
         except SettingsError as exc:
             self._show_errors(exc.problems)
             return False
@@ -283,10 +327,33 @@ class SettingsDialog(QDialog):
         self.set_mask_color(QColorDialog.getColor(self._mask_color, self, "Mask colour"))
 
     def _show_errors(self, problems: dict[str, str]) -> None:
-        labels = {"device": "Device", "taesd_path": "TAESD model"}
+        labels = {
+            "device": "Device",
+            "taesd_path": "TAESD model",
+            "remote_url": "Server",
+            "remote_token": "Token",
+        }
         text = "\n".join(f"{labels.get(name, name)}: {reason}" for name, reason in problems.items())
         self.error_label.setText(text)
         self.error_label.setVisible(bool(problems))
+
+    def _show_engine_fields(self, *_args: object) -> None:
+        remote = self.engine_combo.currentData() == "remote"
+        for widget in (self.remote_url_edit, self.remote_token_edit, self.test_connection_button):
+            widget.setEnabled(remote)
+
+    def _test_connection(self) -> None:
+        """Ask the server for its models and GPUs off the UI thread; the answer fills the label."""
+        url = self.remote_url_edit.text().strip()
+        if not url:
+            self.connection_label.setText("Failed: enter the server's address first")
+            return
+        self.connection_label.setText(f"Connecting to {url}…")
+        self._probe.probe(url, self.remote_token_edit.text().strip())
+
+    def done(self, result: int) -> None:
+        self._probe.shutdown()
+        super().done(result)
 
     def _on_button(self, button: QAbstractButton) -> None:
         role = self.buttons.buttonRole(button)

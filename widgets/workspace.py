@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import files
+from app.engine_choice import engine_key, is_remote, remote_engine_factory
 from app.frame import describe_frame
 from app.generation.jobs import JobController, default_engine_factory
 from app.generation.request import RequestBuildError, ResolutionPolicy
@@ -95,6 +96,13 @@ def _scrollable(panel: QWidget) -> QScrollArea:
     return area
 
 
+def _engine_factory(settings: Settings):
+    """This machine's engine, or the server's (Settings › Engine)."""
+    if is_remote(settings):
+        return remote_engine_factory(settings)
+    return default_engine_factory(settings.engine_settings())
+
+
 class Workspace(QObject):
     def __init__(
         self,
@@ -116,7 +124,7 @@ class Workspace(QObject):
         self.picker = ModelPicker(self.scanner, self.store, show_controlnet=False)
         self.staging = Staging(window)
         self.jobs = JobController(
-            engine_factory or default_engine_factory(settings.engine_settings()),
+            engine_factory or _engine_factory(settings),
             staging=self.staging,
             parent=window,
         )
@@ -540,8 +548,8 @@ class Workspace(QObject):
         HubDialog(self.store, self.scanner, self.window).exec()
 
     def _settings_changed(self, settings: Settings, changed: frozenset[str]) -> None:
-        if changed & {"model_folders", "include_hf_cache"}:
-            self._pick_after_scan = True
+        if changed & {"model_folders", "include_hf_cache", "engine", "remote_url"}:
+            self._pick_after_scan = True  # remote: the server's models replace the picker's
         self.apply_settings(settings)
 
     def _pick_first_model(self, *_args: object) -> None:
@@ -563,16 +571,21 @@ class Workspace(QObject):
             self.autosave.start()
         else:
             self.autosave.stop()
-        engine_settings = settings.engine_settings()
+        engine_settings = engine_key(settings)  # local settings, or the remote server
         if initial:
             self._engine_settings = engine_settings
         elif not self._custom_engine and engine_settings != self._engine_settings:
             # only a change the engine cares about retires the worker (and its loaded model)
             self._engine_settings = engine_settings
-            self.jobs.set_engine_factory(default_engine_factory(engine_settings))
+            self.jobs.set_engine_factory(_engine_factory(settings))
 
     def _warm_up_soon(self, entry: object = None) -> None:
-        if entry is not None and not self._custom_engine and self._unsubscribe is not None:
+        if (
+            entry is not None
+            and not self._custom_engine
+            and self._unsubscribe is not None
+            and self.store.settings.engine != "remote"  # the server has the libraries
+        ):
             self._warm_up_timer.start()
 
     def shutdown(self) -> None:
