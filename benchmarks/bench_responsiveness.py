@@ -425,11 +425,12 @@ def fresh_child(model_root: Path, model: Path, steps: int, idle_s: float = 0.0) 
 
     after = [late for at, late in ticks if at >= pressed]
     idle = [late for at, late in ticks if at < pressed] or [0.0]
-    slow = []
+    slow, idle_slow = [], []
     for at, late in ticks:
-        if at >= pressed and late > 20:
+        if late > (20 if at >= pressed else 50):
             where = Counter(sampler.during(at - late / 1000, at)).most_common(1)
-            slow.append((round(late, 1), where[0][0] if where else "(no sample: GIL held)"))
+            stall = (round(late, 1), where[0][0] if where else "(no sample: GIL held)")
+            (slow if at >= pressed else idle_slow).append(stall)
     first_label = next((text for at, text in labels if at >= pressed), "")
     return {
         "imported_before_key": imported_before,
@@ -449,6 +450,7 @@ def fresh_child(model_root: Path, model: Path, steps: int, idle_s: float = 0.0) 
         "p99_ms": round(percentile(after, 99), 1),
         "p50_ms": round(percentile(after, 50), 2),
         "stalls_over_20ms": slow[:12],
+        "idle_stalls_over_50ms": idle_slow[:12],
     }
 
 

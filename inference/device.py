@@ -52,6 +52,8 @@ def warm_imports() -> None:
     """Import torch, diffusers and transformers (what the first model load needs) with the
     collector paused: run on a background thread while the user is idle, so the first Generate
     does not pay the 3-10 s import, and its GIL-holding C initialisation, on the key press."""
+    import inference.engine  # noqa: F401  (no torch; what the first Generate builds on the UI thread)
+
     preload_torch_library()
     with gc_paused():
         import diffusers
@@ -62,7 +64,6 @@ def warm_imports() -> None:
         import transformers
 
         _ = transformers.CLIPTextModel
-        import inference.engine  # noqa: F401  (built on the UI thread at the first Generate)
 
 
 _preloaded: list[int] = []  # dlopen handles, kept for the life of the process

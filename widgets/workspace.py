@@ -61,7 +61,9 @@ from widgets.upscale_dialog import UpscaleDialog
 log = logging.getLogger(__name__)
 
 PROJECT_FILTER = "Impasto project (*.ora)"
-WARM_UP_DELAY_MS = 1500  # after a model is picked: let the window settle first
+# after a model is picked: let the window settle first (the import no longer stalls the UI
+# thread, see inference.device.preload_torch_library, so this can be short)
+WARM_UP_DELAY_MS = 500
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".bin"}
 EXPORTS: dict[str, tuple[str, Callable]] = {
     "psd": ("Layered Photoshop file (*.psd)", files.export_psd),
