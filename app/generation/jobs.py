@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from app.background import Background, Mailbox, Relay
+from app.background import Background, Mailbox, Relay, Task
 from app.document import Document
 from app.generation.request import GenerationParams, PlannedJob, build_request
 from app.generation.results import Placement, PreviewFrame, land_layers, result_layers
@@ -153,7 +153,8 @@ class JobController(QObject):
         self._relay = Relay(self)
         self._frames: Mailbox[PreviewFrame] = Mailbox(self._relay, self._show_frame)
         self._engine_factory = engine_factory or default_engine_factory()
-        self._worker: InferenceWorker | None = None  # started at the first job
+        self._worker: InferenceWorker | None = None  # started at the warm-up or the first job
+        self._premade: tuple[EngineFactory, InferenceWorker] | None = None  # by the warm-up
         self._warm_up: Background | None = None
         self._placement: Placement | None = None
         self._retire_worker = False
@@ -233,15 +234,34 @@ class JobController(QObject):
 
     def warm_up(self) -> bool:
         """Import the inference libraries on a background thread (once per process), so the
-        first Generate with a diffusers model does not wait for them. Returns False when it
-        is already done, running, or pointless (a job already started the engine)."""
+        first Generate with a diffusers model does not wait for them, and start the worker's
+        thread there too: ``Thread.start()`` waits until the new thread runs, 30-90 ms on a
+        busy machine, which would otherwise fall inside the first Ctrl+Enter. Returns False
+        when it is already done, running, or pointless (a job already started the engine)."""
         if self._warm_up is not None or self._worker is not None:
             return False
         from inference.device import warm_imports
 
+        factory = self._engine_factory
+
+        def work(_task: Task[None]) -> None:
+            warm_imports()
+            worker = InferenceWorker(factory(), self._on_worker_event, name=WORKER_THREAD_NAME)
+            self._premade = (factory, worker)  # shutdown() ends it if it is never adopted
+
         self._warm_up = Background("impasto-warm-up", parent=self)
-        self._warm_up.submit(lambda _task: warm_imports(), on_done=lambda _r: self.warmed.emit())
+        self._warm_up.submit(work, on_done=self._warmed_up)
         return True
+
+    def _warmed_up(self, _result: None) -> None:
+        premade, self._premade = self._premade, None
+        if premade is not None:
+            factory, worker = premade
+            if self._worker is None and factory is self._engine_factory:
+                self._worker = worker
+            else:  # a job or a settings change came first: that engine is the one to use
+                worker.shutdown(wait=False)
+        self.warmed.emit()
 
     @property
     def warming_up(self) -> bool:
@@ -251,6 +271,9 @@ class JobController(QObject):
         """Cancel everything and end the worker thread (call before the app quits)."""
         if self._warm_up is not None:
             self._warm_up.shutdown(timeout)
+        premade, self._premade = self._premade, None
+        if premade is not None:
+            premade[1].shutdown(wait=True, timeout=timeout)
         self.cancel_all()
         worker, self._worker = self._worker, None
         if worker is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from inference.device import gc_paused
@@ -57,11 +58,41 @@ def test_warm_up_imports_the_libraries_off_the_ui_thread_once():
         "    app.processEvents(); time.sleep(0.01)\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
         "print('THREADS', 'impasto-warm-up' in names, 'HEAVY', heavy, 'DONE', bool(done))\n"
+        "from app.generation.jobs import WORKER_THREAD_NAME\n"
+        "ready = [t.name for t in threading.enumerate()].count(WORKER_THREAD_NAME)\n"
+        "print('WORKER READY', ready)\n"
         "print('SHUT', jobs.shutdown(5))\n"
+        "print('LEFT', [t.name for t in threading.enumerate()].count(WORKER_THREAD_NAME))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180
     )
     assert out.returncode == 0, out.stderr
     assert "THREADS True HEAVY ['torch', 'diffusers', 'transformers'] DONE True" in out.stdout
-    assert "SHUT True" in out.stdout
+    # the worker's thread was started by the warm-up, not inside the first Ctrl+Enter
+    assert "WORKER READY 1" in out.stdout
+    assert "SHUT True" in out.stdout and "LEFT 0" in out.stdout
+
+
+def test_a_worker_premade_by_the_warm_up_is_dropped_when_the_engine_changed_meanwhile(qtbot):
+    from app.generation.jobs import WORKER_THREAD_NAME, JobController
+
+    made: list[str] = []
+
+    def factory(name: str):
+        def make():
+            made.append(name)
+            return object()
+
+        return make
+
+    jobs = JobController(factory("first"))
+    with qtbot.waitSignal(jobs.warmed, timeout=120_000):
+        assert jobs.warm_up()
+        jobs.set_engine_factory(factory("second"))  # the settings changed while warming
+    assert made == ["first"]
+    assert jobs._worker is None  # the premade worker ran the old engine: not adopted
+    qtbot.waitUntil(
+        lambda: WORKER_THREAD_NAME not in [t.name for t in threading.enumerate()], timeout=3000
+    )
+    assert jobs.shutdown(5)
