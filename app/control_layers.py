@@ -24,7 +24,10 @@ from inference.openpose import Person, Pose
 
 log = logging.getLogger(__name__)
 
-CONTROL_TYPES = ("canny", "scribble", "lineart", "openpose", "depth", "normal", "softedge", "seg")
+CONTROL_TYPES = (
+    "canny", "scribble", "lineart", "openpose", "depth", "normal", "softedge", "seg", "reference",
+)  # fmt: skip
+REFERENCE = "reference"  # a reference image for an IP-Adapter (inference.ip_adapter), not a map
 
 
 def _opaque(rgb: np.ndarray) -> np.ndarray:
@@ -83,6 +86,58 @@ def add_control_image_layer(
         raster=Raster(4, pixels),
         control=ControlSettings(control_type),
     )
+
+
+def add_reference_layer(
+    doc: Document,
+    path: str | os.PathLike,
+    model_path: str | None = None,
+    pixel_limit: int = DEFAULT_PIXEL_LIMIT,
+) -> Layer:
+    """A picture from disk as a reference layer: it guides the generation through an IP-Adapter
+    (its style and content, or its style only) and is never part of the picture itself."""
+    pixels = load_rgba(path, pixel_limit)
+    return doc.add_layer(
+        LayerKind.CONTROL,
+        f"Reference: {Path(path).stem}",
+        raster=Raster(4, pixels),
+        control=ControlSettings(REFERENCE, model_path=model_path, params={"style_only": False}),
+    )
+
+
+def is_reference(layer: Layer) -> bool:
+    return layer.control is not None and layer.control.control_type == REFERENCE
+
+
+def is_ip_adapter_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an ``ip-adapter*.safetensors`` (read from its tensor names)."""
+    from inference.ip_adapter import is_ip_adapter_keys
+
+    file = Path(path).expanduser()
+    if not file.is_file() or file.suffix.lower() != ".safetensors":
+        return False
+    try:
+        from inference.library import read_header
+
+        return is_ip_adapter_keys(list(read_header(file).tensors))
+    except Exception:  # unreadable: not an IP-Adapter we could use
+        return False
+
+
+def with_model(settings: ControlSettings, path: str | None, encoders: list[str]) -> ControlSettings:
+    """``settings`` using the model at ``path``. An IP-Adapter makes the layer a reference layer
+    and brings the image encoder that fits it from ``encoders`` (the library's), unless its own
+    ``image_encoder/`` sits beside it."""
+    if path is None or not is_ip_adapter_file(path):
+        return replace(settings, model_path=path)
+    from inference.ip_adapter import pick_image_encoder
+
+    params = {k: v for k, v in settings.params.items() if k != "image_encoder"}
+    params.setdefault("style_only", False)
+    encoder = pick_image_encoder(path, encoders)
+    if encoder is not None:
+        params["image_encoder"] = encoder
+    return replace(settings, control_type=REFERENCE, model_path=path, params=params)
 
 
 def add_figure_layer(doc: Document, box: Rect | None = None) -> Layer:
@@ -268,3 +323,110 @@ class CannyPreview:
 
 def locked_message(layer: Layer) -> str:
     return f"Layer “{layer.name}” is locked; unlock it to change its edges."
+
+
+# ---- depth from the picture, by a local depth-estimation model ---------------------------------
+
+DEPTH_PREVIEW_JOB = -2  # the document preview's id while a depth estimate waits to be kept
+
+
+def depth_pixels(doc: Document, folder: str | os.PathLike) -> np.ndarray:
+    """The depth map of the visible picture (on white) as opaque grey RGBA, near = white."""
+    from app.compose import flatten_rgb
+
+    return depth_of(flatten_rgb(doc.layers, doc.rect), folder)
+
+
+def depth_of(picture: np.ndarray, folder: str | os.PathLike) -> np.ndarray:
+    from inference.depth import estimate_depth
+
+    depth = estimate_depth(picture, folder)
+    return _opaque(np.repeat(depth[..., None], 3, axis=2))
+
+
+def add_depth_layer(
+    doc: Document, folder: str | os.PathLike, pixels: np.ndarray | None = None
+) -> Layer:
+    """A depth control layer estimated from the picture (one undo step; its pixels stay
+    editable like any layer's)."""
+    pixels = depth_pixels(doc, folder) if pixels is None else pixels
+    settings = ControlSettings("depth", params={"estimator": Path(folder).name})
+    return doc.add_layer(LayerKind.CONTROL, "Depth", raster=Raster(4, pixels), control=settings)
+
+
+class DepthEstimate:
+    """Depth from the picture as an interactive command.
+
+    :meth:`start` flattens the picture and estimates its depth off the UI thread (through
+    ``background``); the map is then shown as the document's preview, outside the history
+    (``on_ready`` hears it). :meth:`commit` keeps it as ONE undo step: a new depth layer, or with
+    ``layer_id`` new pixels for that layer; :meth:`revert` drops it and leaves the document byte
+    for byte as it was. ``on_problem`` hears one-line messages (no model, a failed estimate).
+    """
+
+    def __init__(
+        self,
+        doc: Document,
+        folder: str | os.PathLike,
+        background: Background,
+        layer_id: int | None = None,
+        on_problem: Callable[[str], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        self.doc, self.folder, self.layer_id = doc, folder, layer_id
+        self._background = background
+        self._on_problem = on_problem or (lambda _text: None)
+        self._on_ready = on_ready or (lambda: None)
+        self.pixels: np.ndarray | None = None
+        self.active = False
+
+    @property
+    def ready(self) -> bool:
+        return self.pixels is not None
+
+    def start(self) -> None:
+        from app.compose import flatten_rgb
+
+        self.active = True
+        picture = flatten_rgb(self.doc.layers, self.doc.rect)  # a snapshot: later edits don't count
+        folder = self.folder
+
+        def estimate(_task: Task[np.ndarray]) -> np.ndarray:
+            return depth_of(picture, folder)
+
+        self._background.submit(estimate, on_done=self._show, on_error=self._failed)
+
+    def commit(self) -> Layer | None:
+        """Keep the estimate (one undo step); None when there is none (yet)."""
+        self._stop()
+        pixels, self.pixels = self.pixels, None
+        if pixels is None:
+            return None
+        if self.layer_id is None:
+            return add_depth_layer(self.doc, self.folder, pixels)
+        layer = self.doc.layer(self.layer_id)
+        self.doc.replace_pixels(self.layer_id, self.doc.rect, pixels, "Depth from picture")
+        return layer
+
+    def revert(self) -> None:
+        self._stop()
+        self.pixels = None
+
+    def _stop(self) -> None:
+        self.active = False
+        self._background.cancel()
+        try:
+            self.doc.clear_preview(DEPTH_PREVIEW_JOB)
+        except RuntimeError:  # the document's Qt side is gone
+            log.debug("document deleted during a depth preview")
+
+    def _show(self, pixels: np.ndarray) -> None:
+        if not self.active:
+            return
+        self.pixels = pixels
+        self.doc.show_preview(DEPTH_PREVIEW_JOB, self.doc.rect, pixels)
+        self._on_ready()
+
+    def _failed(self, error: BaseException) -> None:
+        self.active = False
+        self._on_problem(str(error) or f"depth estimation failed ({type(error).__name__})")

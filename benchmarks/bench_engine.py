@@ -3,6 +3,7 @@
 Run by hand (CPU is fine; it uses a tiny random-weight model built in code):
 
     python benchmarks/bench_engine.py [--size 256] [--steps 20] [--repeats 5] [--adapter-only]
+    python benchmarks/bench_engine.py --references-only [--size 256] [--steps 20] [--repeats 5]
 
 Targets (issue 3): engine/raw time ratio <= 1.05 with previews on; linear preview <= 1% of the
 step time; steps run after a cancel request <= 1.
@@ -17,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -32,9 +34,16 @@ def main() -> int:
     parser.add_argument(
         "--adapter-only", action="store_true", help="only the T2I-Adapter overhead rows (issue 14)"
     )
+    parser.add_argument(
+        "--references-only",
+        action="store_true",
+        help="only the T2I-Adapter and IP-Adapter reference overhead rows (issue 14)",
+    )
     args = parser.parse_args()
     if args.adapter_only:
         return _print_adapter_costs(args)
+    if args.references_only:
+        return _print_reference_costs(args)
 
     import torch
 
@@ -228,6 +237,81 @@ def _print_adapter_costs(args: argparse.Namespace) -> int:
         f"CPU time (this process; robust when other jobs share the CPU): {base_cpu:.3f} s vs "
         f"{ours_cpu:.3f} s, ratio {ours_cpu / base_cpu:.3f}"
     )
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    return 0
+
+
+def _print_reference_costs(args: argparse.Namespace) -> int:
+    """Engine time of the plain job, with one T2I-Adapter and with one reference image
+    (IP-Adapter, loaded once and kept), same process, each repeat running the three in turn;
+    then what switching a reference on and off between jobs costs (load + unload)."""
+    import numpy as np
+    import torch
+
+    from inference.api import ControlInput, EngineSettings, Mode, ReferenceInput, Request, Sampler
+    from inference.engine import Engine
+    from tests.tiny_adapters import save_tiny_adapter, save_tiny_ip_adapter
+    from tests.tiny_models import build_tiny_unet, save_tiny_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or str(save_tiny_model(Path(tmp) / "tiny"))
+        adapter = save_tiny_adapter(Path(tmp) / "adapter")
+        ip = save_tiny_ip_adapter(Path(tmp) / "ip", build_tiny_unet())
+        engine = Engine(EngineSettings(device="cpu" if not torch.cuda.is_available() else "auto"))
+        image = np.random.default_rng(0).integers(0, 256, (args.size, args.size, 3), np.uint8)
+        plain = Request(
+            Mode.TXT2IMG,
+            prompt="a cat",
+            steps=args.steps,
+            width=args.size,
+            height=args.size,
+            seed=1,
+            sampler=Sampler.EULER_A,
+            model_path=model,
+        )
+        jobs = {
+            "plain": plain,
+            "adapter": replace(plain, controls=(ControlInput(image, str(adapter), "sketch"),)),
+            "reference": replace(plain, references=(ReferenceInput(image, str(ip)),)),
+        }
+        times: dict[str, list[float]] = {name: [] for name in (*jobs, "switching", "unloading")}
+        cpu: dict[str, list[float]] = {name: [] for name in times}
+
+        def timed(name: str, job: Request) -> None:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            engine.run(job)
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+
+        for job in jobs.values():
+            engine.run(job)  # warm-up: loads the model, the adapter, the IP-Adapter and encoder
+        for _ in range(args.repeats):
+            engine.run(jobs["plain"])  # nothing loaded in the UNet from here
+            timed("plain", jobs["plain"])
+            timed("adapter", jobs["adapter"])
+            engine.run(jobs["reference"])  # loads the IP-Adapter
+            timed("reference", jobs["reference"])  # it stays loaded
+            timed("unloading", jobs["plain"])  # a plain job after a reference unloads it
+            timed("switching", jobs["reference"])  # and the next reference loads it again
+    base, base_cpu = statistics.median(times["plain"]), statistics.median(cpu["plain"])
+    print(
+        f"model: {'tiny random' if not args.model else args.model}, {args.size}px, "
+        f"{args.steps} steps, Euler a, median of {args.repeats}"
+    )
+    labels = {
+        "adapter": "one T2I-Adapter",
+        "reference": "one reference (IP-Adapter kept loaded)",
+        "switching": "one reference, loaded for the job",
+        "unloading": "a plain job unloading the reference",
+    }
+    print(f"plain: {base:.3f} s (CPU {base_cpu:.3f} s)")
+    for name, label in labels.items():
+        ours, ours_cpu = statistics.median(times[name]), statistics.median(cpu[name])
+        best = min(times[name]) / min(times["plain"])
+        print(
+            f"{label}: {ours:.3f} s  ratio {ours / base:.3f}  best-of {best:.3f}  "
+            f"CPU-time ratio {ours_cpu / base_cpu:.3f}"
+        )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     return 0
 

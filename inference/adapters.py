@@ -59,8 +59,150 @@ def read_adapter_config(path: str | Path) -> dict | None:
     return config
 
 
-def is_adapter(path: str | Path) -> bool:
-    return read_adapter_config(path) is not None
+def is_adapter(path: str | Path, allow_pickle: bool = False) -> bool:
+    """A diffusers T2I-Adapter folder, or a single-file adapter (``.safetensors``, or an allowed
+    pickle such as TencentARC's original ``t2iadapter_*.pth``)."""
+    if read_adapter_config(path) is not None:
+        return True
+    file = Path(path).expanduser()
+    if not file.is_file():
+        return False
+    try:
+        keys = list(_file_shapes(file, allow_pickle))
+    except (OSError, ModelLoadError):
+        return False
+    return adapter_layout(keys) is not None
+
+
+# ---- single files ------------------------------------------------------------------------------
+
+_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+_SHAPES_CACHE: dict[tuple[str, int, int], dict[str, tuple[int, ...]]] = {}
+
+
+def adapter_layout(keys: list[str]) -> str | None:
+    """``diffusers`` (``adapter.conv_in...``), ``original`` (TencentARC's ``conv_in`` +
+    ``body.N.block1``), ``light`` (the colour adapter, not supported) or None."""
+    names = set(keys)
+    if "adapter.conv_in.weight" in names and "adapter.body.0.resnets.0.block1.weight" in names:
+        return "diffusers"
+    if "conv_in.weight" in names and "body.0.block1.weight" in names:
+        return "original"
+    if "body.0.in_conv.weight" in names and "body.0.body.0.block1.weight" in names:
+        return "light"
+    return None
+
+
+def _file_shapes(file: Path, allow_pickle: bool) -> dict[str, tuple[int, ...]]:
+    from inference.models import _is_pickle, _refuse_pickle, read_checkpoint_shapes
+
+    if file.suffix.lower() not in _FILE_SUFFIXES:
+        return {}
+    if _is_pickle(file) and not allow_pickle:
+        raise _refuse_pickle(file)
+    stat = file.stat()
+    key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHAPES_CACHE:
+        _SHAPES_CACHE[key] = read_checkpoint_shapes(file, allow_pickle)
+    return _SHAPES_CACHE[key]
+
+
+def original_to_diffusers(state: dict, num_res_blocks: int) -> dict:
+    """TencentARC's original adapter keys -> diffusers ``T2IAdapter`` keys (full adapters)."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith("conv_in."):
+            out["adapter." + key] = value
+            continue
+        _body, index, rest = key.split(".", 2)
+        level, block = divmod(int(index), num_res_blocks)
+        if rest.startswith("in_conv."):
+            out[f"adapter.body.{level}.{rest}"] = value
+        else:
+            out[f"adapter.body.{level}.resnets.{block}.{rest}"] = value
+    return out
+
+
+def config_from_shapes(shapes: dict[str, tuple[int, ...]], sdxl: bool) -> dict:
+    """The ``T2IAdapter`` config that fits a diffusers-layout state dict: channels and blocks
+    from the shapes, input channels and downscale from ``conv_in`` (3 or 1 channels, pixel
+    unshuffle 8 or 16), the type from the base it is loaded for."""
+    levels = sorted({int(k.split(".")[2]) for k in shapes if k.startswith("adapter.body.")})
+    channels = [int(shapes[f"adapter.body.{i}.resnets.0.block1.weight"][0]) for i in levels]
+    blocks = len({k.split(".")[4] for k in shapes if k.startswith("adapter.body.0.resnets.")})
+    conv_in = int(shapes["adapter.conv_in.weight"][1])
+    for in_channels in (3, 1):
+        factor = round((conv_in / in_channels) ** 0.5)
+        if factor in (8, 16) and in_channels * factor * factor == conv_in:
+            break
+    else:
+        raise ModelLoadError(f"a T2I-Adapter whose first layer takes {conv_in} channels")
+    return {
+        "in_channels": in_channels,
+        "channels": channels,
+        "num_res_blocks": blocks,
+        "downscale_factor": factor,
+        "adapter_type": "full_adapter_xl" if sdxl else "full_adapter",
+    }
+
+
+def _load_adapter_file(file: Path, loaded: Any, settings: EngineSettings) -> Any:
+    """A single-file T2I-Adapter, its config derived from its weights (no bundled config
+    needed: every size is in the shapes); a ``<stem>.config/config.json`` beside it wins."""
+    import torch
+    from diffusers import T2IAdapter
+
+    from inference.models import (
+        _is_pickle,
+        _load_errors,
+        _load_pickle_state,
+        _refuse_pickle,
+        sidecar_config_dir,
+    )
+
+    if _is_pickle(file) and not settings.allow_pickle:
+        raise _refuse_pickle(file)
+    with _load_errors(f"T2I-Adapter {file.name}"):
+        if _is_pickle(file):
+            state = dict(_load_pickle_state(file))
+        else:
+            from safetensors.torch import load_file
+
+            state = load_file(str(file))
+        layout = adapter_layout(list(state))
+        if layout == "light":
+            raise ModelLoadError(f"{file.name} is a light (colour) T2I-Adapter, not supported")
+        if layout is None:
+            raise ModelLoadError(f"{file.name} is not a T2I-Adapter")
+        if layout == "original":
+            state = original_to_diffusers(state, _blocks_per_level(state))
+        shapes = {k: tuple(v.shape) for k, v in state.items()}
+        sidecar = sidecar_config_dir(file) / "config.json"
+        if sidecar.is_file():
+            config = {
+                k: v
+                for k, v in json.loads(sidecar.read_text(encoding="utf-8")).items()
+                if not k.startswith("_")
+            }
+        else:
+            config = config_from_shapes(shapes, Base.parse(loaded.info.family) is Base.SDXL)
+        model: Any = T2IAdapter(**config)
+        model.load_state_dict(state, strict=True)
+    model.to(device=loaded.device, dtype=loaded.dtype or torch.float32)
+    model.eval()
+    log.info("loaded T2I-Adapter %s (single file, %s layout)", file.name, layout)
+    return model
+
+
+def _blocks_per_level(state: dict) -> int:
+    """Resnet blocks per level of an original-layout adapter: the index of the first block with
+    an ``in_conv`` (where the second level starts), else all blocks in one level."""
+    indices = {int(k.split(".")[1]) for k in state if k.startswith("body.")}
+    in_convs = sorted(
+        int(k.split(".")[1]) for k in state if k.startswith("body.") and ".in_conv." in k
+    )
+    in_convs = [i for i in in_convs if i > 0]
+    return in_convs[0] if in_convs else len(indices)
 
 
 def adapter_family(config: dict) -> str:
@@ -77,6 +219,8 @@ def load_adapter(path: str, loaded: Any, settings: EngineSettings) -> Any:
     folder = Path(path).expanduser()
     if not folder.exists():
         raise ModelNotFoundError(f"T2I-Adapter not found: {folder}")
+    if folder.is_file():
+        return _load_adapter_file(folder, loaded, settings)
     config = read_adapter_config(folder)
     if config is None:
         raise ModelLoadError(f"{folder.name} is not a T2I-Adapter folder")
@@ -115,12 +259,15 @@ class AdapterJob:
     controls: list[ControlInput]
 
 
-def split_adapters(request: Request) -> tuple[Request, list[ControlInput]]:
+def split_adapters(
+    request: Request, allow_pickle: bool = False
+) -> tuple[Request, list[ControlInput]]:
     """The request with only its ControlNets, and its adapter controls."""
-    adapters = [c for c in request.controls if is_adapter(c.model_path)]
+    flags = [is_adapter(c.model_path, allow_pickle) for c in request.controls]
+    adapters = [c for c, flag in zip(request.controls, flags, strict=True) if flag]
     if not adapters:
         return request, []
-    nets = tuple(c for c in request.controls if not is_adapter(c.model_path))
+    nets = tuple(c for c, flag in zip(request.controls, flags, strict=True) if not flag)
     return dataclasses.replace(request, controls=nets), adapters
 
 
@@ -134,7 +281,7 @@ def prepare(
     """Split the request's adapters off (the rest goes to ControlNet) and load them."""
     from inference.controlnets import fit_control_image
 
-    nets_request, controls = split_adapters(request)
+    nets_request, controls = split_adapters(request, settings.allow_pickle)
     if not controls:
         return request, None
     models = []
@@ -159,6 +306,10 @@ def adapter_states(model: Any, image: np.ndarray, weight: float) -> list[Any]:
     """The adapter's features for one control image, times ``weight`` (as diffusers does)."""
     import torch
 
+    if int(model.config.in_channels) == 1:  # sketch/canny adapters read one grey channel
+        from PIL import Image
+
+        image = np.asarray(Image.fromarray(image).convert("L"))[..., None]
     pixels = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
     pixels = pixels.to(device=model.device, dtype=model.dtype)
     return [state * weight for state in model(pixels)]

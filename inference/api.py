@@ -14,7 +14,12 @@ from typing import Protocol
 import numpy as np
 
 from inference.limits import DEFAULT_PIXEL_LIMIT
-from inference.recipe import ControlUnit, LoraUse, Recipe  # noqa: F401 (part of the contract)
+from inference.recipe import (  # noqa: F401 (part of the contract)
+    ControlUnit,
+    LoraUse,
+    Recipe,
+    ReferenceUnit,
+)
 
 
 class Mode(StrEnum):
@@ -104,6 +109,22 @@ class UpscaleSpec:
 
 
 @dataclass(frozen=True, eq=False)
+class ReferenceInput:
+    """One reference image guiding the generation through an IP-Adapter (inference.ip_adapter).
+
+    ``image`` is RGB(A) uint8 of any size (the CLIP image encoder sees all of it); ``model_path``
+    an ``ip-adapter*.safetensors``; ``image_encoder_path`` the CLIP image encoder folder (None:
+    the ``image_encoder/`` folder next to the adapter). ``style_only`` applies the weight in the
+    style blocks only (InstantStyle), so a painting's style transfers without its content."""
+
+    image: np.ndarray
+    model_path: str
+    image_encoder_path: str | None = None
+    weight: float = 1.0
+    style_only: bool = False
+
+
+@dataclass(frozen=True, eq=False)
 class Request:
     """An immutable, self-contained generation job.
 
@@ -136,6 +157,7 @@ class Request:
     loras: tuple[tuple[str, float], ...] = ()
     vae_path: str | None = None
     upscale: UpscaleSpec | None = None  # set: an upscale (and refine) job, see UpscaleSpec
+    references: tuple[ReferenceInput, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

@@ -35,6 +35,7 @@ from inference.api import (
     Mode,
     ModelLoadError,
     ModelNotFoundError,
+    ReferenceInput,
     Request,
     Sampler,
 )
@@ -108,6 +109,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH[:WEIGHT]",
         help="LoRA file (or diffusers LoRA folder) with an optional weight, default 1.0 "
         "(repeatable)",
+    )
+    p.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="IMAGE",
+        help="reference image guiding the picture through an IP-Adapter (repeatable)",
+    )
+    p.add_argument(
+        "--ip-adapter",
+        action="append",
+        default=[],
+        metavar="PATH[:WEIGHT]",
+        help="ip-adapter*.safetensors for the references (once, or once per --reference)",
+    )
+    p.add_argument(
+        "--image-encoder",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="CLIP image encoder folder (default: image_encoder/ beside the IP-Adapter)",
+    )
+    p.add_argument(
+        "--style-only",
+        action="store_true",
+        help="take only the references' style (InstantStyle: the style blocks only)",
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--allow-pickle", action="store_true", help="allow .ckpt (weights only)")
@@ -245,6 +272,7 @@ def build_job(args: argparse.Namespace) -> tuple[Request, FramedImage | None]:
         color_match=args.color_match,
         controls=_controls(args, image, mode),
         loras=_loras(args),
+        references=_references(args),
     )
     return request, framed
 
@@ -332,7 +360,7 @@ def _controls(args: argparse.Namespace, image: np.ndarray | None, mode: Mode) ->
     return tuple(controls)
 
 
-def parse_lora_argument(text: str) -> tuple[str, float]:
+def parse_lora_argument(text: str, option: str = "--lora", what: str = "LoRA") -> tuple[str, float]:
     """``PATH[:WEIGHT]`` -> (path, weight); the weight defaults to 1.0.
 
     The last ``:`` separates the weight when what follows it is a number, so paths with a colon
@@ -345,17 +373,17 @@ def parse_lora_argument(text: str) -> tuple[str, float]:
         except ValueError:
             if Path(head).expanduser().exists() and not Path(text).expanduser().exists():
                 raise BadInput(
-                    f"bad LoRA weight {tail!r} in --lora {text}: expected PATH[:WEIGHT], "
+                    f"bad {what} weight {tail!r} in {option} {text}: expected PATH[:WEIGHT], "
                     "WEIGHT a number such as 0.8"
                 ) from None
         else:
             path = head
             if not math.isfinite(weight):
                 raise BadInput(
-                    f"bad LoRA weight {tail!r} in --lora {text}: must be a finite number"
+                    f"bad {what} weight {tail!r} in {option} {text}: must be a finite number"
                 )
     if not path:
-        raise BadInput("--lora needs a path: PATH[:WEIGHT]")
+        raise BadInput(f"{option} needs a path: PATH[:WEIGHT]")
     return path, weight
 
 
@@ -380,6 +408,49 @@ def _loras(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
     if not args.server:
         _refuse_pickles([p for p, _ in loras], args.allow_pickle)
     return tuple(loras)
+
+
+def _references(args: argparse.Namespace) -> tuple[ReferenceInput, ...]:
+    """``--reference IMAGE`` (repeatable) with ``--ip-adapter PATH[:WEIGHT]`` once for all or
+    once per reference, ``--image-encoder`` likewise (default: ``image_encoder/`` beside the
+    adapter), ``--style-only`` for all."""
+    adapters, encoders = args.ip_adapter, args.image_encoder
+    if not args.reference:
+        if adapters or encoders or args.style_only:
+            raise BadInput(
+                "--ip-adapter, --image-encoder and --style-only need a --reference image"
+            )
+        return ()
+    if args.model is None:
+        raise BadInput("reference images need a diffusion --model")
+    if args.server:
+        raise BadInput("--reference does not work with --server yet (run the model locally)")
+    if len(adapters) not in (1, len(args.reference)):
+        raise BadInput("give one --ip-adapter for all --reference images, or one for each")
+    if len(encoders) not in (0, 1, len(args.reference)):
+        raise BadInput("give one --image-encoder for all --reference images, or one for each")
+    references = []
+    for index, image_path in enumerate(args.reference):
+        path, weight = parse_lora_argument(
+            adapters[index if len(adapters) > 1 else 0], "--ip-adapter", "IP-Adapter"
+        )
+        if not Path(path).expanduser().is_file():
+            raise BadInput(f"IP-Adapter not found: {path}")
+        encoder = encoders[index if len(encoders) > 1 else 0] if encoders else None
+        if encoder is not None and not Path(encoder).expanduser().is_dir():
+            raise BadInput(f"image encoder folder not found: {encoder}")
+        _refuse_pickles([path], args.allow_pickle)
+        picture = _read_image(image_path, "reference image")[..., :3]
+        references.append(
+            ReferenceInput(
+                image=np.ascontiguousarray(picture),
+                model_path=str(Path(path).expanduser()),
+                image_encoder_path=str(Path(encoder).expanduser()) if encoder else None,
+                weight=weight,
+                style_only=bool(args.style_only),
+            )
+        )
+    return tuple(references)
 
 
 def _on_server(args: argparse.Namespace, name: str) -> str:

@@ -34,7 +34,7 @@ from inference.api import (
 from inference.classic import is_classic, run_classic
 from inference.limits import MAX_MASK_BLUR
 from inference.models import LoadedModel  # no torch at import: it loads inside load_model
-from inference.recipe import ControlUnit, Recipe, lora_uses
+from inference.recipe import ControlUnit, Recipe, ReferenceUnit, lora_uses
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,12 @@ def validate_request(request: Request) -> None:
             raise InvalidRequestError(f"control weight must be 0..5, not {control.weight}")
     if request.controls and is_classic(request.model_path):
         raise InvalidRequestError("ControlNet needs a diffusion model, not the classic engine")
+    for reference in request.references:
+        _check_image(reference.image, "reference image")
+        if not 0 <= reference.weight <= 5:
+            raise InvalidRequestError(f"reference weight must be 0..5, not {reference.weight}")
+    if request.references and is_classic(request.model_path):
+        raise InvalidRequestError("reference images need a diffusion model, not the classic engine")
 
 
 def _check_image(image: np.ndarray | None, what: str) -> None:
@@ -247,7 +253,9 @@ class Engine:
         from inference.models import refuse_pickles  # before the base model loads
 
         refuse_pickles(
-            [c.model_path for c in request.controls] + [p for p, _ in request.loras],
+            [c.model_path for c in request.controls]
+            + [p for p, _ in request.loras]
+            + [r.model_path for r in request.references],
             self.settings.allow_pickle,
         )
 
@@ -269,8 +277,11 @@ class Engine:
             from inference.loras import apply_loras
 
             apply_loras(pipe, request.loras, allow_pickle=self.settings.allow_pickle)
+            from inference import ip_adapter  # reference images (loaded, kept, or unloaded)
+
+            reference_job = ip_adapter.prepare(request, loaded, self._controlnets, self.settings)
         images = self._generate(
-            nets, loaded, pipe, work, control_images, on_preview, cancel, adapter_job
+            nets, loaded, pipe, work, control_images, on_preview, cancel, adapter_job, reference_job
         )
         variants = tuple(
             self._variant(request, work, images[i], request.seed + i) for i in range(len(images))
@@ -378,11 +389,13 @@ class Engine:
         on_preview: PreviewCallback | None,
         cancel: CancelToken | None,
         adapter_job: Any = None,
+        reference_job: Any = None,
     ) -> np.ndarray:
         import torch
 
         from inference.adapters import attached
         from inference.device import oom_guard
+        from inference.ip_adapter import reference_kwargs
         from inference.schedulers import make_scheduler
 
         pipe.scheduler = make_scheduler(request.sampler, loaded.scheduler_config)
@@ -412,6 +425,7 @@ class Engine:
         kwargs["callback_on_step_end_tensor_inputs"] = ["latents"]
         try:
             with oom_guard(), torch.inference_mode(), attached(pipe, adapter_job, kwargs):
+                reference_kwargs(pipe, reference_job, kwargs)
                 output = pipe(**kwargs)
         except _StopRequested:
             log.info("job cancelled during sampling")
@@ -461,6 +475,7 @@ class Engine:
             padding=request.padding if inpaint else None,
             loras=lora_uses(request.loras),
             controls=tuple(ControlUnit.of_input(c) for c in request.controls),
+            references=tuple(ReferenceUnit.of_input(r) for r in request.references),
             crop_box=crop,
             model_path=str(request.model_path) if request.model_path else None,
             vae_path=str(request.vae_path) if request.vae_path else None,

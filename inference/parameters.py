@@ -43,6 +43,7 @@ from inference.recipe import (
     ControlUnit,
     LoraUse,
     Recipe,
+    ReferenceUnit,
     read_bool,
     read_float,
     read_int,
@@ -55,6 +56,15 @@ _NEGATIVE = "Negative prompt:"
 _PAIR = re.compile(r'\s*([\w ./+\-()\[\]]+?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 _TRAILING_TAGS = re.compile(r"<lora:[^<>\n]*>(?: <lora:[^<>\n]*>)*\Z", re.IGNORECASE)
 _CONTROLNET = re.compile(r"ControlNet (\d+)")
+_IP_ADAPTER = re.compile(r"IP-Adapter (\d+)")
+# Impasto's own labels for a reference image (sd-webui-controlnet has no unit field for them)
+_REFERENCE_LABELS = (
+    ("model", "Model"),
+    ("weight", "Weight"),
+    ("style_only", "Style only"),
+    ("image_encoder", "Image encoder"),
+)
+_REFERENCE_FIELD_OF = {label: name for name, label in _REFERENCE_LABELS}
 
 # Recipe field -> A1111 label, in A1111's order (Impasto's own labels where A1111 has none)
 _LABELS: tuple[tuple[str, str], ...] = (
@@ -137,6 +147,8 @@ def format_parameters(recipe: Recipe | Mapping[str, Any]) -> str:
         pairs.append((_LORA_HASHES, hashes))
     for index, unit in enumerate(recipe.controls):
         pairs.append((f"ControlNet {index}", _unit_text(unit)))
+    for index, reference in enumerate(recipe.references):
+        pairs.append((f"IP-Adapter {index}", _reference_text(reference)))
     pairs.extend(recipe.extra)
     lines.append(_pairs_text(pairs))
     return "\n".join(lines)
@@ -154,6 +166,27 @@ def _unit_text(unit: ControlUnit) -> str:
         pairs.append((label, text))
     pairs.extend(unit.extra)
     return _pairs_text(pairs)
+
+
+def _reference_text(unit: ReferenceUnit) -> str:
+    pairs = [(label, _value_text(getattr(unit, name))) for name, label in _REFERENCE_LABELS]
+    return _pairs_text(pairs)
+
+
+def _parse_reference(text: str) -> ReferenceUnit | None:
+    pairs = _settings_pairs(text) or _loose_pairs(text)
+    values: dict[str, Any] = {}
+    for label, value in pairs:
+        name = _REFERENCE_FIELD_OF.get(label)
+        if name == "weight":
+            values[name] = read_float(value)
+        elif name == "style_only":
+            values[name] = read_bool(value)
+        elif name is not None:
+            values[name] = value
+    if not values.get("model") or values.get("weight") is None:
+        return None
+    return ReferenceUnit(**{k: v for k, v in values.items() if v is not None})
 
 
 def _quote(value: str) -> str:
@@ -217,10 +250,12 @@ def parse_parameters(text: str) -> Recipe:
     values: dict[str, Any] = {"prompt": prompt, "negative_prompt": "\n".join(negative_lines)}
     extra: list[tuple[str, str]] = []
     units: dict[int, ControlUnit] = {}
+    references: dict[int, ReferenceUnit] = {}
     hashes: dict[str, str] = {}
     for label, value in settings:
         name = _FIELD_OF.get(label)
         unit_match = _CONTROLNET.fullmatch(label)
+        reference_match = _IP_ADAPTER.fullmatch(label)
         if name is not None and name not in values:
             typed = _READ.get(name, str)(value)
             if typed is not None:
@@ -235,11 +270,17 @@ def parse_parameters(text: str) -> Recipe:
             if unit is not None:
                 units[int(unit_match.group(1))] = unit
                 continue
+        elif reference_match and int(reference_match.group(1)) not in references:
+            reference = _parse_reference(value)
+            if reference is not None:
+                references[int(reference_match.group(1))] = reference
+                continue
         extra.append((label, value))
     values["loras"] = tuple(
         LoraUse(name=name, weight=weight, hash=hashes.get(name)) for name, weight in tags
     )
     values["controls"] = tuple(units[index] for index in sorted(units))
+    values["references"] = tuple(references[index] for index in sorted(references))
     values["extra"] = tuple(extra)
     return Recipe(**values)
 

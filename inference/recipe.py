@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from inference.api import ControlInput
+    from inference.api import ControlInput, ReferenceInput
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,37 @@ class ControlUnit:
 
 
 @dataclass(frozen=True)
+class ReferenceUnit:
+    """One reference image as applied through an IP-Adapter (the A1111 text names it
+    ``IP-Adapter N: "Model: ..., Weight: ..., Style only: ..."``)."""
+
+    model: str = ""  # the IP-Adapter's name (file stem)
+    weight: float = 1.0
+    style_only: bool = False
+    image_encoder: str = ""  # the encoder folder's name
+    model_path: str | None = None  # attachment
+    image_encoder_path: str | None = None  # attachment
+    layer: str | None = None  # attachment: the reference layer's name
+    image: str | None = None  # attachment: base64 PNG of the reference image
+
+    @classmethod
+    def of_input(
+        cls, reference: ReferenceInput, layer: str | None = None, image: str | None = None
+    ) -> ReferenceUnit:
+        encoder = reference.image_encoder_path
+        return cls(
+            model=PurePath(reference.model_path).stem,
+            weight=float(reference.weight),
+            style_only=bool(reference.style_only),
+            image_encoder=PurePath(encoder).name if encoder else "",
+            model_path=str(reference.model_path),
+            image_encoder_path=str(encoder) if encoder else None,
+            layer=layer,
+            image=image,
+        )
+
+
+@dataclass(frozen=True)
 class Recipe:
     prompt: str = ""
     negative_prompt: str = ""
@@ -107,6 +138,7 @@ class Recipe:
     padding: int | None = None
     loras: tuple[LoraUse, ...] = ()
     controls: tuple[ControlUnit, ...] = ()
+    references: tuple[ReferenceUnit, ...] = ()
     crop_box: tuple[int, int, int, int] | None = None  # x, y, width, height in the document
     batch_index: int | None = None
     extra: Pairs = ()  # A1111 labels from other tools (Clip skip, Version, ENSD...), in order
@@ -126,6 +158,10 @@ class Recipe:
             loras=tuple(replace(lora, path=None) for lora in self.loras),
             controls=tuple(
                 replace(unit, model_path=None, layer=None, image=None) for unit in self.controls
+            ),
+            references=tuple(
+                replace(unit, model_path=None, image_encoder_path=None, layer=None, image=None)
+                for unit in self.references
             ),
         )
 
@@ -158,6 +194,8 @@ class Recipe:
                 value = [_drop_none(lora.__dict__) for lora in value]
             elif f.name == "controls":
                 value = [_unit_json(unit) for unit in value]
+            elif f.name == "references":
+                value = [_drop_none(unit.__dict__) for unit in value]
             elif f.name == "extra":
                 value = [list(pair) for pair in value]
             elif isinstance(value, tuple):
@@ -396,6 +434,23 @@ def read_control(value: Any) -> ControlUnit | None:
     return replace(unit, **changes)
 
 
+def read_reference(value: Any) -> ReferenceUnit | None:
+    if not isinstance(value, Mapping):
+        return None
+    weight = read_float(value.get("weight", 1.0))
+    style_only = read_bool(value.get("style_only", False))
+    return ReferenceUnit(
+        model=read_text(value.get("model")) or "",
+        weight=1.0 if weight is None else weight,
+        style_only=bool(style_only),
+        image_encoder=read_text(value.get("image_encoder")) or "",
+        model_path=read_text(value.get("model_path")),
+        image_encoder_path=read_text(value.get("image_encoder_path")),
+        layer=read_text(value.get("layer")),
+        image=read_image_text(value.get("image")),
+    )
+
+
 def _read_many(reader: Any) -> Any:
     def read(value: Any) -> tuple | None:
         if not isinstance(value, list | tuple):
@@ -423,6 +478,7 @@ _READERS: dict[str, Any] = {
     "padding": read_int,
     "loras": _read_many(read_lora),
     "controls": _read_many(read_control),
+    "references": _read_many(read_reference),
     "crop_box": lambda v: read_ints(v, 4),
     "batch_index": read_int,
     "extra": read_pairs,

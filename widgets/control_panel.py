@@ -52,12 +52,17 @@ from PySide6.QtWidgets import (
 from app.background import Background
 from app.control_layers import (
     CONTROL_TYPES,
+    REFERENCE,
     CannyPreview,
+    DepthEstimate,
     add_canny_layer,
     add_control_image_layer,
     add_figure_layer,
+    add_reference_layer,
+    is_reference,
     locked_message,
     set_layer_as_control,
+    with_model,
 )
 from app.document import Document, LayerLockedError
 from app.image_io import OPEN_FORMATS
@@ -84,6 +89,7 @@ THRESHOLD_RANGE = (1, 255)  # as sd-webui-controlnet's Canny sliders
 PREVIEW_DELAY_MS = 120  # pause in a threshold drag before the edges are recomputed
 COMMIT_DELAY_MS = 500  # keyboard / wheel threshold changes: commit after this pause
 CANNY_THREAD_NAME = "canny-preview"
+DEPTH_THREAD_NAME = "depth-estimate"
 EXPECTED_ERRORS = (
     OpenError,
     InvalidRequestError,
@@ -181,6 +187,11 @@ class ControlPanel(QWidget):
         self._edges = Background(CANNY_THREAD_NAME, parent=self)  # finds edges off the UI thread
         edges = self._edges
         self.destroyed.connect(lambda *_: edges.shutdown(5))
+        self._depth: DepthEstimate | None = None  # a depth estimate waiting to be kept
+        self._depth_worker = Background(DEPTH_THREAD_NAME, parent=self)
+        depth_worker = self._depth_worker
+        self.destroyed.connect(lambda *_: depth_worker.shutdown(30))
+        self._depth_folder: str | None = None
         self._preview_timer = QTimer(self, singleShot=True, interval=preview_delay_ms)
         self._preview_timer.timeout.connect(self._preview_canny)
         self._commit_timer = QTimer(self, singleShot=True, interval=commit_delay_ms)
@@ -204,6 +215,7 @@ class ControlPanel(QWidget):
             doc = None
         if doc is not self._doc:
             self._drop_canny_preview()
+            self.discard_depth()
             self._disconnect()
             self._doc = doc
             if doc is not None:
@@ -263,6 +275,58 @@ class ControlPanel(QWidget):
             "Import control image", lambda: add_control_image_layer(doc, path, kind)
         )[1]
 
+    def depth_from_picture(self, folder: str | None = None) -> bool:
+        """Estimate the picture's depth off the UI thread with a local depth model (``folder``,
+        else the library's first, else one chosen in a dialog); the map is previewed until
+        :meth:`keep_depth` or :meth:`discard_depth`. With a depth layer active, that layer is
+        re-estimated."""
+        doc = self._begin_action()
+        if doc is None:
+            return False
+        folder = folder or self._depth_model()
+        if not folder:
+            self.show_message("Choose a depth model folder (DPT, Depth Anything) for depth.")
+            return False
+        self.discard_depth()
+        layer = self.active_layer()
+        target = None
+        if layer is not None and layer.kind is LayerKind.CONTROL and layer.control is not None:
+            target = layer.id if layer.control.control_type == "depth" else None
+        self._depth_folder = folder
+        self._depth = DepthEstimate(
+            doc, folder, self._depth_worker, target, self.show_message, self._depth_ready
+        )
+        self.show_message("Estimating depth…", error=False)
+        self._depth.start()
+        return True
+
+    def keep_depth(self) -> Layer | None:
+        """Keep the depth preview: one undo step."""
+        estimate, self._depth = self._depth, None
+        self.depth_box.hide()
+        if estimate is None or not shiboken6.isValid(estimate.doc):
+            return None
+        return self._attempt("Depth from picture", estimate.commit)[1]
+
+    def discard_depth(self) -> None:
+        estimate, self._depth = self._depth, None
+        self.depth_box.hide()
+        if estimate is not None and shiboken6.isValid(estimate.doc):
+            estimate.revert()
+
+    def _depth_ready(self) -> None:
+        self.clear_message()
+        self.depth_box.show()
+
+    def _depth_model(self) -> str | None:
+        found = self._library_paths("depth estimator")
+        if found:
+            return found[0]
+        if self._depth_folder:
+            return self._depth_folder
+        path = QFileDialog.getExistingDirectory(self, "Choose a depth model folder", "")
+        return path or None
+
     def use_sketch_as_scribble(self) -> bool:
         doc = self._begin_action()
         layer = self.active_layer()
@@ -275,7 +339,8 @@ class ControlPanel(QWidget):
         return ok
 
     def set_model_path(self, path: str | None) -> bool:
-        """Use the ControlNet at ``path`` (a .safetensors file or diffusers folder; None: none)."""
+        """Use the ControlNet, T2I-Adapter or IP-Adapter at ``path`` (a .safetensors file or
+        diffusers folder; None: none). An IP-Adapter makes the layer a reference layer."""
         path = path.strip() if path else None
         if path:
             problem = model_path_problem(path)
@@ -284,7 +349,34 @@ class ControlPanel(QWidget):
                 self._refresh()  # the field goes back to the layer's value
                 return False
             path = str(Path(path).expanduser().resolve())
-        return self._change("ControlNet model", model_path=path or None)
+        return self._use_model(path or None)
+
+    def add_reference_image(self, path: str | Path) -> Layer | None:
+        """``path`` as a reference layer (with the library's first fitting IP-Adapter)."""
+        doc = self._begin_action()
+        if doc is None:
+            return None
+        return self._attempt(
+            "Add reference image", lambda: add_reference_layer(doc, path, self._first_ip_adapter())
+        )[1]
+
+    def use_layer_as_reference(self) -> bool:
+        """The active raster layer becomes a reference image (its pixels stay editable)."""
+        doc = self._begin_action()
+        layer = self.active_layer()
+        if doc is None or layer is None or layer.raster is None or layer.kind is LayerKind.MASK:
+            self.show_message("Choose a picture layer to use it as a reference image.")
+            return False
+
+        def use() -> None:
+            base = control_settings_of(layer)
+            settings = replace(base, control_type=REFERENCE, enabled=True)
+            if not is_reference(layer) and self._first_ip_adapter():
+                settings = with_model(settings, self._first_ip_adapter(), self._encoders())
+            doc.set_layer_property(layer.id, "control", settings, "Use as reference")
+
+        ok, _ = self._attempt("Use as reference", use)
+        return ok
 
     # -- dialogs (thin wrappers over the methods above)
 
@@ -298,6 +390,14 @@ class ControlPanel(QWidget):
         )
         if path:
             self.import_control_image(path, by_type.get(chosen))
+
+    def add_reference_image_dialog(self) -> None:
+        patterns = " ".join(f"*{suffix}" for suffix in sorted(OPEN_FORMATS))
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Add reference image", "", f"Images ({patterns})"
+        )
+        if path:
+            self.add_reference_image(path)
 
     def choose_model_file(self) -> None:
         patterns = " ".join(f"*{suffix}" for suffix in MODEL_SUFFIXES)
@@ -339,10 +439,28 @@ class ControlPanel(QWidget):
             "Edges of the visible picture as a Canny control layer",
         )
         action(
+            "depth_from_picture",
+            "Depth from picture",
+            self.depth_from_picture,
+            "A depth map of the visible picture, by a local depth model (DPT, Depth Anything)",
+        )
+        action(
             "import_control_image",
             "Import control image…",
             self.import_control_image_dialog,
             "A depth map, line art or other control image from a file",
+        )
+        action(
+            "add_reference_image",
+            "Add reference image…",
+            self.add_reference_image_dialog,
+            "A picture whose style (and content) guides the generation through an IP-Adapter",
+        )
+        action(
+            "use_as_reference",
+            "Use layer as reference",
+            self.use_layer_as_reference,
+            "The active layer's picture guides the generation through an IP-Adapter",
         )
         action(
             "sketch_as_scribble",
@@ -403,6 +521,13 @@ class ControlPanel(QWidget):
         )
         self.resize_combo.activated.connect(self._on_resize_mode)
         form.addRow("Resize", self.resize_combo)
+        self.style_only_check = QCheckBox("Style only (not the content)", self.settings_box)
+        self.style_only_check.setToolTip(
+            "The reference acts in the style blocks only (InstantStyle): its colours, brushwork "
+            "and mood transfer, its subject and layout do not"
+        )
+        self.style_only_check.toggled.connect(self._on_style_only)
+        form.addRow(self.style_only_check)
         layout.addWidget(self.settings_box)
 
         self.canny_box = QGroupBox("Canny thresholds", self)
@@ -412,6 +537,20 @@ class ControlPanel(QWidget):
         canny_form.addRow("Low", _row(self.low_slider, self.low_label))
         canny_form.addRow("High", _row(self.high_slider, self.high_label))
         layout.addWidget(self.canny_box)
+
+        self.depth_box = QGroupBox("Depth estimate", self)
+        depth_row = QHBoxLayout(self.depth_box)
+        self.keep_depth_button = QToolButton(self.depth_box)
+        self.keep_depth_button.setText("Keep")
+        self.keep_depth_button.setToolTip("Keep the depth map shown (one undo step)")
+        self.keep_depth_button.clicked.connect(self.keep_depth)
+        self.discard_depth_button = QToolButton(self.depth_box)
+        self.discard_depth_button.setText("Discard")
+        self.discard_depth_button.clicked.connect(self.discard_depth)
+        depth_row.addWidget(self.keep_depth_button)
+        depth_row.addWidget(self.discard_depth_button)
+        self.depth_box.hide()
+        layout.addWidget(self.depth_box)
 
         actions_box = QGroupBox("Add control", self)
         actions_layout = QVBoxLayout(actions_box)
@@ -442,7 +581,8 @@ class ControlPanel(QWidget):
             from app.library import ModelKind
             from widgets.model_picker import ModelCombo
 
-            self.model_combo = ModelCombo(scanner, ModelKind.CONTROLNET, "None / custom path", box)
+            kinds = (ModelKind.CONTROLNET, ModelKind.IP_ADAPTER)
+            self.model_combo = ModelCombo(scanner, kinds, "None / custom path", box)
             self.model_combo.activated.connect(self._on_model_chosen)
             column.addWidget(self.model_combo)
         self._scanner = scanner
@@ -494,7 +634,13 @@ class ControlPanel(QWidget):
         self.title.setText(_title(layer))
         self.hint.setVisible(not can_control)
         self.settings_box.setEnabled(can_control)
-        for key in ("add_pose_figure", "canny_from_picture", "import_control_image"):
+        for key in (
+            "add_pose_figure",
+            "canny_from_picture",
+            "import_control_image",
+            "add_reference_image",
+            "depth_from_picture",
+        ):
             self.control_actions[key].setEnabled(self._doc is not None)
         sketch_free = (
             layer is not None
@@ -502,6 +648,11 @@ class ControlPanel(QWidget):
             and not (layer.control is not None and layer.control.enabled)
         )
         self.control_actions["sketch_as_scribble"].setEnabled(sketch_free)
+        self.control_actions["use_as_reference"].setEnabled(
+            layer is not None and layer.raster is not None and layer.kind is not LayerKind.MASK
+        )
+        reference = layer is not None and can_control and is_reference(layer)
+        self.style_only_check.setVisible(reference)
         show_canny = layer is not None and has_canny_thresholds(layer)
         self.canny_box.setVisible(show_canny)
         if not can_control or layer is None:
@@ -523,6 +674,7 @@ class ControlPanel(QWidget):
             if self.resize_combo.findText(settings.resize_mode) < 0:
                 self.resize_combo.addItem(settings.resize_mode)
             self.resize_combo.setCurrentText(settings.resize_mode)
+            self.style_only_check.setChecked(settings.params.get("style_only") is True)
             if show_canny and self._canny is None and not self._threshold_dragging():
                 self.low_slider.setValue(round(settings.params["low"]))
                 self.high_slider.setValue(round(settings.params["high"]))
@@ -575,7 +727,37 @@ class ControlPanel(QWidget):
         path = self.model_combo.path()
         if path is None and self.model_edit.text().strip():
             return  # "none / custom": keep the typed path
-        self._change("ControlNet model", model_path=path)
+        self._use_model(path)
+
+    def _use_model(self, path: str | None) -> bool:
+        target = self._target()
+        if target is None:
+            return False
+        settings = with_model(control_settings_of(target[1]), path, self._encoders())
+        fields = {f: getattr(settings, f) for f in ("model_path", "control_type", "params")}
+        return self._change("Control model", **fields)
+
+    def _on_style_only(self, checked: bool) -> None:
+        target = self._target()
+        if self._updating or target is None:
+            return
+        params = {**control_settings_of(target[1]).params, "style_only": checked}
+        self._change("Style only" if checked else "Style and content", params=params)
+
+    def _library_paths(self, kind_name: str) -> list[str]:
+        if self._scanner is None:
+            return []
+        from app.library import ModelKind
+
+        kind = ModelKind(kind_name)
+        return [e.path for e in self._scanner.entries() if e.kind is kind and e.usable]
+
+    def _encoders(self) -> list[str]:
+        return self._library_paths("image encoder")
+
+    def _first_ip_adapter(self) -> str | None:
+        paths = self._library_paths("ip-adapter")
+        return paths[0] if paths else None
 
     def _on_model_edited(self) -> None:
         if self._updating:
@@ -688,7 +870,9 @@ class ControlPanel(QWidget):
 
     def _on_history_changed(self, _index: int) -> None:
         """Undo / redo / another edit while edges are previewed: the preview ends (see
-        :meth:`app.control_layers.CannyPreview.history_moved`)."""
+        :meth:`app.control_layers.CannyPreview.history_moved`); so does a depth estimate of
+        the picture as it was."""
+        self.discard_depth()
         preview = self._canny
         if preview is None:
             return

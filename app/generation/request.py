@@ -22,11 +22,21 @@ from typing import Any
 import numpy as np
 
 from app.compose import composite, flatten_rgb
+from app.control_layers import is_reference
 from app.document import Document
 from app.geometry import EMPTY, Rect
 from app.layers import PAINT_KINDS, Layer, LayerKind
 from app.raster import Raster
-from inference.api import Box, ControlInput, Mode, ModelLoadError, Request, ResizeMode, Sampler
+from inference.api import (
+    Box,
+    ControlInput,
+    Mode,
+    ModelLoadError,
+    ReferenceInput,
+    Request,
+    ResizeMode,
+    Sampler,
+)
 
 # Context kept around the crop box so the engine can grow it to the model's aspect ratio.
 CONTEXT_MARGIN = 64
@@ -197,7 +207,10 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
         mask = None
         if workflow is Workflow.INPAINT:
             mask = _mask_over(doc, origin)
+    reference_layers = [layer for layer in controls_layers if is_reference(layer)]
+    controls_layers = [layer for layer in controls_layers if not is_reference(layer)]
     controls = tuple(_control_input(doc, layer, origin) for layer in controls_layers)
+    references = tuple(_reference_input(layer) for layer in reference_layers)
     model_size = None
     if params.resolution is ResolutionPolicy.EXACT and workflow is not Workflow.TXT2IMG:
         model_size = _round(max(target.w, target.h))
@@ -225,8 +238,11 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
         controls=controls,
         loras=loras,
         vae_path=params.vae_path,
+        references=references,
     )
     recipe = _app_recipe(params, workflow, target, controls_layers)
+    if reference_layers:
+        recipe["references"] = [{"layer": layer.name} for layer in reference_layers]
     recipe.update(_lora_recipe(loras))
     return PlannedJob(request, workflow, origin, target, recipe, (doc.width, doc.height))
 
@@ -417,6 +433,22 @@ def encode_image(pixels: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels, np.uint8), mode).save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+MAX_KEPT_REFERENCE = 2048  # px per side of a reference image kept in a recipe
+
+
+def encode_reference(pixels: np.ndarray) -> str:
+    """A reference image for the recipe: exact up to ``MAX_KEPT_REFERENCE`` px a side (the
+    encoder sees 224 px), shrunk beyond that so a recipe stays a few MB at most."""
+    height, width = pixels.shape[:2]
+    scale = MAX_KEPT_REFERENCE / max(height, width)
+    if scale < 1:
+        import cv2
+
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return encode_image(pixels[..., :3])
 
 
 def decode_image(text: str) -> np.ndarray:
@@ -668,6 +700,31 @@ def _pose_image(doc: Document, layer: Layer, area: Rect) -> np.ndarray:
         tuple(person.translated(-area.x, -area.y) for person in pose.people),
     )
     return render_pose(shifted)
+
+
+def _reference_input(layer: Layer) -> ReferenceInput:
+    """A reference layer's picture (all of it, wherever it lies, on white) for its IP-Adapter."""
+    settings = layer.control
+    assert settings is not None and layer.raster is not None
+    if not settings.model_path:
+        raise RequestBuildError(
+            f"Reference layer “{layer.name}” has no IP-Adapter: choose one in its settings, "
+            "or switch it off."
+        )
+    area = layer.raster.content_rect()
+    if area.is_empty:
+        raise RequestBuildError(f"Reference layer “{layer.name}” is empty.")
+    image = composite(
+        [_opaque_copy(layer)], area, kinds=frozenset({layer.kind}), background=(255, 255, 255, 255)
+    )[..., :3]
+    encoder = settings.params.get("image_encoder")
+    return ReferenceInput(
+        image=np.ascontiguousarray(image),
+        model_path=settings.model_path,
+        image_encoder_path=encoder if isinstance(encoder, str) and encoder else None,
+        weight=float(settings.weight),
+        style_only=settings.params.get("style_only") is True,
+    )
 
 
 def _control_input(doc: Document, layer: Layer, origin: Rect) -> ControlInput:

@@ -16,12 +16,18 @@ import numpy as np
 
 from app.canvas_size import check_canvas_size, grow_to_fit
 from app.document import Document
-from app.generation.request import PlannedJob, Workflow, encode_image, encode_mask
+from app.generation.request import (
+    PlannedJob,
+    Workflow,
+    encode_image,
+    encode_mask,
+    encode_reference,
+)
 from app.geometry import Rect
 from app.layers import Layer, LayerKind
 from app.raster import Raster
 from inference.api import Box, ControlInput, JobPreview, Result, Variant
-from inference.recipe import ControlUnit, Recipe
+from inference.recipe import ControlUnit, Recipe, ReferenceUnit
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,9 +216,14 @@ def _variant_recipe(
     layers = [unit.layer for unit in app.controls] + [None] * len(plan.request.controls)
     pairs = zip(plan.request.controls, layers, strict=False)
     controls = tuple(_control_recipe(control, local, name) for control, name in pairs)
+    names = [unit.layer for unit in app.references] + [None] * len(plan.request.references)
+    references = tuple(
+        ReferenceUnit.of_input(reference, layer=name, image=encode_reference(reference.image))
+        for reference, name in zip(plan.request.references, names, strict=False)
+    )
     crop = (rect.x, rect.y, rect.w, rect.h)
     recipe = replace(recipe.for_mode(), seed=int(variant.seed), batch_index=index, crop_box=crop)
-    return replace(recipe, mask=encoded, controls=controls).to_json()
+    return replace(recipe, mask=encoded, controls=controls, references=references).to_json()
 
 
 def _control_recipe(control: ControlInput, local: Rect, layer: str | None) -> ControlUnit:

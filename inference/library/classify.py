@@ -40,6 +40,8 @@ def classify_tensors(shapes: Shapes, name_hint: str = "") -> Classification:
         return Classification(ModelKind.UNKNOWN, problem="the file contains no tensors")
     keys = list(shapes)
     for detector in (
+        _ip_adapter,
+        _t2i_adapter,
         _controlnet,  # first: original ControlNet files also carry a whole SD model
         _ldm_checkpoint,
         _other_architectures,
@@ -116,6 +118,58 @@ def _base_from_context_dim(shapes: Shapes, keys: list[str]) -> Base:
             if len(shape) == 2:
                 return CONTEXT_DIM_BASE.get(shape[1], Base.UNKNOWN)
     return Base.UNKNOWN
+
+
+def _ip_adapter(shapes: Shapes, keys: list[str], _hint: str) -> Classification | None:
+    """``ip-adapter*.safetensors``: image projection + per-layer key/value weights; the base
+    from the width of the text context its key projections take."""
+    if not any(k.startswith("image_proj.") for k in keys):
+        return None
+    if not any(k.startswith("ip_adapter.") for k in keys):
+        return None
+    shape = shapes.get("ip_adapter.1.to_k_ip.weight")
+    base = (
+        CONTEXT_DIM_BASE.get(shape[1], Base.UNKNOWN) if shape and len(shape) == 2 else Base.UNKNOWN
+    )
+    problem = None
+    if not any(k.startswith(("image_proj.proj.", "image_proj.proj_in.")) for k in keys):
+        problem = "an IP-Adapter variant this app does not load (FaceID or full-face)"
+    return Classification(ModelKind.IP_ADAPTER, base, problem=problem)
+
+
+def _t2i_adapter(shapes: Shapes, keys: list[str], _hint: str) -> Classification | None:
+    """A single-file T2I-Adapter (diffusers or TencentARC keys): a control model. SDXL adapters
+    read the picture through a 16x pixel unshuffle (``conv_in`` takes 256 or 768 channels),
+    SD1.x ones through 8x (64 or 192)."""
+    for conv_in, body in (
+        ("adapter.conv_in.weight", "adapter.body.0.resnets.0.block1.weight"),
+        ("conv_in.weight", "body.0.block1.weight"),
+    ):
+        shape = shapes.get(conv_in)
+        if shape is not None and body in shapes and len(shape) == 4:
+            base = {64: Base.SD1, 192: Base.SD1, 256: Base.SDXL, 768: Base.SDXL}
+            return Classification(ModelKind.CONTROLNET, base.get(shape[1], Base.UNKNOWN))
+    if "body.0.in_conv.weight" in shapes and "body.0.body.0.block1.weight" in shapes:
+        return Classification(ModelKind.CONTROLNET, problem="light (colour) T2I-Adapter")
+    return None
+
+
+def classify_transformers_folder(folder: Path, config: dict) -> Classification | None:
+    """A transformers model folder the app uses: the CLIP image encoder of IP-Adapters, or a
+    depth estimator (DPT, Depth Anything) for depth control layers."""
+    architectures = config.get("architectures")
+    names = architectures if isinstance(architectures, list) else []
+    problem = (
+        None if has_weights(folder) else "no weights next to config.json (incomplete download?)"
+    )
+    if any(isinstance(name, str) and name.endswith("ForDepthEstimation") for name in names):
+        return Classification(ModelKind.DEPTH_ESTIMATOR, Base.UNKNOWN, problem=problem)
+    if (
+        config.get("model_type") != "clip_vision_model"
+        and "CLIPVisionModelWithProjection" not in names
+    ):
+        return None
+    return Classification(ModelKind.IMAGE_ENCODER, Base.UNKNOWN, problem=problem)
 
 
 def _other_architectures(shapes: Shapes, keys: list[str], _hint: str) -> Classification | None:

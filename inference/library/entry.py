@@ -16,6 +16,9 @@ class ModelKind(StrEnum):
     VAE = "vae"
     TAESD = "taesd"
     LORA = "lora"
+    IP_ADAPTER = "ip-adapter"  # reference images (inference.ip_adapter)
+    IMAGE_ENCODER = "image encoder"  # the CLIP vision folder an IP-Adapter reads through
+    DEPTH_ESTIMATOR = "depth estimator"  # transformers depth-estimation folder (inference.depth)
     UNKNOWN = "unknown"
 
 
@@ -150,6 +153,8 @@ class ModelEntry:
             kind = "LoRA"
         if self.kind is ModelKind.CONTROLNET:
             kind = "ControlNet"
+        if self.kind is ModelKind.IP_ADAPTER:
+            kind = "IP-Adapter"
         parts.append(kind if self.base is Base.UNKNOWN else f"{self.base.value} {kind}")
         if self.inpaint:
             parts.append("inpaint")

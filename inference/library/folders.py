@@ -27,6 +27,7 @@ ROLE_FOLDERS: dict[str, ModelKind] = {
     "lycoris": ModelKind.LORA,
     "vae-approx": ModelKind.TAESD,  # A1111
     "vae_approx": ModelKind.TAESD,  # ComfyUI
+    "ipadapter": ModelKind.IP_ADAPTER,  # ComfyUI (A1111 keeps them in ControlNet/)
 }
 
 # Subfolders of an A1111/ComfyUI ``models/`` folder that hold nothing the library uses.

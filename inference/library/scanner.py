@@ -20,6 +20,7 @@ from inference.library.classify import (
     classify_component_folder,
     classify_pipeline_folder,
     classify_tensors,
+    classify_transformers_folder,
     has_weights,
     read_json,
 )
@@ -37,7 +38,7 @@ from inference.library.header import HeaderError, read_header
 
 log = logging.getLogger(__name__)
 
-CLASSIFIER_VERSION = 2  # bump when classify.py changes so cached classifications are redone
+CLASSIFIER_VERSION = 3  # bump when classify.py changes so cached classifications are redone
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 SKIPPED_DIRS = {"__pycache__", "node_modules", "venv", ".venv", "site-packages"}
@@ -346,6 +347,10 @@ class _Walker:
                 return False
             if "_class_name" in config:
                 self._add_folder_entry(folder, classify_component_folder(folder, config), name)
+                return True
+            encoder = classify_transformers_folder(folder, config)
+            if encoder is not None:
+                self._add_folder_entry(folder, encoder, name)
                 return True
             if "architectures" in config and hf_name is not None:
                 problem = "a transformers model, not a diffusion model"

@@ -273,7 +273,20 @@ CONTROL_FIELDS = frozenset(
 
 
 def request_to_wire(request: Request) -> dict[str, Any]:
-    """The JSON body for ``POST /v1/jobs`` (model paths become name + hash references)."""
+    """The JSON body for ``POST /v1/jobs`` (model paths become name + hash references).
+
+    Raises :class:`InvalidRequestError` for what the wire does not carry yet (reference images,
+    upscale jobs): a remote job must never run silently without part of what was asked."""
+    if request.references:
+        raise InvalidRequestError(
+            "reference images (IP-Adapter) are not supported on a remote server yet: "
+            "switch Settings › Engine to Local, or hide the reference layers"
+        )
+    if request.upscale is not None:
+        raise InvalidRequestError(
+            "upscaling is not supported on a remote server yet: "
+            "switch Settings › Engine to Local to upscale"
+        )
     return {
         "mode": request.mode.value,
         "prompt": request.prompt,

@@ -169,7 +169,9 @@ def test_cancel_and_disconnect_stop_the_replica_within_one_step(server):
     reports = [event["last_cancel"] for event in started if event["last_cancel"]]
     assert reports, "no replica reported a cancelled job"
     for report in reports:
-        assert report["previews"] == 0, report  # no step finished after the cancel
+        # within one step: the step running when the cancel came may still finish (and send its
+        # preview), no step after it starts
+        assert report["previews"] <= 1, report
         assert report["stopped_ms"] < 10_000, report
 
 

@@ -154,3 +154,26 @@ def test_the_token_is_made_once_with_mode_0600_and_checked_exactly(tmp_path):
     assert not authorised(f"Bearer {token}x", token)
     assert not authorised(token, token) and not authorised(None, token)
     assert not authorised("Bearer ", token)
+
+
+def test_what_the_wire_cannot_carry_is_refused_before_sending_never_dropped():
+    from inference.api import ReferenceInput, UpscaleSpec
+    from inference.remote import RemoteEngine
+
+    picture = np.zeros((64, 64, 3), np.uint8)
+    with_reference = Request(
+        mode=Mode.TXT2IMG,
+        model_path="/models/sd15",
+        references=(
+            ReferenceInput(image=picture, model_path="/models/ip-adapter_sd15.safetensors"),
+        ),
+    )
+    upscale = Request(mode=Mode.IMG2IMG, image=picture, upscale=UpscaleSpec(scale=2.0))
+    with pytest.raises(InvalidRequestError, match="reference images"):
+        request_to_wire(with_reference)
+    with pytest.raises(InvalidRequestError, match="upscaling"):
+        request_to_wire(upscale)
+    # the client refuses before it opens a connection (port 9 on loopback: nothing listens)
+    engine = RemoteEngine("http://127.0.0.1:9", token="t")
+    with pytest.raises(InvalidRequestError, match="reference images"):
+        engine.run(with_reference)
