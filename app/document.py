@@ -45,6 +45,7 @@ class Document(QObject):
     preview_changed = Signal(object)  # Rect that needs repainting
     notice = Signal(str)  # a short non-modal message for the status bar
     size_changed = Signal()  # width/height changed (canvas grown by an upscale, or undone)
+    canvas_resized = Signal(int, int)  # emitted before size_changed: the content moved by dx, dy
 
     def __init__(self, width: int, height: int, parent: QObject | None = None):
         super().__init__(parent)

@@ -1,6 +1,8 @@
 """``impasto generate``: headless inpaint / img2img / txt2img from the terminal.
 
 Inpaint with ``--image`` and ``--mask``, img2img with only ``--image``, txt2img with neither.
+``--frame X,Y,W,H`` generates that area of the image; where it reaches past the image, the
+image grows and the new area is outpainted (``inference.outpaint``).
 Without ``--model`` the classic (OpenCV) engine inpaints. ``--lora PATH[:WEIGHT]`` (repeatable)
 applies LoRAs, recorded A1111-style in the PNG's parameters. Bad input exits with code 2 and one
 line. Without ``--model`` neither torch nor diffusers is imported.
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.api import (
+    Box,
     Cancelled,
     CancelToken,
     ControlInput,
@@ -38,6 +41,7 @@ from inference.api import (
 )
 from inference.atomic_write import check_writable_target
 from inference.limits import DEFAULT_PIXEL_LIMIT, MAX_MASK_BLUR
+from inference.outpaint import FramedImage, FrameSpecError, parse_frame
 
 PROG = "impasto generate"
 EXIT_BAD_INPUT = 2
@@ -78,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=4,
         help=f"feather of the pasted mask (0..{MAX_MASK_BLUR} pixels)",
+    )
+    p.add_argument(
+        "--frame",
+        metavar="X,Y,W,H",
+        help="generate this area of --image; past its edges the image grows (outpainting)",
     )
     p.add_argument("--model-size", type=int, default=None, help="generation resolution override")
     p.add_argument("--color-match", action="store_true", help="match colours to the surroundings")
@@ -200,8 +209,14 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def build_request(args: argparse.Namespace) -> Request:
     """Turn parsed arguments into a Request (raises BadInput / InvalidRequestError)."""
+    return build_job(args)[0]
+
+
+def build_job(args: argparse.Namespace) -> tuple[Request, FramedImage | None]:
+    """The Request, and with ``--frame`` the framed image its results are placed into."""
     from inference import cropping
 
+    frame = _parse_frame(args.frame)
     sampler = Sampler.parse(args.sampler)
     image = _read_image(args.image, "image") if args.image else None
     mask = _read_mask(args.mask) if args.mask else None
@@ -212,17 +227,30 @@ def build_request(args: argparse.Namespace) -> Request:
             f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
             f"{image.shape[1]}x{image.shape[0]}"
         )
+    framed = None
+    if frame is not None:
+        if image is None:
+            raise BadInput("--frame needs --image (the frame is placed on it)")
+        framed = FramedImage(image, frame)
+        image, mask = _framed_pixels(framed, mask, args)
     if args.model is None and mask is None:
+        if framed is not None:
+            raise BadInput(
+                "without --model only inpainting works: the frame lies inside the image, so "
+                "give --mask too, or move the frame past the image's edge to outpaint"
+            )
         raise BadInput("without --model only inpainting works: give --image and --mask")
     if args.model is not None and not args.server and not Path(args.model).expanduser().exists():
         raise BadInput(f"model not found: {args.model}")
     mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if image is not None else Mode.TXT2IMG
     crop_box = cropping.crop_box_for_mask(mask, args.padding) if mask is not None else None
+    if framed is not None:
+        crop_box = Box(0, 0, framed.frame.width, framed.frame.height)  # the frame is the area
     if mode is Mode.INPAINT and crop_box is None:
         raise BadInput("the mask is empty: paint the area to regenerate in white")
     random_seed = args.seed is None or args.seed == -1
     seed = int(np.random.default_rng().integers(0, 2**31)) if random_seed else args.seed
-    return Request(
+    request = Request(
         mode=mode,
         prompt=args.prompt,
         negative_prompt=args.negative,
@@ -246,6 +274,60 @@ def build_request(args: argparse.Namespace) -> Request:
         loras=_loras(args),
         references=_references(args),
     )
+    return request, framed
+
+
+def _frame_joined(argv: list[str]) -> list[str]:
+    """``--frame -128,0,768,512`` as ``--frame=-128,...`` (argparse takes a value starting
+    with ``-`` for an option)."""
+    out: list[str] = []
+    index = 0
+    while index < len(argv):
+        item = argv[index]
+        if item == "--frame" and index + 1 < len(argv) and argv[index + 1].startswith("-"):
+            out.append(f"--frame={argv[index + 1]}")
+            index += 2
+            continue
+        out.append(item)
+        index += 1
+    return out
+
+
+def _parse_frame(text: str | None) -> Box | None:
+    if text is None:
+        return None
+    try:
+        return parse_frame(text)
+    except FrameSpecError as error:
+        raise BadInput(str(error)) from None
+
+
+def _framed_pixels(
+    framed: FramedImage, mask: np.ndarray | None, args: argparse.Namespace
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The frame's pixels (RGBA, transparent where empty: the engine pre-fills them) and its
+    mask: the empty part with a seam, plus ``--mask``; None when there is nothing to fill."""
+    from inference import outpaint
+
+    canvas = framed.canvas
+    if (
+        canvas.width * canvas.height > DEFAULT_PIXEL_LIMIT
+        or max(canvas.width, canvas.height) > 32768
+    ):
+        raise BadInput(
+            f"--frame {args.frame} would grow the image to {canvas.width}x{canvas.height}, "
+            f"above the {DEFAULT_PIXEL_LIMIT / 1e6:.0f} MP limit"
+        )
+    if max(framed.frame.width, framed.frame.height) > 8192:
+        raise BadInput(f"--frame {args.frame} is too large: each side can be at most 8192")
+    rgba = framed.frame_rgba()  # the engine pre-fills its transparent pixels
+    empty = rgba[..., 3] < 255
+    seam = outpaint.seam_width(framed.frame.width, framed.frame.height)
+    frame_mask = outpaint.outpaint_mask(empty, seam, framed.frame_mask(mask))
+    image = rgba if empty.any() or framed.image.shape[2] == 4 else rgba[..., :3]
+    if not (frame_mask > 127).any():
+        return np.ascontiguousarray(image), None
+    return np.ascontiguousarray(image), frame_mask
 
 
 def _controls(args: argparse.Namespace, image: np.ndarray | None, mode: Mode) -> tuple:
@@ -477,14 +559,14 @@ def _check_outputs(out: Path, previews: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _frame_joined(list(sys.argv[1:] if argv is None else argv))
     try:
         args = build_parser().parse_args(argv)
         _check_numbers(args)
         out = Path(args.out).expanduser()
         previews = Path(args.previews).expanduser() if args.previews else None
         _check_outputs(out, previews)
-        request = build_request(args)
+        request, framed = build_job(args)
         from inference.engine import validate_request
 
         validate_request(request)
@@ -492,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInput, InvalidRequestError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return _generate(args, request, out, previews, engine)
+    return _generate(args, request, out, previews, engine, framed)
 
 
 def _generate(
@@ -501,6 +583,7 @@ def _generate(
     out: Path,
     previews: Path | None,
     remote: EngineProtocol | None = None,
+    framed: FramedImage | None = None,
 ) -> int:
     from inference.api import EngineSettings
     from inference.engine import Engine
@@ -535,7 +618,8 @@ def _generate(
     outputs = []
     for variant in result.variants:
         recipe = result.recipe.completed(seed=variant.seed)
-        outputs.append((variant.image, format_parameters(recipe), variant.seed))
+        image = framed.compose(variant.image) if framed is not None else variant.image
+        outputs.append((image, format_parameters(recipe), variant.seed))
     code = write_outputs(out, outputs)
     if progress.preview_error is not None:
         print(f"{PROG}: warning: {progress.preview_error}", file=sys.stderr)

@@ -147,7 +147,7 @@ def prepare_work(request: Request, native: int) -> _Work:
     assert image is not None
     height, width = image.shape[:2]
     plan = cropping.plan_crop(width, height, request.crop_box, native)
-    source = cropping.crop_for_generation(image[..., :3], plan)
+    source = _generation_source(image, plan, request.seed)
     mask = alpha = None
     if request.mode is Mode.INPAINT:
         assert request.mask is not None
@@ -155,6 +155,19 @@ def prepare_work(request: Request, native: int) -> _Work:
         mask = np.where(small > 32, 255, 0).astype(np.uint8)  # thin strokes survive shrinking
         alpha = cropping.feathered_alpha(request.mask, request.mask_blur)
     return _Work(plan, source, mask, alpha, width, height)
+
+
+def _generation_source(image: np.ndarray, plan: cropping.CropPlan, seed: int) -> np.ndarray:
+    """The RGB the model starts from, at generation size. Transparent pixels of an RGBA image
+    (outpainting past the canvas) are pre-filled first (``inference.outpaint``); the paste still
+    uses the request's own pixels, so nothing outside the mask changes."""
+    cut = cropping.cut(image, plan.box)
+    if image.shape[2] != 4 or bool((cut[..., 3] == 255).all()):
+        return cropping.crop_for_generation(image[..., :3], plan)
+    from inference.outpaint import prefill
+
+    filled = prefill(np.ascontiguousarray(cut), seed)
+    return cropping.resize(filled, plan.gen_width, plan.gen_height)
 
 
 class Engine:

@@ -178,6 +178,7 @@ class CanvasView(QWidget):
         self._stroking = False
         self._pan_anchor: QPointF | None = None
         self._space_down = False
+        self._view_kept = False  # a canvas resize kept the view: size_changed does not refit
 
     # ---- document ------------------------------------------------------------------------
 
@@ -187,6 +188,7 @@ class CanvasView(QWidget):
             self.doc.preview_changed.disconnect(self._on_preview_changed)
             self.doc.selection_changed.disconnect(self._on_selection_changed)
             self.doc.size_changed.disconnect(self._on_size_changed)
+            self.doc.canvas_resized.disconnect(self._on_canvas_resized)
         self.doc = doc
         self._tiles.clear()
         self._stale.clear()
@@ -197,6 +199,7 @@ class CanvasView(QWidget):
             doc.preview_changed.connect(self._on_preview_changed)
             doc.selection_changed.connect(self._on_selection_changed)
             doc.size_changed.connect(self._on_size_changed)
+            doc.canvas_resized.connect(self._on_canvas_resized)
         self._on_selection_changed()
         self._fit_pending = True
         if self.width() > 0 and self.isVisible():
@@ -204,10 +207,15 @@ class CanvasView(QWidget):
         self.update()
 
     def _on_size_changed(self) -> None:
-        """The canvas grew or shrank: every cached tile is cut to the old size; fit the new."""
+        """The canvas grew or shrank: every cached tile is cut to the old size. The view fits
+        the new canvas, unless a canvas resize said how the picture moved and kept it in place."""
         self._tiles.clear()
-        self._preview_image = None
-        self.fit()
+        self._stale.clear()
+        self._on_preview_changed(self.doc.rect if self.doc is not None else Rect(0, 0, 0, 0))
+        if self._view_kept:
+            self._view_kept = False
+        else:
+            self.fit()
         self.update()
 
     def set_tool(self, tool) -> None:
@@ -613,6 +621,13 @@ class CanvasView(QWidget):
         except KeyError:
             return False
 
+    def _on_canvas_resized(self, dx: int, dy: int) -> None:
+        """Just before ``size_changed`` (app/canvas_size.py): the picture moved by (dx, dy) in
+        document pixels; it stays where it was on screen unless the view was fitted."""
+        if not self._fitted:
+            self._offset -= QPointF(dx * self._scale, dy * self._scale)
+            self._view_kept = True
+
     def _on_preview_changed(self, rect: Rect) -> None:
         preview = self.doc.preview if self.doc is not None else None
         if preview is None or preview.raster is None or preview.raster.rect.is_empty:
@@ -807,6 +822,9 @@ class CanvasView(QWidget):
         for area in (rect, before, self._gesture_rect):
             if area is not None:
                 self._update_doc_area(area)
+        shape = getattr(self.tool, "cursor_shape", None)  # a pointer that says what it does
+        if shape is not None and self._pan_anchor is None and not self._space_down:
+            self.setCursor(shape)
 
     def _move_cursor(self, pos: QPointF) -> None:
         old = self._brush_outline_rect()

@@ -39,14 +39,16 @@ from PySide6.QtWidgets import (
 )
 
 from app.document import Document
+from app.frame import frame_of
 from app.generation.jobs import JobController, JobState
 from app.generation.request import (
+    FRAME_HINTS,
     GenerationParams,
     RequestBuildError,
     ResolutionPolicy,
     Workflow,
     active_control_layers,
-    detect_workflow,
+    planned_workflow,
 )
 from app.generation.session import (
     MAX_SEED,
@@ -453,6 +455,7 @@ class GeneratePanel(QWidget):
                 doc.pixels_changed.connect(self._schedule_mode)
                 doc.active_layer_changed.connect(self._schedule_mode)
                 doc.selection_changed.connect(self._schedule_mode)
+                frame_of(doc).changed.connect(self._schedule_mode)
         session = self.sessions.activate(doc)
         if session is not self.session or not self._shown_once:
             self._bind_session(session)
@@ -466,6 +469,7 @@ class GeneratePanel(QWidget):
             doc.pixels_changed,
             doc.active_layer_changed,
             doc.selection_changed,
+            frame_of(doc).changed,
         ):
             with contextlib.suppress(RuntimeError, TypeError):
                 signal.disconnect(self._schedule_mode)
@@ -475,7 +479,7 @@ class GeneratePanel(QWidget):
 
     def _refresh_mode(self) -> None:
         doc = self._doc
-        self._detected = detect_workflow(doc) if doc is not None else None
+        self._detected = planned_workflow(doc) if doc is not None else None
         if self._message_workflow not in (None, self._detected):  # e.g. a mask was painted
             self._message_workflow = None
             self.show_message(None)
@@ -503,7 +507,8 @@ class GeneratePanel(QWidget):
         if override is not None:
             self.mode_label.setText(f"Mode: <b>{override.value}</b> (chosen)")
         else:
-            hint = MODE_HINTS[self._detected]
+            framed = self._doc is not None and frame_of(self._doc).rect is not None
+            hint = (FRAME_HINTS if framed else MODE_HINTS)[self._detected]
             self.mode_label.setText(f"Mode: <b>{self._detected.value}</b> ({hint})")
         shown = override or self._detected
         self.strength_spin.setEnabled(shown is not Workflow.TXT2IMG)

@@ -49,8 +49,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import files, mask_ops
+from app import canvas_size, files, mask_ops
 from app.document import MAX_SIDE, Document, LayerLockedError
+from app.frame import FrameTool, frame_of
 from app.image_io import DEFAULT_PIXEL_LIMIT, OPEN_FORMATS, ImageLoadError
 from app.layers import LayerKind
 from app.pose_edit import PoseTool
@@ -65,6 +66,7 @@ from app.tools import (
 )
 from widgets import icons
 from widgets.canvas import CanvasView
+from widgets.frame_tool import CanvasSizeDialog, FrameOverlay, frame_icon
 from widgets.keyboard import ToolKeys, single_key_combinations
 from widgets.layers_panel import LayersPanel
 from widgets.tool_options import ToolOptionsBar
@@ -83,6 +85,7 @@ class ToolId(StrEnum):
     RECT_SELECT = "rect_select"
     LASSO_SELECT = "lasso_select"
     POSE = "pose"
+    FRAME = "frame"
 
 
 TOOL_INFO: dict[ToolId, tuple[str, str, Callable[[], QIcon]]] = {
@@ -93,6 +96,7 @@ TOOL_INFO: dict[ToolId, tuple[str, str, Callable[[], QIcon]]] = {
     ToolId.RECT_SELECT: ("Rectangle selection", "S", icons.rect_select),
     ToolId.LASSO_SELECT: ("Lasso selection", "", icons.lasso_select),
     ToolId.POSE: ("Pose figure", "P", icons.pose_figure),
+    ToolId.FRAME: ("Generation frame", "F", frame_icon),
 }
 SWAPS = {
     ToolId.MASK_BRUSH: ToolId.MASK_ERASER,
@@ -206,6 +210,10 @@ class MainWindow(QMainWindow):
 
         self.canvas = CanvasView(self)
         self.setCentralWidget(self.canvas)
+        self.frame_overlay = FrameOverlay(
+            lambda: self.doc, lambda: self.current_tool_id is ToolId.FRAME
+        )
+        self.canvas.overlay_painters.append(self.frame_overlay)
         self.tool_options = ToolOptionsBar(self)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.tool_options)
         self.layers_panel = LayersPanel(self)
@@ -258,6 +266,8 @@ class MainWindow(QMainWindow):
         doc.history.canUndoChanged.connect(self._update_undo_actions)
         doc.history.canRedoChanged.connect(self._update_undo_actions)
         doc.history.indexChanged.connect(self._update_undo_actions)
+        doc.size_changed.connect(self._canvas_resized)
+        frame_of(doc).changed.connect(self._frame_changed)
         self._make_tools(doc)
         self.canvas.set_document(doc)
         self.layers_panel.set_document(doc)
@@ -279,6 +289,8 @@ class MainWindow(QMainWindow):
         doc.history.canUndoChanged.disconnect(self._update_undo_actions)
         doc.history.canRedoChanged.disconnect(self._update_undo_actions)
         doc.history.indexChanged.disconnect(self._update_undo_actions)
+        doc.size_changed.disconnect(self._canvas_resized)
+        frame_of(doc).changed.disconnect(self._frame_changed)
 
     def update_title(self, *_args) -> None:
         if self.doc is None or not shiboken6.isValid(self.doc.history):
@@ -332,6 +344,7 @@ class MainWindow(QMainWindow):
             ToolId.RECT_SELECT: RectSelectTool(doc, mode),
             ToolId.LASSO_SELECT: LassoSelectTool(doc, mode),
             ToolId.POSE: PoseTool(doc),
+            ToolId.FRAME: FrameTool(frame_of(doc)),
         }
 
     @property
@@ -483,6 +496,11 @@ class MainWindow(QMainWindow):
         a("key_mask", "Mask Brush", lambda: self.select_tool(ToolId.MASK_BRUSH), "M")
         a("key_select", "Selection (again: lasso)", self._tool_selection, "S")
         a("key_pose", "Pose Figure", lambda: self.select_tool(ToolId.POSE), "P")
+        a("key_frame", "Generation Frame", lambda: self.select_tool(ToolId.FRAME), "F")
+        a("clear_frame", "Clear &Frame", self.clear_frame, tip="Generate picks its area again")
+        a("canvas_size", "&Canvas Size…", self.canvas_size_dialog, "Ctrl+Alt+C")
+        a("crop_to_selection", "Crop to &Selection", self.crop_to_selection)
+        a("crop_to_frame", "Crop to Generation F&rame", self.crop_to_frame)
         a("key_swap", "Swap Add/Subtract", self.swap_add_subtract, "X")
         a("brush_smaller", "Smaller Brush", lambda: self.resize_brush(1 / BRUSH_RESIZE_STEP), "[")
         a("brush_bigger", "Bigger Brush", lambda: self.resize_brush(BRUSH_RESIZE_STEP), "]")
@@ -517,6 +535,8 @@ class MainWindow(QMainWindow):
             "feather_mask",
         ):
             mask_menu.addAction(act[key]) if key else mask_menu.addSeparator()
+
+        image = self._build_image_menu()
 
         view = bar.addMenu("&View")
         for key in ("zoom_in", "zoom_out", "zoom_fit", "zoom_100"):
@@ -575,7 +595,14 @@ class MainWindow(QMainWindow):
             "panels": panels,
             "layer": layer,
             "tools": tools,
+            "image": image,
         }
+
+    def _build_image_menu(self):
+        image = self.menuBar().addMenu("&Image")
+        for key in ("canvas_size", "crop_to_selection", "crop_to_frame", None, "clear_frame"):
+            image.addAction(self.action_map[key]) if key else image.addSeparator()
+        return image
 
     def _build_toolbox(self) -> None:
         box = QToolBar("Tools", self)
@@ -615,6 +642,52 @@ class MainWindow(QMainWindow):
         self.action_map["redo"].setEnabled(history.canRedo())
         self.action_map["undo"].setText(f"&Undo {history.undoText()}".rstrip())
         self.action_map["redo"].setText(f"&Redo {history.redoText()}".rstrip())
+
+    # ---- image: canvas size, crop, the generation frame -------------------------------------
+
+    def canvas_size_dialog(self) -> bool:
+        dialog = CanvasSizeDialog(self.doc, self.pixel_limit, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return False
+        width, height, anchor = dialog.values()
+        return self.resize_canvas(width, height, anchor)
+
+    def resize_canvas(self, width: int, height: int, anchor=canvas_size.Anchor.CENTER) -> bool:
+        try:
+            canvas_size.resize_canvas(self.doc, width, height, anchor, self.pixel_limit)
+        except canvas_size.CanvasSizeError as error:
+            self._show_notice(str(error))
+            return False
+        return True
+
+    def crop_to_selection(self) -> None:
+        if self.doc.selection.is_blank():
+            self._show_notice("Nothing is selected: select the area to crop to first.")
+            return
+        area = self.doc.selection.content_rect().intersected(self.doc.rect)
+        self._crop(area, "Crop to selection")
+
+    def crop_to_frame(self) -> None:
+        rect = frame_of(self.doc).rect
+        if rect is None:
+            self._show_notice("There is no generation frame: draw one with the frame tool (F).")
+            return
+        self._crop(rect, "Crop to frame")
+
+    def _crop(self, area, text: str) -> None:
+        try:
+            canvas_size.crop_canvas(self.doc, area, text, self.pixel_limit)
+        except canvas_size.CanvasSizeError as error:
+            self._show_notice(str(error))
+
+    def clear_frame(self) -> None:
+        frame_of(self.doc).clear()
+
+    def _canvas_resized(self) -> None:
+        self.size_label.setText(f"{self.doc.width} × {self.doc.height}")
+
+    def _frame_changed(self, _rect) -> None:
+        self.canvas.update()
 
     # ---- edit ------------------------------------------------------------------------------
 

@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 
 from app import files
 from app.engine_choice import engine_key, is_remote, remote_engine_factory
+from app.frame import describe_frame
 from app.generation.jobs import JobController, default_engine_factory
-from app.generation.request import RequestBuildError
+from app.generation.request import RequestBuildError, ResolutionPolicy
 from app.generation.session import GenerationSessions
 from app.generation.upscale import (
     UpscaleOptions,
@@ -35,6 +36,7 @@ from app.generation.upscale import (
     option_problem,
     upscaler_files,
 )
+from app.geometry import Rect
 from app.io.autosave import AutosaveManager
 from app.layers import LayerKind
 from app.library import ModelLibrary
@@ -175,6 +177,7 @@ class Workspace(QObject):
         window.canvas.overlay_painters.append(
             PoseOverlayPainter(lambda: window.tools.get(ToolId.POSE))
         )
+        window.frame_overlay.describe = self._describe_frame  # with the model's scale
 
         self.autosave = AutosaveManager(
             autosave_folder, interval_minutes=max(settings.autosave_minutes, 1), parent=self
@@ -201,6 +204,11 @@ class Workspace(QObject):
         self.scanner.scan_finished.connect(self._pick_first_model)
         if scan_models:
             self.scanner.rescan()
+
+    def _describe_frame(self, rect: Rect) -> str:
+        values = self.sessions.current.values
+        native = values.model.native_size if values.model.path is not None else None
+        return describe_frame(rect, native, values.resolution is ResolutionPolicy.EXACT)
 
     def _result_arrived(self, _job_id: int, layers: object) -> None:
         """Show the result, not the mask tint over it; the tint returns with the mask tools,

@@ -94,6 +94,7 @@ class GenerationParams:
     color_match: bool = False
     workflow: Workflow | None = None  # user override; None = follow the document
     loras: tuple[tuple[str, float], ...] = ()  # (path, weight); ignored by the classic engine
+    frame: Rect | None = None  # the generation frame (app.frame); None = the automatic area
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -170,14 +171,21 @@ def picture_is_blank(doc: Document) -> bool:
 def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
     """The immutable request for ``params`` on ``doc`` (raises :class:`RequestBuildError`)."""
     _check_params(params)
-    workflow = params.workflow or detect_workflow(doc)
+    frame = params.frame
+    picture = None
+    if frame is not None:
+        _check_frame(doc, frame)
+        picture = frame_picture(doc, frame)
+        workflow = params.workflow or detect_framed_workflow(doc, frame, picture)
+    else:
+        workflow = params.workflow or detect_workflow(doc)
     if params.model_path is None and workflow is not Workflow.INPAINT:
         raise RequestBuildError(
             "The built-in classic engine can only remove things: paint an inpaint mask over "
             "them, or choose a Stable Diffusion model for "
             f"{workflow.value.lower()}."
         )
-    target = _target_box(doc, workflow, params.padding)
+    target = frame if frame is not None else _target_box(doc, workflow, params.padding)
     if target.is_empty:
         raise RequestBuildError(_empty_target_message(workflow))
     controls_layers = active_control_layers(doc)
@@ -186,6 +194,11 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
         width, height = _txt2img_size(target, params)
         image = mask = None
         crop_box = None
+    elif frame is not None:
+        origin = frame
+        image, mask = framed_pixels(doc, frame, workflow, picture)
+        width, height = frame.w, frame.h
+        crop_box = Box(0, 0, frame.w, frame.h)
     else:
         origin = doc.rect if target == doc.rect else _with_context(target, doc, params.padding)
         image = picture_rgb(doc, origin)  # picture layers only: never the preview or the mask
@@ -234,6 +247,117 @@ def build_request(doc: Document, params: GenerationParams) -> PlannedJob:
     return PlannedJob(request, workflow, origin, target, recipe, (doc.width, doc.height))
 
 
+# ---- the generation frame (app/frame.py) -----------------------------------------------------
+
+
+def detect_framed_workflow(
+    doc: Document, frame: Rect, picture: np.ndarray | None = None
+) -> Workflow:
+    """What Generate does with a frame: txt2img on a blank canvas, outpaint (inpaint) where the
+    frame covers nothing (past the canvas, transparent pixels) or the inpaint mask, sketch to
+    image on an active sketch, otherwise img2img of what the frame covers."""
+    if picture_is_blank(doc):
+        return Workflow.TXT2IMG
+    if picture is None:
+        picture = frame_picture(doc, frame)
+    if (picture[..., 3] < 255).any():
+        return Workflow.INPAINT
+    mask = doc.mask_layer
+    if mask is not None and not _content(mask, doc).intersected(frame).is_empty:
+        return Workflow.INPAINT
+    active = doc.active_layer
+    if (
+        active is not None
+        and active.kind is LayerKind.SKETCH
+        and active.visible
+        and not _used_as_control(active)
+        and not _content(active, doc).intersected(frame).is_empty
+    ):
+        return Workflow.SKETCH
+    return Workflow.IMG2IMG
+
+
+FRAME_HINTS = {  # why each mode was chosen, when a generation frame decides
+    Workflow.INPAINT: "the generation frame reaches past the picture or over the mask",
+    Workflow.SKETCH: "a sketch in the generation frame",
+    Workflow.IMG2IMG_SELECTION: "the generation frame",
+    Workflow.IMG2IMG: "what the generation frame covers",
+    Workflow.TXT2IMG: "the canvas is empty: the generation frame",
+}
+
+
+def planned_workflow(doc: Document) -> Workflow:
+    """What Generate does now: with the document's generation frame, what the frame covers
+    decides (``detect_framed_workflow``), else ``detect_workflow``."""
+    from app.frame import frame_of
+
+    frame = frame_of(doc).rect
+    return detect_framed_workflow(doc, frame) if frame is not None else detect_workflow(doc)
+
+
+def frame_picture(doc: Document, frame: Rect) -> np.ndarray:
+    """Straight RGBA of the visible picture over ``frame``, transparent past the canvas."""
+    inside = frame.intersected(doc.rect)
+    if inside == frame:
+        return composite(doc.layers, frame)
+    rgba = np.zeros((frame.h, frame.w, 4), np.uint8)
+    if not inside.is_empty:  # only the canvas part: an opaque photo there is a plain copy
+        rgba[inside.slices(frame)] = composite(doc.layers, inside)
+    return rgba
+
+
+def framed_pixels(
+    doc: Document, frame: Rect, workflow: Workflow, picture: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The request image over ``frame`` and, for an inpaint, its mask: the empty area (past the
+    canvas, transparent) with a seam (``inference.outpaint``) plus the user's inpaint mask.
+    Where the frame holds empty pixels the image is straight RGBA: the engine pre-fills them
+    on its own thread before denoising (the fill of a large frame takes a good fraction of a
+    second)."""
+    from inference import outpaint
+
+    rgba = frame_picture(doc, frame) if picture is None else picture
+    empty = rgba[..., 3] < 255
+    image = rgba if empty.any() else np.ascontiguousarray(rgba[..., :3])
+    if workflow is not Workflow.INPAINT:
+        return image, None
+    mask_layer = doc.mask_layer
+    painted = None
+    if mask_layer is not None and mask_layer.raster is not None:
+        painted = mask_layer.raster.read(frame)
+        painted[~_inside_canvas(frame, doc)] = 0
+    seam = outpaint.seam_width(frame.w, frame.h)
+    mask = outpaint.outpaint_mask(empty, seam, painted)
+    if not (mask > 127).any():
+        raise RequestBuildError(
+            "Nothing to inpaint inside the frame: paint the inpaint mask there, move the frame "
+            "past the canvas to outpaint, or choose another mode."
+        )
+    return image, mask
+
+
+def _inside_canvas(frame: Rect, doc: Document) -> np.ndarray:
+    inside = np.zeros((frame.h, frame.w), bool)
+    common = frame.intersected(doc.rect)
+    if not common.is_empty:
+        inside[common.slices(frame)] = True
+    return inside
+
+
+def _check_frame(doc: Document, frame: Rect) -> None:
+    from app.canvas_size import CanvasSizeError, check_canvas_size
+
+    if frame.is_empty:
+        raise RequestBuildError(
+            f"The generation frame ({frame.w} × {frame.h}) has no area: draw it again."
+        )
+    grown = doc.rect.united(frame)
+    try:
+        check_canvas_size(grown.w, grown.h)
+    except CanvasSizeError as error:
+        raise RequestBuildError(f"Cannot outpaint there: {error}") from None
+
+
 def picture_rgb(doc: Document, area: Rect) -> np.ndarray:
     """The visible picture over ``area`` as RGB on white (what img2img and inpaint start from).
     An opened photo (one opaque layer) is copied, not blended (see ``compose.composite``)."""
@@ -271,7 +395,11 @@ def control_image(doc: Document, layer: Layer, area: Rect) -> np.ndarray:
 
         mode = layer.control.resize_mode if layer.control else ResizeMode.CROP_AND_RESIZE
         fitted = fit_control_image(raster.data[..., :3], doc.width, doc.height, mode)
-        return np.ascontiguousarray(fitted[area.slices(doc.rect)])
+        out = np.zeros((area.h, area.w, 3), np.uint8)  # black past the canvas (a frame)
+        common = area.intersected(doc.rect)
+        if not common.is_empty:
+            out[common.slices(area)] = fitted[common.slices(doc.rect)]
+        return out
     # the layer already holds its control image (canny, depth...), black where empty
     black = (0, 0, 0, 255)
     return composite([_opaque_copy(layer)], area, kinds=frozenset({layer.kind}), background=black)[

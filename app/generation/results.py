@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from app.canvas_size import check_canvas_size, grow_to_fit
 from app.document import Document
 from app.generation.request import (
     PlannedJob,
@@ -115,14 +116,28 @@ def result_layers(plan: PlannedJob, result: Result) -> list[Layer]:
 
 def land_layers(doc: Document, layers: list[Layer], text: str | None = None) -> None:
     """Insert ``layers`` at the top of the picture (below the mask) as one undoable step; the
-    top one becomes the active layer."""
+    top one becomes the active layer. Layers reaching past the canvas (an outpaint) grow it in
+    the same step (raises ``app.canvas_size.CanvasSizeError`` before any change when the
+    grown canvas would be too large)."""
     if not layers:
         return
     index = len(doc.layers)
     while index > 0 and doc.layers[index - 1].kind is LayerKind.MASK:
         index -= 1
+    reach = Rect(0, 0, 0, 0)
+    for layer in layers:
+        reach = reach.united(layer.raster.rect if layer.raster is not None else reach)
+    if not doc.rect.contains(reach):
+        grown = doc.rect.united(reach)
+        check_canvas_size(grown.w, grown.h)  # before the macro: a refusal leaves no step
     doc.history.beginMacro(text or f"Generate {layers[0].name}")
     try:
+        # an outpaint: the canvas grows to hold the result, in the same undo step
+        dx, dy = grow_to_fit(doc, reach, "Grow canvas")
+        for layer in layers:
+            if layer.raster is not None:
+                layer.raster.x += dx
+                layer.raster.y += dy
         for offset, layer in enumerate(layers):
             doc.insert_layer(layer, index + offset, activate=False, text=f"Add {layer.name}")
     finally:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 
 from app.document import Document
+from app.frame import GenerationFrame, frame_of
 from app.generation.jobs import JobController
 from app.generation.request import (
     GenerationParams,
@@ -186,7 +187,14 @@ class GenerationSession(QObject):
             mask_blur=v.mask_blur,
             workflow=v.workflow,
             loras=loras,
+            frame=self.frame.rect if self.frame is not None else None,
         )
+
+    @property
+    def frame(self) -> GenerationFrame | None:
+        """The document's generation frame (None without a document); see app/frame.py."""
+        doc = self.doc
+        return frame_of(doc) if doc is not None else None
 
     def _fresh_model(self) -> ModelChoice:
         """The chosen model with what the library learnt since (its hash arrives later)."""
