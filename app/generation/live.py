@@ -356,11 +356,15 @@ class LiveMode(QObject):
         )
 
     def _workflow(self, override: Workflow | None) -> Workflow:
-        """img2img of the frame: the selection, else the whole canvas (an inpaint chosen in the
-        panel stays an inpaint). The session's generation frame, when it has one, goes here."""
+        """img2img of the frame: the session's generation frame when it has one (the request
+        takes it from ``session.params()``), else the selection, else the whole canvas (an
+        inpaint chosen in the panel stays an inpaint)."""
         doc = self._doc
         if override is Workflow.INPAINT:
             return override
+        frame = self.session.frame
+        if frame is not None and frame.rect is not None:
+            return Workflow.IMG2IMG  # of what the frame covers
         if doc is not None and doc.selection_mask() is not None:
             return Workflow.IMG2IMG_SELECTION
         return Workflow.IMG2IMG

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtGui import QUndoCommand
 
+from app.canvas_size import ResizeCanvas
 from app.document import MAX_SIDE, Document
 from app.generation.request import (
     GenerationParams,
@@ -188,29 +188,6 @@ def upscaled_size_of(plan: PlannedJob) -> tuple[int, int]:
     return max(1, round(width * spec.scale)), max(1, round(height * spec.scale))
 
 
-class GrowCanvas(QUndoCommand):
-    """The canvas to a new size; layers keep their positions (anchor top left)."""
-
-    def __init__(self, doc: Document, width: int, height: int, text: str = "Canvas size"):
-        super().__init__(text)
-        self.doc = doc
-        self.before = (doc.width, doc.height)
-        self.after = (int(width), int(height))
-
-    def redo(self) -> None:
-        self._set(*self.after)
-
-    def undo(self) -> None:
-        self._set(*self.before)
-
-    def _set(self, width: int, height: int) -> None:
-        doc = self.doc
-        old = doc.rect
-        doc.width, doc.height = width, height
-        doc.size_changed.emit()
-        doc.pixels_changed.emit(-1, old.united(doc.rect))
-
-
 def land_upscale(doc: Document, layers: list[Layer]) -> None:
     """Grow the canvas to the result and put the result on top: one undo step."""
     layer = layers[0]
@@ -221,7 +198,7 @@ def land_upscale(doc: Document, layers: list[Layer]) -> None:
         index -= 1
     doc.history.beginMacro(layer.name)
     try:
-        doc.history.push(GrowCanvas(doc, width, height))
+        doc.history.push(ResizeCanvas(doc, width, height, 0, 0))  # poses, frame follow
         doc.insert_layer(layer, index, activate=False, text=f"Add {layer.name}")
     finally:
         doc.history.endMacro()

@@ -147,6 +147,21 @@ def test_a_change_outside_the_frame_starts_nothing(jobs, engine, doc, qtbot, tmp
     live.stop()
 
 
+def test_live_renders_the_generation_frame_when_the_document_has_one(
+    jobs, engine, doc, qtbot, tmp_path
+):
+    from app.frame import frame_of
+
+    session = session_for(doc, jobs, tmp_path)
+    frame_of(doc).set(Rect(8, 8, 64, 72))
+    live = session.live
+    with qtbot.waitSignal(live.frame_shown, timeout=5000):
+        live.start()
+    request = engine.requests[-1]
+    assert request.image.shape[:2] == (72, 64)  # what the frame covers, not the whole canvas
+    live.stop()
+
+
 def test_apply_lands_one_undoable_result_equal_to_the_live_picture(
     jobs, engine, doc, qtbot, tmp_path
 ):

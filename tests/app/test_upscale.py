@@ -185,3 +185,19 @@ def test_preview_boxes_map_onto_the_canvas_as_it_is():
     plan = build_upscale_job(doc, GenerationParams(), UpscaleOptions(scale=4), LIMIT)
     assert preview_rect(plan, Box(0, 0, 400, 200)) == Rect(0, 0, 100, 50)
     assert preview_rect(plan, Box(130, 20, 128, 128)) == Rect(32, 5, 33, 32)
+
+
+def test_poses_take_the_grown_canvas_so_they_keep_their_place(real_jobs, qtbot):
+    from app.pose_edit import add_pose_layer
+
+    doc = random_photo(40, 30, seed=4)
+    pose_layer = add_pose_layer(doc)
+    points_before = [person.points for person in pose_layer.pose.people]
+    plan = build_upscale_job(doc, GenerationParams(seed=1), UpscaleOptions(scale=2), LIMIT)
+    with qtbot.waitSignal(real_jobs.finished, timeout=20000):
+        real_jobs.submit(doc, plan)
+    # the pose says which canvas its points are on: a stale 40x30 would stretch it ×2 when drawn
+    assert (pose_layer.pose.width, pose_layer.pose.height) == (80, 60)
+    assert [person.points for person in pose_layer.pose.people] == points_before
+    doc.history.undo()
+    assert (pose_layer.pose.width, pose_layer.pose.height) == (40, 30)
