@@ -153,6 +153,9 @@ def test_live_renders_the_generation_frame_when_the_document_has_one(
     from app.frame import frame_of
 
     session = session_for(doc, jobs, tmp_path)
+    selection = Raster(1)
+    selection.write(Rect(0, 0, 40, 40), np.full((40, 40), 255, np.uint8))
+    doc.set_selection(selection)  # the frame wins over the selection, as for Generate
     frame_of(doc).set(Rect(8, 8, 64, 72))
     live = session.live
     with qtbot.waitSignal(live.frame_shown, timeout=5000):
