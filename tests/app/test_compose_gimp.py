@@ -1,7 +1,7 @@
 """Optional: GIMP renders Impasto's PSD exports with blend modes and groups as Impasto does, and
 Impasto reads GIMP's own PSDs as GIMP renders them. Skipped when ``gimp-console`` is absent
-(Debian: ``apt-get install --no-install-recommends gimp``, ~390 MB). Krita is not used: its
-package needs ~710 MB.
+(Debian: ``apt-get install --no-install-recommends gimp``, ~390 MB). Krita has its own optional
+test (test_compose_krita.py).
 
 GIMP 2.10 reads and writes PSD modes as its "legacy" modes, which blend in sRGB like Photoshop,
 so only the modes whose legacy formula is the W3C one are compared (normal, multiply, screen,
