@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app import blend
 from app.document import Document
+from app.generation.live import LIVE_PREVIEW_ID
 from app.layers import Layer, LayerKind
 from app.staging import STAGING_PREVIEW_ID
 from widgets import icons
@@ -135,6 +136,12 @@ def _draw_padlock(painter: QPainter, x: int, y: int) -> None:
     painter.drawArc(x + 4, y + 2, 6, 9, 0, 180 * 16)
 
 
+PREVIEW_LABELS = {  # the preview row's text and tooltip by who shows it (else a running job)
+    STAGING_PREVIEW_ID: ("Variant (not accepted yet)", "A variant waiting in the Variants strip"),
+    LIVE_PREVIEW_ID: ("Live picture (not applied yet)", "Live painting's picture: Apply keeps it"),
+}
+
+
 class _NestingDelegate(QStyledItemDelegate):
     """Indents rows by their group depth and draws a fold arrow before each group."""
 
@@ -214,7 +221,7 @@ class LayersPanel(QWidget):
         self._dirty_thumbs: set[int] = set()
         self._in_item_change = False
         self._preview_id: int | None = None
-        self._preview_variant = False  # the preview row shows a staged variant
+        self._preview_owner = 0  # whose picture the preview row shows (a job, staging, live)
         self._thumb_timer = QTimer(self)
         self._thumb_timer.setSingleShot(True)
         self._thumb_timer.setInterval(250)
@@ -366,11 +373,10 @@ class LayersPanel(QWidget):
         return out
 
     def _make_preview_item(self, layer: Layer) -> QListWidgetItem:
-        self._preview_variant = self._preview_is_variant()
-        text, tip = (
-            ("Variant (not accepted yet)", "A variant waiting in the Variants strip")
-            if self._preview_variant
-            else ("Generating… (preview)", "Live preview of the running generation")
+        self._preview_owner = self._preview_owner_now()
+        text, tip = PREVIEW_LABELS.get(
+            self._preview_owner,
+            ("Generating… (preview)", "Step preview of the running generation"),
         )
         item = QListWidgetItem(QIcon(layer_thumbnail(self.doc, layer)), text)
         item.setData(ID_ROLE, layer.id)
@@ -380,9 +386,10 @@ class LayersPanel(QWidget):
         self._preview_id = layer.id
         return item
 
-    def _preview_is_variant(self) -> bool:
-        """The preview layer shows a staged variant, not a running job."""
-        return self.doc is not None and self.doc.preview_job == STAGING_PREVIEW_ID
+    def _preview_owner_now(self) -> int:
+        """Who shows the preview layer: a job id, staging or live painting."""
+        job = self.doc.preview_job if self.doc is not None else None
+        return job if job is not None else 0
 
     def _make_item(self, layer: Layer) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(layer_thumbnail(self.doc, layer)), layer.name)
@@ -473,7 +480,7 @@ class LayersPanel(QWidget):
         if (
             (preview is None) != (self._preview_id is None)
             or (preview is not None and preview.id != self._preview_id)
-            or (preview is not None and self._preview_is_variant() != self._preview_variant)
+            or (preview is not None and self._preview_owner_now() != self._preview_owner)
         ):
             self.rebuild()
         elif preview is not None:

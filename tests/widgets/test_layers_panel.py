@@ -159,6 +159,22 @@ def test_preview_shows_as_a_row_while_a_generation_runs(panel, doc):
     assert panel.list.count() == rows
 
 
+def test_the_preview_row_says_whose_picture_it_shows(panel, doc):
+    from app.generation.live import LIVE_PREVIEW_ID
+    from app.staging import STAGING_PREVIEW_ID
+
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    for owner, words in (
+        (7, "Generating"),
+        (STAGING_PREVIEW_ID, "Variant (not accepted yet)"),
+        (LIVE_PREVIEW_ID, "Live picture (not applied yet)"),
+    ):
+        doc.show_preview(owner, Rect(10, 10, 32, 32), pixels)
+        QApplication.processEvents()
+        assert words in panel.list.item(0).text(), owner
+        doc.clear_preview(owner)
+
+
 # ---- blend modes and groups ---------------------------------------------------------------
 
 
