@@ -248,8 +248,7 @@ def build_job(args: argparse.Namespace) -> tuple[Request, FramedImage | None]:
         crop_box = Box(0, 0, framed.frame.width, framed.frame.height)  # the frame is the area
     if mode is Mode.INPAINT and crop_box is None:
         raise BadInput("the mask is empty: paint the area to regenerate in white")
-    random_seed = args.seed is None or args.seed == -1
-    seed = int(np.random.default_rng().integers(0, 2**31)) if random_seed else args.seed
+    seed = choose_seed(args.seed)
     request = Request(
         mode=mode,
         prompt=args.prompt,
@@ -271,7 +270,7 @@ def build_job(args: argparse.Namespace) -> tuple[Request, FramedImage | None]:
         padding=args.padding,
         color_match=args.color_match,
         controls=_controls(args, image, mode),
-        loras=_loras(args),
+        loras=loras_of(args),
         references=_references(args),
     )
     return request, framed
@@ -387,15 +386,25 @@ def parse_lora_argument(text: str, option: str = "--lora", what: str = "LoRA") -
     return path, weight
 
 
-def _loras(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
+def choose_seed(seed: int | None) -> int:
+    """``--seed``, or a random one when it is absent or -1 (as A1111)."""
+    if seed is None or seed == -1:
+        return int(np.random.default_rng().integers(0, 2**31))
+    return seed
+
+
+def loras_of(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
+    """``--lora PATH[:WEIGHT]`` options checked (found, loadable, no pickles unless allowed);
+    with ``--server``, names on the server."""
     from inference.loras import find_lora_file
 
+    server = getattr(args, "server", None)
     if args.lora and args.model is None:
         raise BadInput("--lora needs a diffusion --model (the classic engine has no LoRAs)")
     loras = []
     for text in args.lora:
         path, weight = parse_lora_argument(text)
-        if args.server:  # a name on the server
+        if server:  # a name on the server
             loras.append((_on_server(args, path), weight))
             continue
         if not Path(path).expanduser().exists():
@@ -405,7 +414,7 @@ def _loras(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
         except ModelLoadError as error:
             raise BadInput(str(error)) from None
         loras.append((str(Path(path).expanduser()), weight))
-    if not args.server:
+    if not server:
         _refuse_pickles([p for p, _ in loras], args.allow_pickle)
     return tuple(loras)
 

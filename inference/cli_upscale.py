@@ -35,7 +35,8 @@ from inference.cli_generate import (
     _Progress,
     _read_image,
     _refuse_pickles,
-    parse_lora_argument,
+    choose_seed,
+    loras_of,
     write_outputs,
 )
 from inference.limits import DEFAULT_PIXEL_LIMIT
@@ -95,16 +96,9 @@ def build_request(args: argparse.Namespace) -> Request:
         _refuse_pickles([str(upscaler)], args.allow_pickle)
     if args.seed is not None and not -1 <= args.seed < 2**32:
         raise BadInput(f"--seed must be 0..{2**32 - 1} (or -1 for random), not {args.seed}")
-    loras = []
-    for text in args.lora:
-        path, weight = parse_lora_argument(text)
-        if not Path(path).expanduser().exists():
-            raise BadInput(f"LoRA not found: {path}")
-        loras.append((str(Path(path).expanduser()), weight))
-    _refuse_pickles([p for p, _ in loras], args.allow_pickle)
+    loras = loras_of(args)
     image = _read_image(args.image, "image")
-    random_seed = args.seed is None or args.seed == -1
-    seed = int(np.random.default_rng().integers(0, 2**31)) if random_seed else args.seed
+    seed = choose_seed(args.seed)
     request = Request(
         mode=Mode.IMG2IMG,
         prompt=args.prompt,
@@ -116,7 +110,7 @@ def build_request(args: argparse.Namespace) -> Request:
         sampler=Sampler.parse(args.sampler),
         model_path=args.model,
         image=image,
-        loras=tuple(loras),
+        loras=loras,
         upscale=UpscaleSpec(
             scale=args.scale,
             upscaler_path=args.upscaler,
