@@ -214,7 +214,7 @@ def load_adapter(path: str, loaded: Any, settings: EngineSettings) -> Any:
     """Load a T2I-Adapter folder for the loaded base model; refuses a base mismatch."""
     from diffusers import T2IAdapter
 
-    from inference.models import _load_errors
+    from inference.models import _load_errors, require_safetensors
 
     folder = Path(path).expanduser()
     if not folder.exists():
@@ -224,11 +224,7 @@ def load_adapter(path: str, loaded: Any, settings: EngineSettings) -> Any:
     config = read_adapter_config(folder)
     if config is None:
         raise ModelLoadError(f"{folder.name} is not a T2I-Adapter folder")
-    if not settings.allow_pickle and not any(folder.glob("*.safetensors")):
-        raise ModelLoadError(
-            f"T2I-Adapter {folder.name} has no .safetensors weights (pickle .bin files run code "
-            "when loaded; allow pickle files in settings to use it)"
-        )
+    require_safetensors(folder, f"T2I-Adapter {folder.name}", settings.allow_pickle)
     family = adapter_family(config)
     base_is_xl = Base.parse(loaded.info.family) is Base.SDXL
     if (family == "sdxl") != base_is_xl:

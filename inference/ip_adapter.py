@@ -245,18 +245,14 @@ def load_encoder(folder: Path, loaded: Any, settings: EngineSettings) -> tuple[A
     """A CLIP image encoder folder and the image processor diffusers pairs with it."""
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
-    from inference.models import _load_errors
+    from inference.models import _load_errors, require_safetensors
 
     if read_encoder_config(folder) is None:
         raise ModelLoadError(
             f"{folder.name} is not a CLIP image encoder folder (config.json of a "
             "CLIPVisionModelWithProjection)"
         )
-    if not settings.allow_pickle and not any(folder.glob("*.safetensors")):
-        raise ModelLoadError(
-            f"image encoder {folder.name} has no .safetensors weights (pickle .bin files run "
-            "code when loaded; allow pickle files in settings to use it)"
-        )
+    require_safetensors(folder, f"image encoder {folder.name}", settings.allow_pickle)
     with _load_errors(f"image encoder {folder.name}"):
         model = CLIPVisionModelWithProjection.from_pretrained(
             str(folder),

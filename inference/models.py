@@ -339,6 +339,16 @@ def pipeline_class(family: Base | str, mode: Mode, controlnet: bool = False) -> 
     return getattr(diffusers, _PIPELINES[(Base.parse(family) is Base.SDXL, controlnet)][mode])
 
 
+def require_safetensors(folder: Path, what: str, allow_pickle: bool) -> None:
+    """Refuse a model folder that holds only pickle weights unless pickles are allowed."""
+    if allow_pickle or any(folder.glob("*.safetensors")):
+        return
+    raise ModelLoadError(
+        f"{what} has no .safetensors weights (pickle .bin files run code when loaded; "
+        "allow pickle files in settings to use it)"
+    )
+
+
 @contextlib.contextmanager
 def _load_errors(what: str, hint: str = "") -> Iterator[None]:
     """Turn whatever diffusers/transformers raise while loading into ModelLoadError."""

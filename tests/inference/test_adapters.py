@@ -253,3 +253,15 @@ def test_batch_with_adapter_matches_single_runs(engine, tiny_model_dir, tiny_ada
         single = engine.run(_txt2img(tiny_model_dir, [control], seed=variant.seed)).variants[0]
         _assert_close(variant.image, single.image)
     assert not np.array_equal(batch[0].image, batch[1].image)
+
+
+def test_a_model_folder_with_only_pickle_weights_is_refused_unless_allowed(tmp_path):
+    from inference.api import ModelLoadError
+    from inference.models import require_safetensors
+
+    (tmp_path / "diffusion_pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ModelLoadError, match=r"T2I-Adapter x has no \.safetensors weights"):
+        require_safetensors(tmp_path, "T2I-Adapter x", allow_pickle=False)
+    require_safetensors(tmp_path, "T2I-Adapter x", allow_pickle=True)  # the user allowed it
+    (tmp_path / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    require_safetensors(tmp_path, "T2I-Adapter x", allow_pickle=False)
