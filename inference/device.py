@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -160,7 +161,10 @@ def free_memory() -> None:
     # process had; unfreezing and collecting them here segfaulted the interpreter
     # ("Garbage-collecting" in this function, seen in the test suite). An evicted model's own
     # reference cycles stay frozen (a leak of those cycles only); plain refcounting frees the rest.
-    gc.collect()
+    # Collect only on the main thread: a collection on the inference worker would delete the
+    # Qt objects of any garbage cycle there (the app collects on its UI thread: app/ui_gc.py).
+    if threading.current_thread() is threading.main_thread():
+        gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     mps = getattr(torch, "mps", None)

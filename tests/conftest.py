@@ -45,3 +45,23 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collect_cycles_on_the_ui_thread(qapp):
+    """As the app does (app/ui_gc.py): no automatic cyclic GC on worker threads; the UI thread
+    collects on a timer and after every test."""
+    from app.ui_gc import UiThreadCollector
+
+    collector = UiThreadCollector()
+    collector.start()
+    yield
+    collector.stop()
+
+
+@pytest.fixture(autouse=True)
+def collect_due_after_each_test():
+    yield
+    from app.ui_gc import collect_due
+
+    collect_due()

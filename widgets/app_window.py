@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 import resources
 from app.image_io import DEFAULT_PIXEL_LIMIT
+from app.ui_gc import UiThreadCollector
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,8 @@ def run_event_loop(app: QApplication, hook: ErrorHook | None = None) -> int:
 def run_gui(args: list[str]) -> int:
     options = parse_args(args)
     app = create_application()
+    collector = UiThreadCollector(parent=app)  # cycles (and the Qt objects in them) die here
+    collector.start()
     from widgets.main_window import MainWindow  # after QApplication: widgets need it
     from widgets.workspace import Workspace
 

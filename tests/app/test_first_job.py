@@ -9,6 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from inference.device import gc_paused
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,17 +31,20 @@ def test_building_the_engine_imports_no_torch():
     assert "HEAVY []" in out.stdout
 
 
-def test_gc_is_paused_while_loading_and_the_survivors_are_frozen():
-    assert gc.isenabled()
+@pytest.mark.parametrize("enabled_before", [True, False])  # False: the UI-thread collector owns it
+def test_gc_is_paused_while_loading_and_the_survivors_are_frozen(enabled_before):
+    was_enabled = gc.isenabled()
+    (gc.enable if enabled_before else gc.disable)()
     before = gc.get_freeze_count()
     try:
         with gc_paused():
             assert not gc.isenabled()
             survivors = [[i] for i in range(1000)]  # what a load leaves behind
-        assert gc.isenabled()
+        assert gc.isenabled() is enabled_before  # given back as it was
         assert gc.get_freeze_count() >= before + len(survivors)
     finally:
         gc.unfreeze()
+        (gc.enable if was_enabled else gc.disable)()
 
 
 def test_warm_up_imports_the_libraries_off_the_ui_thread_once():

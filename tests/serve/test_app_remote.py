@@ -179,7 +179,7 @@ def test_a_connection_lost_mid_job_leaves_the_document_as_it_was_and_a_retry_wor
         cuts: list[int] = []
 
         def cut_once(job_id: int, step: int, _total: int) -> None:
-            if step == 2 and not cuts:
+            if step >= 2 and not cuts:  # previews coalesce: step 2 itself may be skipped
                 cuts.append(job_id)
                 proxy.cut()
 
