@@ -12,6 +12,7 @@ from PIL import Image
 
 from inference.cli_upscale import main
 from inference.parameters import parse_parameters
+from tests.markers import needs_spandrel
 
 
 def gradient_png(path: Path, width: int = 40, height: int = 30, alpha: bool = False) -> Path:
@@ -40,6 +41,7 @@ def test_lanczos_upscale_writes_the_bigger_png_with_its_recipe(tmp_path, capsys)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
 
 
+@needs_spandrel
 def test_upscale_with_a_model_file_and_refine_with_a_model(tmp_path, capsys, tiny_model_dir):
     from tests.tiny_upscalers import save_tiny_esrgan
 
@@ -80,6 +82,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, monkeypatch, ex
     assert not out.exists()
 
 
+@needs_spandrel
 def test_an_upscaler_of_unknown_architecture_or_a_pickle_is_one_line(tmp_path, capsys):
     import torch
     from safetensors.torch import save_file

@@ -27,6 +27,7 @@ from inference.engine import Engine
 from inference.recipe import Recipe
 from inference.tiled_refine import blend_weights, plan_tiles, refine
 from inference.upscale import check_scale, import_spandrel, load_upscaler
+from tests.markers import needs_spandrel
 
 
 def gradient(width: int, height: int, low: int = 40, high: int = 200) -> np.ndarray:
@@ -249,6 +250,7 @@ def test_each_tile_gets_its_part_of_a_control_image_and_a_tile_control_the_tile(
 # ---- super-resolution models -----------------------------------------------------------------
 
 
+@needs_spandrel
 def test_a_tiny_esrgan_upscales_by_its_own_or_another_factor(tmp_path):
     from tests.tiny_upscalers import build_tiny_esrgan, save_tiny_esrgan
 
@@ -272,6 +274,7 @@ def test_a_tiny_esrgan_upscales_by_its_own_or_another_factor(tmp_path):
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 3
 
 
+@needs_spandrel
 def test_an_upscaler_of_unknown_architecture_is_one_clear_sentence(tmp_path):
     import torch
     from safetensors.torch import save_file
@@ -293,6 +296,7 @@ def test_an_upscaler_of_unknown_architecture_is_one_clear_sentence(tmp_path):
         load_upscaler(str(broken))
 
 
+@needs_spandrel
 def test_pth_upscalers_are_refused_unless_pickles_are_allowed(tmp_path):
     from tests.tiny_upscalers import save_tiny_esrgan
 
@@ -305,6 +309,7 @@ def test_pth_upscalers_are_refused_unless_pickles_are_allowed(tmp_path):
     assert load_upscaler(str(path), allow_pickle=True).scale == 2  # weights only
 
 
+@needs_spandrel
 def test_spandrel_import_leaves_no_torchvision_placeholder_behind():
     spandrel = import_spandrel()
     assert spandrel.ModelLoader is not None
