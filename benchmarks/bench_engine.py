@@ -32,16 +32,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--model", help="a real model folder/.safetensors instead of the tiny one")
     parser.add_argument(
-        "--adapter-only", action="store_true", help="only the T2I-Adapter overhead rows (issue 14)"
-    )
-    parser.add_argument(
         "--references-only",
+        "--adapter-only",  # the adapter rows are part of the references run
         action="store_true",
         help="only the T2I-Adapter and IP-Adapter reference overhead rows (issue 14)",
     )
     args = parser.parse_args()
-    if args.adapter_only:
-        return _print_adapter_costs(args)
     if args.references_only:
         return _print_reference_costs(args)
 
@@ -186,59 +182,6 @@ def _controlnet_costs(engine, request, tmp: Path, repeats: int) -> list[tuple[in
             times.append(time.perf_counter() - start)
         rows.append((count, statistics.median(times)))
     return rows
-
-
-def _print_adapter_costs(args: argparse.Namespace) -> int:
-    """Median engine time without and with one tiny T2I-Adapter, interleaved, same process."""
-    import numpy as np
-    import torch
-
-    from inference.api import ControlInput, EngineSettings, Mode, Request, Sampler
-    from inference.engine import Engine
-    from tests.tiny_adapters import save_tiny_adapter
-    from tests.tiny_models import save_tiny_model
-
-    with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or str(save_tiny_model(Path(tmp) / "tiny"))
-        adapter = save_tiny_adapter(Path(tmp) / "adapter")
-        engine = Engine(EngineSettings(device="cpu" if not torch.cuda.is_available() else "auto"))
-        image = np.random.default_rng(0).integers(0, 256, (args.size, args.size, 3), np.uint8)
-        plain = Request(
-            Mode.TXT2IMG,
-            prompt="a cat",
-            steps=args.steps,
-            width=args.size,
-            height=args.size,
-            seed=1,
-            sampler=Sampler.EULER_A,
-            model_path=model,
-        )
-        adapted = Request(
-            **{**plain.__dict__, "controls": (ControlInput(image, str(adapter), "sketch"),)}
-        )
-        engine.run(plain), engine.run(adapted)  # warm-up (loads the model and the adapter)
-        times: dict[str, list[float]] = {"plain": [], "adapted": []}
-        cpu: dict[str, list[float]] = {"plain": [], "adapted": []}
-        for _ in range(args.repeats):  # interleaved so drift hits both equally
-            for name, job in (("plain", plain), ("adapted", adapted)):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                engine.run(job)
-                times[name].append(time.perf_counter() - start)
-                cpu[name].append(time.process_time() - start_cpu)
-    base, ours = statistics.median(times["plain"]), statistics.median(times["adapted"])
-    base_cpu, ours_cpu = statistics.median(cpu["plain"]), statistics.median(cpu["adapted"])
-    print(
-        f"model: {'tiny random' if not args.model else args.model}, {args.size}px, "
-        f"{args.steps} steps, Euler a, median of {args.repeats}"
-    )
-    print(f"no adapter: {base:.3f} s   one T2I-Adapter: {ours:.3f} s   ratio {ours / base:.3f}")
-    print(f"best-of ratio: {min(times['adapted']) / min(times['plain']):.3f}")
-    print(
-        f"CPU time (this process; robust when other jobs share the CPU): {base_cpu:.3f} s vs "
-        f"{ours_cpu:.3f} s, ratio {ours_cpu / base_cpu:.3f}"
-    )
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    return 0
 
 
 def _print_reference_costs(args: argparse.Namespace) -> int:
