@@ -4,22 +4,18 @@ Apply and the shortcuts pressed as keys."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
-from app.generation.jobs import WORKER_THREAD_NAME
 from app.generation.live import LIVE_PREVIEW_ID
 from app.layers import LayerKind
-from app.settings import SettingsStore
 from inference.api import Sampler
 from tests.widgets.pointer_helpers import drag
+from tests.windows import cpu_workspace
 from widgets.live_controls import LiveControls
-from widgets.main_window import MainWindow, ToolId
-from widgets.workspace import Workspace
+from widgets.main_window import ToolId
 
 
 @pytest.fixture(scope="module")
@@ -31,25 +27,8 @@ def tiny_lcm(tmp_path_factory):
 
 @pytest.fixture
 def workspace(qtbot, tmp_path):
-    from inference.api import EngineSettings
-    from inference.engine import Engine
-
-    window = MainWindow()
-    window.ask_unsaved = lambda action: "discard"
-    qtbot.addWidget(window)
-    ws = Workspace(
-        window,
-        SettingsStore(tmp_path / "settings.json"),
-        engine_factory=lambda: Engine(EngineSettings(device="cpu")),
-        autosave_folder=tmp_path / "autosave",
-        library_cache=tmp_path / "library.json",
-        scan_models=False,
-    )
-    window.resize(1200, 800)
-    window.show()
-    yield ws
-    ws.shutdown()
-    assert not any(t.name == WORKER_THREAD_NAME for t in threading.enumerate())
+    with cpu_workspace(qtbot, tmp_path, show=True, size=(1200, 800)) as ws:
+        yield ws
 
 
 def open_photo(window, tmp_path) -> None:

@@ -6,23 +6,19 @@ parameters" on the result layer puts exactly the exported text on the clipboard.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from app.generation.jobs import WORKER_THREAD_NAME
 from app.generation.request import ResolutionPolicy, Workflow
 from app.layers import LayerKind
-from app.settings import SettingsStore
 from tests.a1111 import a1111_parse, piexif_user_comment
 from tests.widgets.pointer_helpers import drag
+from tests.windows import cpu_workspace
 from widgets.layers_panel import ID_ROLE
-from widgets.main_window import MainWindow, ToolId
-from widgets.workspace import Workspace
+from widgets.main_window import ToolId
 
 # ---- the window ---------------------------------------------------------------------------------
 
@@ -36,23 +32,8 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.fixture
 def workspace(qtbot, tmp_path):
-    from inference.api import EngineSettings
-    from inference.engine import Engine
-
-    window = MainWindow()
-    window.ask_unsaved = lambda action: "discard"
-    qtbot.addWidget(window)
-    ws = Workspace(
-        window,
-        SettingsStore(tmp_path / "settings.json"),
-        engine_factory=lambda: Engine(EngineSettings(device="cpu")),
-        autosave_folder=tmp_path / "autosave",
-        library_cache=tmp_path / "library.json",
-        scan_models=False,
-    )
-    yield ws
-    ws.shutdown()
-    assert not any(t.name == WORKER_THREAD_NAME for t in threading.enumerate())
+    with cpu_workspace(qtbot, tmp_path) as ws:
+        yield ws
 
 
 def test_an_inpaint_exported_from_the_window_reads_back_in_a1111(

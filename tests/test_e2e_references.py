@@ -4,21 +4,16 @@ T2I-Adapter, each set up in the control panel and generated with the Generate bu
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog
 
-from app.generation.jobs import WORKER_THREAD_NAME
 from app.generation.request import Workflow, decode_image
 from app.layers import LayerKind
-from app.settings import SettingsStore
+from tests.windows import cpu_workspace
 from widgets.layers_panel import ID_ROLE
-from widgets.main_window import MainWindow
-from widgets.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -38,25 +33,8 @@ def files(tmp_path_factory):
 
 @pytest.fixture
 def workspace(qtbot, tmp_path):
-    from inference.api import EngineSettings
-    from inference.engine import Engine
-
-    window = MainWindow()
-    window.ask_unsaved = lambda action: "discard"
-    qtbot.addWidget(window)
-    ws = Workspace(
-        window,
-        SettingsStore(tmp_path / "settings.json"),
-        engine_factory=lambda: Engine(EngineSettings(device="cpu")),
-        autosave_folder=tmp_path / "autosave",
-        library_cache=tmp_path / "library.json",
-        scan_models=False,
-    )
-    window.show()
-    qtbot.waitExposed(window)
-    yield ws
-    ws.shutdown()
-    assert not any(t.name == WORKER_THREAD_NAME for t in threading.enumerate())
+    with cpu_workspace(qtbot, tmp_path, show=True) as ws:
+        yield ws
 
 
 def _setup(qtbot, workspace, checkpoint):
