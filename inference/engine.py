@@ -9,6 +9,7 @@ thread (``inference.worker`` does).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -168,6 +169,16 @@ def _generation_source(image: np.ndarray, plan: cropping.CropPlan, seed: int) ->
 
     filled = prefill(np.ascontiguousarray(cut), seed)
     return cropping.resize(filled, plan.gen_width, plan.gen_height)
+
+
+def steps_for_strength(steps: int, strength: float) -> int:
+    """Scheduler steps for an img2img/inpaint at ``strength``: diffusers denoises only
+    ``int(steps * strength)`` of them, and none at all (an empty batch that crashes the VAE) when
+    that is 0, so at least one step is kept (3 steps at strength 0.3 run as 4, denoising 1)."""
+    needed = max(steps, math.ceil(1 / strength))
+    while int(needed * strength) < 1:  # float rounding
+        needed += 1
+    return needed
 
 
 class Engine:
@@ -381,6 +392,9 @@ class Engine:
                 mask_image=Image.fromarray(work.mask),
                 strength=request.strength,
             )
+        strength = kwargs.get("strength")
+        if strength is not None:
+            kwargs["num_inference_steps"] = steps_for_strength(request.steps, strength)
         return kwargs
 
     def _generate(

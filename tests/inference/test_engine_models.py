@@ -163,3 +163,11 @@ def test_old_non_zip_ckpt_loads_when_pickles_are_allowed(tmp_path, tiny_single_f
     assert info.format == "single_file" and info.family is Base.SD1
     loaded = load_model(ckpt, EngineSettings(device="cpu", allow_pickle=True))
     assert loaded.base.unet is not None and len(loaded.hash) == 10
+
+
+def test_steps_times_strength_below_one_still_denoises_one_step():
+    from inference.engine import steps_for_strength
+
+    assert steps_for_strength(20, 0.5) == 20  # unchanged when a step is left
+    assert steps_for_strength(3, 0.3) == 4 and int(4 * 0.3) == 1
+    assert steps_for_strength(1, 0.01) == 100 and int(100 * 0.01) == 1
