@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
 }
 VERBOSE_FLAGS = {"--verbose"}
 EXIT_NO_DISPLAY = 2
+EXIT_INTERNAL_ERROR = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         if not verbose:  # a command's failure is its one line; Python warnings are noise here
             warnings.simplefilter("ignore")
         module = importlib.import_module(SUBCOMMANDS[args[0]])
-        return int(module.main(args[1:]) or 0)
+        try:
+            return int(module.main(args[1:]) or 0)
+        except Exception as error:  # a bug, not bad input (commands say that themselves)
+            if verbose:
+                raise
+            print(
+                f"impasto {args[0]}: internal error: {type(error).__name__}: {error} "
+                "(run again with --verbose for the traceback)",
+                file=sys.stderr,
+            )
+            return EXIT_INTERNAL_ERROR
     if args and args[0] in {"-h", "--help"}:
         print(_usage())
         return 0

@@ -141,3 +141,18 @@ def test_verbose_shows_log_lines_and_quiet_hides_them(tmp_path):
     assert quiet.returncode == verbose.returncode == 0
     assert quiet.stderr == b""
     assert b"dropping the attribute" in verbose.stderr
+
+
+def test_a_bug_in_a_command_is_one_line_not_a_traceback(monkeypatch, capsys):
+    import inference.cli_upscale
+
+    def broken(_argv):
+        raise RuntimeError("cannot reshape tensor of 0 elements")
+
+    monkeypatch.setattr(inference.cli_upscale, "main", broken)
+    assert impasto(["upscale", "x.png", "--out", "y.png"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "impasto upscale: internal error: RuntimeError: cannot reshape tensor of 0 elements "
+        "(run again with --verbose for the traceback)"
+    )
