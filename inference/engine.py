@@ -392,9 +392,8 @@ class Engine:
                 mask_image=Image.fromarray(work.mask),
                 strength=request.strength,
             )
-        strength = kwargs.get("strength")
-        if strength is not None:
-            kwargs["num_inference_steps"] = steps_for_strength(request.steps, strength)
+        if "strength" in kwargs:
+            kwargs["num_inference_steps"] = steps_for_strength(request.steps, kwargs["strength"])
         return kwargs
 
     def _generate(
